@@ -1,0 +1,52 @@
+"""The append-only log of signals entering and leaving banks.
+
+On PostgreSQL, ids from a sequence can become visible out of order (a later
+transaction may commit first), and a reader that has moved past an id would
+never see the earlier one. Writers therefore take a transaction-scoped
+advisory lock before appending, so ids commit in the order they are handed
+out. SQLite has a single writer at a time and needs no lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from banks.models import BankSignal, SignalChange
+
+ChangeOp = Literal["add", "remove"]
+
+#: Arbitrary constant naming the change-log lock among this app's advisory locks.
+CHANGE_LOG_LOCK = 0x484D41_01
+
+
+def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> None:
+    """Append one entry per signal; the signals must already have ids (flushed)."""
+    rows = [
+        {"op": op, "signal_id": s.id, "signal_type": s.signal_type, "value": s.value}
+        for s in signals
+    ]
+    if not rows:
+        return
+    lock(session)
+    session.execute(insert(SignalChange), rows)
+
+
+def lock(session: Session) -> None:
+    """Serialise change-log writers until this transaction ends (PostgreSQL only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
+
+
+def head(session: Session) -> int:
+    """The id of the newest entry (0 for an empty log)."""
+    return int(session.scalar(select(func.coalesce(func.max(SignalChange.id), 0))) or 0)
+
+
+def since(session: Session, after_id: int, limit: int) -> Sequence[SignalChange]:
+    """Entries after `after_id`, oldest first, at most `limit` of them."""
+    query = select(SignalChange).where(SignalChange.id > after_id)
+    return session.scalars(query.order_by(SignalChange.id).limit(limit)).all()

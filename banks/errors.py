@@ -1,0 +1,49 @@
+"""Errors of the bank and case layers, by kind, each with a stable code.
+
+The kind tells a caller how to answer (the HTTP layer maps `invalid` to 400,
+`not_found` to 404, `conflict` to 409); the code tells scripts what happened.
+"""
+
+from typing import Literal
+
+ErrorKind = Literal["invalid", "not_found", "conflict"]
+
+
+class DomainError(Exception):
+    kind: ErrorKind = "invalid"
+    code = "invalid_request"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidInput(DomainError):
+    kind = "invalid"
+
+
+class NotFound(DomainError):
+    kind = "not_found"
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    kind = "conflict"
+    code = "conflict"
+
+
+class BankNotFound(NotFound):
+    code = "bank_not_found"
+
+
+class ContentNotFound(NotFound):
+    code = "content_not_found"
+
+
+class BankExists(Conflict):
+    code = "bank_exists"

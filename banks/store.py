@@ -1,0 +1,198 @@
+"""Banks and their content: the operations curators perform.
+
+Functions take a session and never commit: the caller (an HTTP request, a CLI
+command, a sync) decides where the transaction ends, so that a batch of
+changes lands together or not at all. Every signal that enters or leaves a
+bank is written to the change log in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from banks import changelog, validation
+from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
+from banks.models import Bank, BankContent, BankSignal, SignalChange
+from database import utcnow
+from hashers import Signal
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class BankSummary:
+    bank: Bank
+    content_count: int
+
+
+def create_bank(session: Session, name: str, description: str = "", enabled: bool = True) -> Bank:
+    bank = Bank(name=validation.bank_name(name), description=description, enabled=enabled)
+    session.add(bank)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise BankExists(f"a bank named {name!r} already exists") from None
+    return bank
+
+
+def get_bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise BankNotFound(f"no bank named {name!r}")
+    return bank
+
+
+def list_banks(session: Session) -> list[BankSummary]:
+    counts = (
+        select(BankContent.bank_id, func.count().label("n"))
+        .group_by(BankContent.bank_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Bank, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.bank_id == Bank.id)
+        .order_by(Bank.name)
+    )
+    return [BankSummary(bank, int(n)) for bank, n in rows]
+
+
+def count_content(session: Session, bank: Bank) -> int:
+    query = select(func.count()).select_from(BankContent).where(BankContent.bank_id == bank.id)
+    return int(session.scalar(query) or 0)
+
+
+def update_bank(
+    session: Session,
+    bank: Bank,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
+) -> Bank:
+    if name is not None and name != bank.name:
+        bank.name = validation.bank_name(name)
+    if description is not None:
+        bank.description = description
+    if enabled is not None:
+        bank.enabled = enabled
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise BankExists(f"a bank named {name!r} already exists") from None
+    return bank
+
+
+def delete_bank(session: Session, bank: Bank) -> None:
+    """Remove a bank, its content and signals, logging every signal's removal."""
+    _log_removals(session, BankSignal.bank_id == bank.id)
+    session.execute(delete(Bank).where(Bank.id == bank.id))
+    session.expunge(bank)
+
+
+def add_content(
+    session: Session,
+    bank: Bank,
+    signals: Sequence[Signal],
+    *,
+    tags: Sequence[str] = (),
+    metadata: dict[str, Any] | None = None,
+    source: str = "api",
+) -> BankContent:
+    """Add one piece of content with its signals.
+
+    Signals marked unusable (a PDQ under the quality minimum) are refused by
+    the caller before this point; a bank holds only signals that can match.
+    """
+    if not signals:
+        raise InvalidInput("content needs at least one signal", code="no_signals")
+    content = BankContent(
+        bank_id=bank.id,
+        tags=validation.tags(tags),
+        details=validation.metadata(metadata),
+        source=source,
+    )
+    content.signals = [
+        BankSignal(bank_id=bank.id, signal_type=s.type, value=s.value, quality=s.quality)
+        for s in signals
+    ]
+    session.add(content)
+    session.flush()
+    changelog.record(session, "add", content.signals)
+    return content
+
+
+def get_content(session: Session, bank: Bank, content_id: int) -> BankContent:
+    content = session.scalar(
+        select(BankContent)
+        .where(BankContent.id == content_id, BankContent.bank_id == bank.id)
+        .options(selectinload(BankContent.signals))
+    )
+    if content is None:
+        raise ContentNotFound(f"bank {bank.name!r} has no content {content_id}")
+    return content
+
+
+def list_content(
+    session: Session, bank: Bank, *, after: int = 0, limit: int = 100
+) -> list[BankContent]:
+    """One page of a bank's content in id order; pass the last id as `after` for the next."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be from 1 to {MAX_PAGE}", code="invalid_paging")
+    query = (
+        select(BankContent)
+        .where(BankContent.bank_id == bank.id, BankContent.id > after)
+        .order_by(BankContent.id)
+        .limit(limit)
+        .options(selectinload(BankContent.signals))
+    )
+    return list(session.scalars(query))
+
+
+def update_content(
+    session: Session,
+    content: BankContent,
+    *,
+    enabled: bool | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> BankContent:
+    """Change flags and descriptions; disabled content stays stored but never matches."""
+    if enabled is not None:
+        content.enabled = enabled
+    if tags is not None:
+        content.tags = validation.tags(tags)
+    if metadata is not None:
+        content.details = validation.metadata(metadata)
+    session.flush()
+    return content
+
+
+def remove_content(session: Session, content: BankContent) -> None:
+    _log_removals(session, BankSignal.content_id == content.id)
+    session.execute(delete(BankContent).where(BankContent.id == content.id))
+    session.expunge(content)
+
+
+def _log_removals(session: Session, condition: Any) -> None:
+    """Log the removal of every bank signal matching `condition`, in one statement."""
+    selected = select(
+        literal("remove"),
+        BankSignal.id,
+        BankSignal.signal_type,
+        BankSignal.value,
+        literal(utcnow(), SignalChange.created_at.type),
+    ).where(condition)
+    changelog.lock(session)
+    session.execute(
+        insert(SignalChange).from_select(
+            ["op", "signal_id", "signal_type", "value", "created_at"], selected
+        )
+    )

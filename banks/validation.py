@@ -1,0 +1,86 @@
+"""Checks on what curators send: bank names, tags and metadata."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from banks.errors import InvalidInput
+
+BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+MAX_METADATA_BYTES = 16 * 1024
+#: Tags travel in comma- and semicolon-separated fields, so they may not contain those.
+_TAG_FORBIDDEN = re.compile(r"[,;\x00-\x1f\x7f]")
+
+
+def bank_name(name: Any) -> str:
+    if not isinstance(name, str) or not BANK_NAME.fullmatch(name):
+        raise InvalidInput(
+            "a bank name is 1 to 64 letters, digits, '_', '.' or '-', starting with a"
+            " letter or digit",
+            code="invalid_bank_name",
+        )
+    return name
+
+
+def tags(values: Any) -> list[str]:
+    """Stripped, de-duplicated tags in their original order."""
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidInput("tags must be a list of strings", code="invalid_tags")
+    result: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise InvalidInput("tags must be a list of strings", code="invalid_tags")
+        tag = value.strip()
+        if not tag or len(tag) > MAX_TAG_LENGTH or _TAG_FORBIDDEN.search(tag):
+            raise InvalidInput(
+                f"invalid tag {value!r}: tags are 1 to {MAX_TAG_LENGTH} characters"
+                " without commas, semicolons or control characters",
+                code="invalid_tags",
+            )
+        if tag not in result:
+            result.append(tag)
+    if len(result) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags per item", code="invalid_tags")
+    return result
+
+
+def split_tags(text: str | None, separator: str) -> list[str]:
+    """Tags from a delimited field (a form field, a CSV cell)."""
+    if not text:
+        return []
+    return tags(part for part in text.split(separator) if part.strip())
+
+
+def metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("metadata must be a JSON object", code="invalid_metadata")
+    try:
+        size = len(json.dumps(value, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("metadata must be plain JSON", code="invalid_metadata") from exc
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            f"metadata is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}",
+            code="invalid_metadata",
+        )
+    return value
+
+
+def metadata_text(text: str | None) -> dict[str, Any]:
+    """Metadata sent as a JSON string (a form field, a CSV cell)."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput("metadata is not valid JSON", code="invalid_metadata") from exc
+    return metadata(parsed)

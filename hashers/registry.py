@@ -1,0 +1,86 @@
+"""The registry of signal types and hashers, open to plugins.
+
+A plugin is an installed package that declares an entry point in the
+`hma.plugins` group pointing at a function `register(registry)`; that function
+calls `add_signal_type` / `add_hasher`. Nothing else in the system names
+concrete signal types, so a plugin's types flow through hashing, matching,
+banks and the API unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+
+from hashers.base import Hasher, HashingConfig
+from hashers.digests import MD5_HASHER, SHA256_HASHER
+from hashers.errors import UnknownSignalType
+from hashers.media import Media
+from hashers.pdq import PDQHasher
+from hashers.signals import BUILTIN_SIGNAL_TYPES, Signal, SignalType
+
+PLUGIN_GROUP = "hma.plugins"
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    """Signal types by name, and the hashers that produce them, in order."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, SignalType] = {}
+        self._hashers: list[Hasher] = []
+
+    def add_signal_type(self, signal_type: SignalType) -> None:
+        existing = self._types.get(signal_type.name)
+        if existing is not None and existing is not signal_type:
+            raise ValueError(f"signal type {signal_type.name!r} is already registered")
+        self._types[signal_type.name] = signal_type
+
+    def add_hasher(self, hasher: Hasher) -> None:
+        self.add_signal_type(hasher.signal_type)
+        self._hashers.append(hasher)
+
+    @property
+    def signal_types(self) -> Mapping[str, SignalType]:
+        return dict(self._types)
+
+    @property
+    def hashers(self) -> tuple[Hasher, ...]:
+        return tuple(self._hashers)
+
+    def signal_type(self, name: str) -> SignalType:
+        try:
+            return self._types[name]
+        except (KeyError, TypeError):
+            known = ", ".join(sorted(self._types))
+            raise UnknownSignalType(f"unknown signal type {name!r}; known types: {known}") from None
+
+    def parse(self, type_name: str, value: str) -> Signal:
+        """A signal from caller-supplied text, normalised; raises on bad input."""
+        signal_type = self.signal_type(type_name)
+        return Signal(type=signal_type.name, value=signal_type.normalize(value))
+
+    def hash_bytes(self, data: bytes, config: HashingConfig) -> list[Signal]:
+        """Every signal the registered hashers produce for one file's bytes."""
+        media = Media(data, config.limits)
+        return [h.hash(media, config) for h in self._hashers if media.kind in h.media_kinds]
+
+
+def builtin_hashers() -> Iterable[Hasher]:
+    return (PDQHasher(), MD5_HASHER, SHA256_HASHER)
+
+
+def default_registry(load_plugins: bool = True) -> Registry:
+    """The built-in types and hashers, plus those of installed plugins."""
+    registry = Registry()
+    for signal_type in BUILTIN_SIGNAL_TYPES:
+        registry.add_signal_type(signal_type)
+    for hasher in builtin_hashers():
+        registry.add_hasher(hasher)
+    if load_plugins:
+        for entry_point in entry_points(group=PLUGIN_GROUP):
+            log.info("loading hma plugin %s", entry_point.name)
+            entry_point.load()(registry)
+    return registry

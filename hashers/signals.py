@@ -1,0 +1,108 @@
+"""Signal types: what a fingerprint is, how to validate it and how to compare two.
+
+A *signal* is one fingerprint of one piece of content (a PDQ hash, an MD5, ...).
+Its *type* decides how values are written (normalised lowercase hex for the
+built-in ones) and how they compare: exactly, or by Hamming distance. Indexes
+in `matchers` pick their data structure from `SignalType.comparison`, so a new
+signal type needs no change there as long as it compares like an existing one.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hashers.errors import InvalidSignal
+
+Comparison = Literal["exact", "hamming"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One fingerprint of one piece of content.
+
+    `quality` is set by hashers that can judge their own output (PDQ); a signal
+    whose quality is under the configured minimum is kept and reported, with
+    `usable` false, so that callers can see why it was not matched.
+    """
+
+    type: str
+    value: str
+    quality: int | None = None
+    usable: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by the HTTP API and `hma hash --json`."""
+        out: dict[str, Any] = {"type": self.type, "value": self.value}
+        if self.quality is not None:
+            out["quality"] = self.quality
+            out["usable"] = self.usable
+        out.update(self.extra)
+        return out
+
+
+class SignalType(ABC):
+    """The rules for one kind of signal; subclasses are stateless singletons."""
+
+    name: str
+    comparison: Comparison
+    #: For Hamming types: the number of bits in a value, and the distance at
+    #: or under which two values are treated as the same content by default.
+    bits: int = 0
+    default_threshold: int = 0
+
+    @abstractmethod
+    def normalize(self, value: str) -> str:
+        """Return the canonical spelling of `value`, or raise InvalidSignal."""
+
+    def distance(self, a: str, b: str) -> int:
+        """Distance between two normalised values (0 means identical)."""
+        if self.comparison == "exact":
+            return 0 if a == b else 1
+        return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+class HexSignalType(SignalType):
+    """A fixed-length hexadecimal value, stored lowercase."""
+
+    hex_length: int
+
+    def __init__(
+        self,
+        name: str,
+        hex_length: int,
+        comparison: Comparison = "exact",
+        default_threshold: int = 0,
+    ) -> None:
+        self.name = name
+        self.hex_length = hex_length
+        self.comparison = comparison
+        self.bits = hex_length * 4 if comparison == "hamming" else 0
+        self.default_threshold = default_threshold
+        self._pattern = re.compile(rf"[0-9a-f]{{{hex_length}}}")
+
+    def normalize(self, value: str) -> str:
+        if not isinstance(value, str):
+            raise InvalidSignal(f"{self.name} value must be a string of hex digits")
+        candidate = value.strip().lower()
+        if not self._pattern.fullmatch(candidate):
+            raise InvalidSignal(
+                f"{self.name} value must be {self.hex_length} hexadecimal digits,"
+                f" got {len(candidate)} characters"
+            )
+        return candidate
+
+    def __repr__(self) -> str:
+        return f"HexSignalType({self.name!r})"
+
+
+#: PDQ: 256-bit perceptual hash; 31 bits is the distance its authors recommend.
+PDQ = HexSignalType("pdq", 64, comparison="hamming", default_threshold=31)
+MD5 = HexSignalType("md5", 32)
+SHA256 = HexSignalType("sha256", 64)
+
+BUILTIN_SIGNAL_TYPES: tuple[SignalType, ...] = (PDQ, MD5, SHA256)

@@ -1,0 +1,110 @@
+"""Database engine, sessions and schema migrations (Alembic).
+
+SQLite is the embedded default (WAL mode, so readers never wait for the
+writer); PostgreSQL is the scale-out engine. Both run the same migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# Importing the model modules registers every table on Base.metadata.
+import actioners.models  # noqa: F401
+import banks.models  # noqa: F401
+import hma.models  # noqa: F401
+from database import Base
+
+metadata = Base.metadata
+
+
+class SchemaOutdated(RuntimeError):
+    """The database was created by an older release; `hma db upgrade` brings it forward."""
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("hma") / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every pending migration."""
+    command.upgrade(_alembic_config(engine), "head")
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse to run on an outdated one.
+
+    Upgrading a database that already holds data is left to `hma db upgrade`,
+    an explicit step an operator takes (and backs up before) on purpose.
+    """
+    current = current_revision(engine)
+    if current == head_revision(engine):
+        return
+    if current is None and not inspect(engine).get_table_names():
+        upgrade(engine)
+        return
+    raise SchemaOutdated(
+        f"the database schema is at revision {current or 'none'}, this release needs"
+        f" {head_revision(engine)}; back up the database and run `hma db upgrade`"
+    )
+
+
+class Database:
+    """An engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block succeeds and rolls back otherwise."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

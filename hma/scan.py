@@ -1,0 +1,76 @@
+"""The one path from content to matches to cases.
+
+Every entry point (HTTP, CLI, batch) calls these functions, so that what
+counts as a match, and when a case opens, is decided in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from actioners import cases
+from banks import validation
+from banks.lookup import BankIndexes, BankMatch
+from hashers import Registry, Signal, default_registry
+from hma.settings import Settings
+
+
+@dataclass
+class ScanResult:
+    signals: list[Signal]
+    matches: list[BankMatch] = field(default_factory=list)
+    case_id: int | None = None
+
+    def to_dict(self, with_case: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "signals": [s.to_dict() for s in self.signals],
+            "matches": [m.to_dict() for m in self.matches],
+        }
+        if with_case:
+            out["case_id"] = self.case_id
+        return out
+
+
+class Scanner:
+    """Hashing, matching and case opening, configured once per process."""
+
+    def __init__(self, settings: Settings, registry: Registry, indexes: BankIndexes) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.indexes = indexes
+
+    def hash(self, data: bytes) -> list[Signal]:
+        """Signals of one file's bytes; raises HashingError for bad media."""
+        return self.registry.hash_bytes(data, self.settings.hashing)
+
+    def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:
+        """Caller-supplied (type, value) pairs, validated and normalised."""
+        return [self.registry.parse(kind, value) for kind, value in items]
+
+    def match(self, session: Session, signals: Sequence[Signal]) -> ScanResult:
+        return ScanResult(list(signals), self.indexes.find(session, signals))
+
+    def scan(
+        self,
+        session: Session,
+        signals: Sequence[Signal],
+        content_ref: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> ScanResult:
+        """Match, then open or extend the review case for `content_ref`."""
+        content_ref = cases.validate_content_ref(content_ref)
+        metadata = validation.metadata(metadata)
+        result = self.match(session, signals)
+        case = cases.record_matches(session, content_ref, result.matches, metadata)
+        result.case_id = case.id if case is not None else None
+        return result
+
+
+def build_scanner(settings: Settings, registry: Registry | None = None) -> Scanner:
+    registry = registry or default_registry()
+    indexes = BankIndexes(registry, thresholds={"pdq": settings.pdq_match_threshold})
+    return Scanner(settings, registry, indexes)

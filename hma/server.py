@@ -1,0 +1,74 @@
+"""`hma serve`: first-start set-up, then gunicorn serving the app in one process.
+
+One worker process with threads: the in-memory indexes exist once, and (when
+background jobs arrive) exactly one scheduler runs beside them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from hma.db import Database, ensure_schema
+from hma.settings import Settings
+from hma.tokens import create_token, has_tokens
+from hma.web import create_app
+
+BOOTSTRAP_TOKEN_NAME = "admin"
+
+
+def bootstrap(database: Database) -> str | None:
+    """On an empty database: create the schema and a first admin token, returned once."""
+    ensure_schema(database.engine)
+    with database.session() as session:
+        if has_tokens(session):
+            return None
+        return create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.application
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    database = Database(settings.resolved_database_url)
+    secret = bootstrap(database)
+    if secret is not None:
+        print(
+            "First start: created an admin API token. It is shown only now; keep it safe.\n"
+            f"HMA_ADMIN_TOKEN={secret}",
+            flush=True,
+        )
+    app = create_app(settings, database)
+    # The worker is forked from this process: it must open its own connections.
+    database.dispose()
+    print(
+        f"hma serving on http://{host}:{port} (data dir {settings.data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    _Gunicorn(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": settings.serve_threads,
+            "loglevel": settings.log_level.lower(),
+            "accesslog": "-",
+            "timeout": 120,
+            "control_socket_disable": True,
+        },
+    ).run()

@@ -1,0 +1,115 @@
+"""Settings: built-in defaults, then a TOML file (`HMA_CONFIG`), then `HMA_<NAME>` variables.
+
+Every field of `Settings` can be set in all three places under the same name
+(lowercase in TOML, uppercase with the `HMA_` prefix in the environment).
+Unknown TOML keys and values of the wrong type are errors, so a typo in a
+deployment's configuration stops the process instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from hashers import HashingConfig, MediaLimits
+
+ENV_PREFIX = "HMA_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value of the wrong type."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    #: Where the embedded database and other state live.
+    data_dir: Path = Path("hma-data")
+    #: SQLAlchemy URL; empty means SQLite at `<data_dir>/hma.db`.
+    database_url: str = ""
+    #: Largest upload accepted, in bytes (HTTP 413 above it).
+    max_upload_bytes: int = 50 * 1024 * 1024
+    #: Largest image accepted, in pixels (width x height), checked before decoding.
+    max_image_pixels: int = 100_000_000
+    #: PDQ hashes under this quality are reported but not matched.
+    pdq_quality_min: int = 50
+    #: Hamming distance at or under which two PDQ hashes match.
+    pdq_match_threshold: int = 31
+    #: Seconds to wait for a remote server when hashing `{"url": ...}`.
+    fetch_timeout_seconds: float = 10.0
+    #: Allow `{"url": ...}` to reach loopback and private addresses (off: SSRF guard).
+    fetch_allow_private: bool = False
+    #: Threads serving HTTP requests in `hma serve`.
+    serve_threads: int = 8
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'hma.db').resolve()}"
+
+    @property
+    def hashing(self) -> HashingConfig:
+        return HashingConfig(
+            limits=MediaLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels),
+            pdq_quality_min=self.pdq_quality_min,
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    """Convert a TOML or environment value to the field's type, or explain why not."""
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError("expected true or false")
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name}: {raw!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the TOML file named by HMA_CONFIG, then HMA_* variables, then overrides."""
+    env = os.environ if environ is None else environ
+    types = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+
+    config_path = env.get(f"{ENV_PREFIX}CONFIG")
+    if config_path:
+        try:
+            with open(config_path, "rb") as handle:
+                table = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read HMA_CONFIG file {config_path}: {exc}") from exc
+        for key, raw in table.items():
+            if key not in types:
+                raise SettingsError(f"unknown setting {key!r} in {config_path}")
+            values[key] = _coerce(key, types[key], raw)
+
+    for name, kind in types.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, kind, raw)
+
+    for name, raw in overrides.items():
+        if raw is not None:
+            values[name] = _coerce(name, types[name], raw)
+    return Settings(**values)

@@ -1,0 +1,8 @@
+"""The JSON API under /api/v1."""
+
+from flask import Blueprint
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Route modules attach their views to `api` when imported.
+from hma.web.api import banks, cases, content, meta  # noqa: E402, F401

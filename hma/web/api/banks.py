@@ -1,0 +1,182 @@
+"""Banks and their content: the curator routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from banks import store, validation
+from banks.models import Bank, BankContent
+from hma.web.api import api
+from hma.web.auth import require
+from hma.web.context import db_session, services
+from hma.web.errors import ApiError
+from hma.web.inputs import (
+    int_arg,
+    json_object,
+    optional_bool,
+    optional_text,
+    signal_list,
+    uploaded_bytes,
+)
+
+
+def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
+    return {
+        "name": bank.name,
+        "description": bank.description,
+        "enabled": bank.enabled,
+        "content_count": content_count,
+        "created_at": bank.created_at.isoformat(),
+        "updated_at": bank.updated_at.isoformat(),
+    }
+
+
+def content_json(bank: Bank, content: BankContent) -> dict[str, Any]:
+    return {
+        "id": content.id,
+        "bank": bank.name,
+        "enabled": content.enabled,
+        "tags": list(content.tags),
+        "metadata": dict(content.details),
+        "source": content.source,
+        "signals": [
+            {"type": s.signal_type, "value": s.value}
+            | ({"quality": s.quality} if s.quality is not None else {})
+            for s in content.signals
+        ],
+        "created_at": content.created_at.isoformat(),
+        "updated_at": content.updated_at.isoformat(),
+    }
+
+
+@api.get("/banks")
+@require("curator")
+def list_banks() -> dict[str, Any]:
+    summaries = store.list_banks(db_session())
+    return {"banks": [bank_json(s.bank, s.content_count) for s in summaries]}
+
+
+@api.post("/banks")
+@require("curator")
+def create_bank() -> tuple[dict[str, Any], int]:
+    body = json_object()
+    session = db_session()
+    bank = store.create_bank(
+        session,
+        body.get("name"),  # type: ignore[arg-type]
+        description=optional_text(body, "description") or "",
+        enabled=optional_bool(body, "enabled") is not False,
+    )
+    session.commit()
+    return bank_json(bank, 0), 201
+
+
+@api.get("/banks/<name>")
+@require("curator")
+def get_bank(name: str) -> dict[str, Any]:
+    session = db_session()
+    bank = store.get_bank(session, name)
+    return bank_json(bank, store.count_content(session, bank))
+
+
+@api.patch("/banks/<name>")
+@require("curator")
+def update_bank(name: str) -> dict[str, Any]:
+    body = json_object()
+    session = db_session()
+    bank = store.update_bank(
+        session,
+        store.get_bank(session, name),
+        name=optional_text(body, "name"),
+        description=optional_text(body, "description"),
+        enabled=optional_bool(body, "enabled"),
+    )
+    session.commit()
+    return bank_json(bank, store.count_content(session, bank))
+
+
+@api.delete("/banks/<name>")
+@require("curator")
+def delete_bank(name: str) -> tuple[str, int]:
+    session = db_session()
+    store.delete_bank(session, store.get_bank(session, name))
+    session.commit()
+    return "", 204
+
+
+@api.get("/banks/<name>/content")
+@require("curator")
+def list_content(name: str) -> dict[str, Any]:
+    session = db_session()
+    bank = store.get_bank(session, name)
+    limit = int_arg("limit", 100)
+    page = store.list_content(session, bank, after=int_arg("after", 0), limit=limit)
+    return {
+        "content": [content_json(bank, c) for c in page],
+        "next_after": page[-1].id if len(page) == limit else None,
+    }
+
+
+@api.post("/banks/<name>/content")
+@require("curator")
+def add_content(name: str) -> tuple[dict[str, Any], int]:
+    session = db_session()
+    bank = store.get_bank(session, name)
+    skipped: list[dict[str, Any]] = []
+    if request.mimetype == "multipart/form-data":
+        hashed = services().scanner.hash(uploaded_bytes())
+        signals = [s for s in hashed if s.usable]
+        skipped = [
+            s.to_dict() | {"reason": "quality under the configured minimum"}
+            for s in hashed
+            if not s.usable
+        ]
+        tags = validation.split_tags(request.form.get("tags"), ",")
+        metadata = validation.metadata_text(request.form.get("metadata"))
+    else:
+        body = json_object()
+        signals = signal_list(body.get("signals"))
+        tags = validation.tags(body.get("tags"))
+        metadata = validation.metadata(body.get("metadata"))
+    if not signals:
+        raise ApiError(400, "no_signals", "the content produced no usable signal")
+    content = store.add_content(session, bank, signals, tags=tags, metadata=metadata)
+    session.commit()
+    return content_json(bank, content) | {"skipped_signals": skipped}, 201
+
+
+@api.get("/banks/<name>/content/<int:content_id>")
+@require("curator")
+def get_content(name: str, content_id: int) -> dict[str, Any]:
+    session = db_session()
+    bank = store.get_bank(session, name)
+    return content_json(bank, store.get_content(session, bank, content_id))
+
+
+@api.patch("/banks/<name>/content/<int:content_id>")
+@require("curator")
+def update_content(name: str, content_id: int) -> dict[str, Any]:
+    body = json_object()
+    session = db_session()
+    bank = store.get_bank(session, name)
+    content = store.update_content(
+        session,
+        store.get_content(session, bank, content_id),
+        enabled=optional_bool(body, "enabled"),
+        tags=body.get("tags"),
+        metadata=body.get("metadata"),
+    )
+    session.commit()
+    return content_json(bank, content)
+
+
+@api.delete("/banks/<name>/content/<int:content_id>")
+@require("curator")
+def delete_content(name: str, content_id: int) -> tuple[str, int]:
+    session = db_session()
+    bank = store.get_bank(session, name)
+    store.remove_content(session, store.get_content(session, bank, content_id))
+    session.commit()
+    return "", 204

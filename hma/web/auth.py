@@ -1,0 +1,51 @@
+"""Bearer-token authentication and role checks for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from database import utcnow
+from hma.tokens import allows, verify_token
+from hma.web.context import db_session
+from hma.web.errors import ApiError
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def require(role: str) -> Callable[[View], View]:
+    """Let the view run only for a valid token of `role` (or `admin`)."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
+            session = db_session()
+            token = verify_token(session, secret.strip())
+            if token is None:
+                raise ApiError(401, "unauthorized", "the token is unknown or revoked")
+            if not allows(token.role, role):
+                raise ApiError(403, "forbidden", f"this route needs a token of role {role!r}")
+            now = utcnow()
+            # Record use at most once a minute: a write per request would
+            # serialise every API call on SQLite's single writer.
+            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+                token.last_used_at = now
+                session.commit()
+            g.token_name = token.name
+            return view(*args, **kwargs)
+
+        return cast(View, wrapped)
+
+    return decorate
+
+
+def actor() -> str:
+    """Who is acting, as recorded in decisions: the token's name."""
+    return f"token:{g.token_name}"

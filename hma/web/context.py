@@ -1,0 +1,44 @@
+"""The per-process services a request needs, and its database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from hma.db import Database
+from hma.scan import Scanner
+from hma.settings import Settings
+
+EXTENSION = "hma"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    scanner: Scanner
+
+
+def services() -> Services:
+    found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+def db_session() -> Session:
+    """This request's session; rolled back and closed when the request ends.
+
+    Views commit explicitly once their work is complete, so an error raised
+    half-way leaves nothing behind.
+    """
+    if "db_session" not in g:
+        g.db_session = services().database.sessions()
+    session: Session = g.db_session
+    return session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

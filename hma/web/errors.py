@@ -1,0 +1,61 @@
+"""One JSON error shape for everything: `{"error": {"code": ..., "message": ...}}`.
+
+Errors from the libraries carry their own codes; this module only decides the
+HTTP status. Anything unexpected is logged with its traceback and answered
+with a 500 that reveals nothing of the internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from banks.errors import DomainError
+from hashers import HashingError, MediaTooLarge
+
+log = logging.getLogger(__name__)
+
+_DOMAIN_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409}
+
+
+class ApiError(Exception):
+    """An error raised by a view, with its HTTP status and code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.code, str(exc))
+
+    @app.errorhandler(HashingError)
+    def _hashing(exc: HashingError) -> tuple[Response, int]:
+        status = 413 if isinstance(exc, MediaTooLarge) else 400
+        return error_response(status, exc.code, exc.message)
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> tuple[Response, int]:
+        return error_response(_DOMAIN_STATUS[exc.kind], exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        code = {413: "payload_too_large"}.get(status) or (exc.name or "error").lower().replace(
+            " ", "_"
+        )
+        return error_response(status, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; see the server log")

@@ -1,0 +1,474 @@
+"""The OpenAPI 3.1 description of /api/v1 (a test checks it covers every route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description} | (_json(schema) if schema else {})
+
+
+_ERRORS = {
+    "400": _answer("Bad input (see error.code)", _ref("Error")),
+    "401": _answer("Missing or unknown token", _ref("Error")),
+    "403": _answer("The token's role may not use this route", _ref("Error")),
+}
+_NOT_FOUND = {"404": _answer("No such bank, content or case", _ref("Error"))}
+_TOO_LARGE = {"413": _answer("Upload over the size or pixel limit", _ref("Error"))}
+
+_CONTENT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "content_ref": {"type": "string"},
+                    "metadata": {"type": "string", "description": "a JSON object"},
+                },
+                "required": ["file"],
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string", "format": "uri"},
+                    "signals": {"type": "array", "items": _ref("SignalInput")},
+                    "content_ref": {"type": "string"},
+                    "metadata": {"type": "object"},
+                },
+            }
+        },
+    },
+}
+
+_PAGE_ARGS = [
+    {"name": "after", "in": "query", "schema": {"type": "integer"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+]
+
+
+def _op(summary: str, role: str | None, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": responses} | extra
+    if role is None:
+        operation["security"] = []
+    else:
+        operation["description"] = f"Requires a token of role `{role}` (or `admin`)."
+        operation["responses"] = _ERRORS | responses
+    return operation
+
+
+def _name_param(*names: str) -> list[dict[str, Any]]:
+    kinds = {"name": "string", "content_id": "integer", "case_id": "integer"}
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": kinds[n]}} for n in names
+    ]
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            }
+        },
+    },
+    "SignalInput": {
+        "type": "object",
+        "properties": {"type": {"type": "string"}, "value": {"type": "string"}},
+        "required": ["type", "value"],
+    },
+    "Signal": {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "examples": ["pdq", "md5", "sha256"]},
+            "value": {"type": "string"},
+            "quality": {"type": "integer", "minimum": 0, "maximum": 100},
+            "usable": {
+                "type": "boolean",
+                "description": "false when the quality is under the configured minimum",
+            },
+        },
+        "required": ["type", "value"],
+    },
+    "Match": {
+        "type": "object",
+        "properties": {
+            "bank": {"type": "string"},
+            "content_id": {"type": "integer"},
+            "signal_type": {"type": "string"},
+            "signal": {"type": "string"},
+            "distance": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "MatchResult": {
+        "type": "object",
+        "properties": {
+            "signals": {"type": "array", "items": _ref("Signal")},
+            "matches": {"type": "array", "items": _ref("Match")},
+        },
+    },
+    "ScanResult": {
+        "allOf": [
+            _ref("MatchResult"),
+            {"type": "object", "properties": {"case_id": {"type": ["integer", "null"]}}},
+        ]
+    },
+    "Bank": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+            "description": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "content_count": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "BankContent": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "bank": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "metadata": {"type": "object"},
+            "source": {"type": "string"},
+            "signals": {"type": "array", "items": _ref("Signal")},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CaseSummary": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "content_ref": {"type": "string"},
+            "status": {"enum": ["open", "escalated", "closed"]},
+            "decision": {"enum": ["confirm", "reject", None]},
+            "priority": {"type": "integer"},
+            "match_count": {"type": "integer"},
+            "banks": {"type": "array", "items": {"type": "string"}},
+            "best_distance": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "closed_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "Case": {
+        "allOf": [
+            _ref("CaseSummary"),
+            {
+                "type": "object",
+                "properties": {
+                    "metadata": {"type": "object"},
+                    "matches": {
+                        "type": "array",
+                        "items": {
+                            "allOf": [
+                                _ref("Match"),
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "query_signal": {"type": "string"},
+                                        "matched_at": {"type": "string", "format": "date-time"},
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                    "decisions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "decision": {"type": "string"},
+                                "note": {"type": "string"},
+                                "decided_by": {"type": "string"},
+                                "decided_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    bank_params = _name_param("name")
+    content_params = _name_param("name", "content_id")
+    case_params = _name_param("case_id")
+    bank_body = {
+        "required": True,
+        **_json(
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "enabled": {"type": "boolean"},
+                },
+            }
+        ),
+    }
+    return {
+        "/api/v1/hash": {
+            "post": _op(
+                "Signals of a file or URL",
+                "ingest",
+                {
+                    "200": _answer(
+                        "The signals",
+                        {
+                            "type": "object",
+                            "properties": {"signals": {"type": "array", "items": _ref("Signal")}},
+                        },
+                    )
+                }
+                | _TOO_LARGE,
+                requestBody=_CONTENT_BODY,
+            )
+        },
+        "/api/v1/match": {
+            "post": _op(
+                "Hash (or take signals) and look up in every enabled bank; opens no case",
+                "ingest",
+                {"200": _answer("Signals and matches", _ref("MatchResult"))} | _TOO_LARGE,
+                requestBody=_CONTENT_BODY,
+            )
+        },
+        "/api/v1/scan": {
+            "post": _op(
+                "Hash, match and open or extend the review case for content_ref",
+                "ingest",
+                {"200": _answer("Signals, matches and the case id", _ref("ScanResult"))}
+                | _TOO_LARGE,
+                requestBody=_CONTENT_BODY,
+            )
+        },
+        "/api/v1/banks": {
+            "get": _op(
+                "List banks",
+                "curator",
+                {
+                    "200": _answer(
+                        "Banks",
+                        {
+                            "type": "object",
+                            "properties": {"banks": {"type": "array", "items": _ref("Bank")}},
+                        },
+                    )
+                },
+            ),
+            "post": _op(
+                "Create a bank",
+                "curator",
+                {
+                    "201": _answer("The bank", _ref("Bank")),
+                    "409": _answer("Name taken", _ref("Error")),
+                },
+                requestBody=bank_body,
+            ),
+        },
+        "/api/v1/banks/{name}": {
+            "parameters": bank_params,
+            "get": _op(
+                "One bank", "curator", {"200": _answer("The bank", _ref("Bank"))} | _NOT_FOUND
+            ),
+            "patch": _op(
+                "Rename, describe, enable or disable a bank",
+                "curator",
+                {"200": _answer("The bank", _ref("Bank"))} | _NOT_FOUND,
+                requestBody=bank_body,
+            ),
+            "delete": _op(
+                "Delete a bank and its content", "curator", {"204": _answer("Deleted")} | _NOT_FOUND
+            ),
+        },
+        "/api/v1/banks/{name}/content": {
+            "parameters": bank_params,
+            "get": _op(
+                "A page of the bank's content, in id order",
+                "curator",
+                {
+                    "200": _answer(
+                        "Content and the cursor for the next page",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "content": {"type": "array", "items": _ref("BankContent")},
+                                "next_after": {"type": ["integer", "null"]},
+                            },
+                        },
+                    )
+                }
+                | _NOT_FOUND,
+                parameters=_PAGE_ARGS,
+            ),
+            "post": _op(
+                "Add content from a file (multipart: file, tags, metadata) or from signals",
+                "curator",
+                {"201": _answer("The content", _ref("BankContent"))} | _NOT_FOUND | _TOO_LARGE,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "tags": {"type": "string", "description": "comma-separated"},
+                                    "metadata": {"type": "string", "description": "a JSON object"},
+                                },
+                                "required": ["file"],
+                            }
+                        },
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "signals": {"type": "array", "items": _ref("SignalInput")},
+                                    "tags": {"type": "array", "items": {"type": "string"}},
+                                    "metadata": {"type": "object"},
+                                },
+                                "required": ["signals"],
+                            }
+                        },
+                    },
+                },
+            ),
+        },
+        "/api/v1/banks/{name}/content/{content_id}": {
+            "parameters": content_params,
+            "get": _op(
+                "One piece of content",
+                "curator",
+                {"200": _answer("The content", _ref("BankContent"))} | _NOT_FOUND,
+            ),
+            "patch": _op(
+                "Enable, disable, retag or describe content",
+                "curator",
+                {"200": _answer("The content", _ref("BankContent"))} | _NOT_FOUND,
+                requestBody=_json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "enabled": {"type": "boolean"},
+                            "tags": {"type": "array", "items": {"type": "string"}},
+                            "metadata": {"type": "object"},
+                        },
+                    }
+                ),
+            ),
+            "delete": _op(
+                "Remove content and its signals",
+                "curator",
+                {"204": _answer("Removed")} | _NOT_FOUND,
+            ),
+        },
+        "/api/v1/cases": {
+            "get": _op(
+                "Cases, most urgent first",
+                "reviewer",
+                {
+                    "200": _answer(
+                        "A page of cases and the total",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "cases": {"type": "array", "items": _ref("CaseSummary")},
+                                "total": {"type": "integer"},
+                            },
+                        },
+                    )
+                },
+                parameters=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"enum": ["unresolved", "open", "escalated", "closed", "all"]},
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                ],
+            )
+        },
+        "/api/v1/cases/{case_id}": {
+            "parameters": case_params,
+            "get": _op(
+                "One case with every match and decision",
+                "reviewer",
+                {"200": _answer("The case", _ref("Case"))} | _NOT_FOUND,
+            ),
+        },
+        "/api/v1/cases/{case_id}/decision": {
+            "parameters": case_params,
+            "post": _op(
+                "Decide a case: confirm or reject close it, escalate keeps it open",
+                "reviewer",
+                {
+                    "200": _answer("The case after the decision", _ref("Case")),
+                    "409": _answer("The case is already closed", _ref("Error")),
+                }
+                | _NOT_FOUND,
+                requestBody={
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "decision": {"enum": ["confirm", "reject", "escalate"]},
+                                "note": {"type": "string"},
+                            },
+                            "required": ["decision"],
+                        }
+                    ),
+                },
+            ),
+        },
+        "/api/v1/status": {
+            "get": _op(
+                "Liveness, versions and index freshness",
+                None,
+                {"200": _answer("Healthy"), "503": _answer("Database unreachable")},
+            ),
+        },
+        "/api/v1/openapi.json": {
+            "get": _op("This document", None, {"200": _answer("OpenAPI 3.1")}),
+        },
+    }
+
+
+def openapi_spec(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "HMA API",
+            "version": version,
+            "description": "Hash uploads, match them against hash banks, review every match.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

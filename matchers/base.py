@@ -1,0 +1,28 @@
+"""The shape every index shares, whatever its data structure.
+
+Indexes store integer ids (the bank layer uses its signal row ids) against
+signal values and answer "which ids lie within `threshold` of this value".
+They hold no metadata: what an id means is the caller's business, which keeps
+them small and lets one process rebuild them from any source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+Hit = tuple[int, int]
+"""(id, distance) of one stored value found by a query."""
+
+
+class SignalIndex(Protocol):
+    def add_values(self, ids: Sequence[int], values: Sequence[str]) -> None:
+        """Insert or replace the values stored under `ids` (normalised strings)."""
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Forget `ids`; unknown ids are ignored."""
+
+    def lookup(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
+        """For each value, every stored id within `threshold`, with its distance."""
+
+    def __len__(self) -> int: ...

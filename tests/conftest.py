@@ -1,0 +1,190 @@
+"""Shared fixtures: reference files, a real database per test (SQLite and, when
+HMA_TEST_DATABASE_URL is set, PostgreSQL), the Flask app with tokens, and
+local HTTP servers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from hma.db import Database, ensure_schema
+from hma.settings import Settings, load_settings
+from hma.tokens import ROLES, create_token
+from hma.web import create_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PG_URL_ENV = "HMA_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict[str, dict[str, str]]:
+    """Reference values of the fixture images, by file name."""
+    with open(FIXTURES / "expected.csv") as handle:
+        return {row["path"]: row for row in csv.DictReader(handle)}
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The larger shared reference set; tests that need it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared reference data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+# Databases ------------------------------------------------------------------
+
+
+def postgres_schema_url(base_url: str, schema: str) -> str:
+    """A URL whose connections use `schema` (so each test gets a clean namespace)."""
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each engine; PostgreSQL runs when HMA_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hma.db'}"
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"{PG_URL_ENV} is not set; PostgreSQL tests skipped")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield postgres_schema_url(base, schema)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    ensure_schema(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(environ={}, data_dir=tmp_path / "data", database_url=database_url)
+
+
+# The Flask app ----------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    """A test client that sends each request with a token of the chosen role."""
+
+    client: FlaskClient
+    tokens: dict[str, str]
+
+    def call(self, method: str, path: str, role: str = "admin", **kwargs: Any) -> Any:
+        headers = kwargs.pop("headers", {})
+        if role:
+            headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        return self.client.open(f"/api/v1{path}", method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, role: str = "admin", **kwargs: Any) -> Any:
+        return self.call("GET", path, role, **kwargs)
+
+    def post(self, path: str, role: str = "admin", **kwargs: Any) -> Any:
+        return self.call("POST", path, role, **kwargs)
+
+    def patch(self, path: str, role: str = "admin", **kwargs: Any) -> Any:
+        return self.call("PATCH", path, role, **kwargs)
+
+    def delete(self, path: str, role: str = "admin", **kwargs: Any) -> Any:
+        return self.call("DELETE", path, role, **kwargs)
+
+
+def api_for(settings: Settings, database: Database) -> Api:
+    """An app on `database` with one token per role (created once per database)."""
+    app = create_app(settings, database)
+    with database.session() as session:
+        tokens = {
+            role: create_token(session, f"test-{role}-{uuid.uuid4().hex[:6]}", role)
+            for role in ROLES
+        }
+    return Api(app.test_client(), tokens)
+
+
+@pytest.fixture
+def api(settings: Settings, database: Database) -> Api:
+    return api_for(settings, database)
+
+
+def upload(name: str, **fields: Any) -> dict[str, Any]:
+    """Multipart form data with a fixture image as `file`."""
+    return {
+        "data": {"file": (io.BytesIO(fixture_bytes(name)), name), **fields},
+        "content_type": "multipart/form-data",
+    }
+
+
+# Local HTTP peers ---------------------------------------------------------------
+
+
+@dataclass
+class LocalServer:
+    url: str
+    requests: list[tuple[str, str, bytes]]
+
+
+@pytest.fixture
+def http_server() -> Iterator[Any]:
+    """Start a real HTTP server on 127.0.0.1 serving `routes` {path: (status, headers, body)}."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> LocalServer:
+        seen: list[tuple[str, str, bytes]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen.append((self.command, self.path, self.rfile.read(length)))
+                status, headers, body = routes.get(self.path, (404, {}, b"not found"))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return LocalServer(f"http://127.0.0.1:{server.server_port}", seen)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

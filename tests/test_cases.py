@@ -1,0 +1,157 @@
+"""Cases: one per unresolved upload, extended by rescans, closed by decisions."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from actioners import cases
+from actioners.errors import CaseClosed, CaseNotFound
+from banks.errors import InvalidInput
+from banks.lookup import BankMatch
+
+
+def match(signal_id: int, distance: int = 0, query: str = "q") -> BankMatch:
+    return BankMatch(
+        bank="bank",
+        bank_id=1,
+        content_id=signal_id * 10,
+        signal_id=signal_id,
+        signal_type="pdq",
+        signal=f"s{signal_id}",
+        query_signal=query,
+        distance=distance,
+        tags=["csam"],
+    )
+
+
+def test_no_matches_no_case(database):
+    with database.session() as session:
+        assert cases.record_matches(session, "upload-1", []) is None
+        assert cases.list_cases(session) == ([], 0)
+
+
+def test_rescans_extend_the_unresolved_case(database):
+    with database.session() as session:
+        first = cases.record_matches(session, "upload-1", [match(1, 20)], {"user": "u1"})
+        case_id = first.id
+    with database.session() as session:
+        again = cases.record_matches(session, "upload-1", [match(1, 20), match(2, 3)], {"ip": "x"})
+        assert again.id == case_id
+    with database.session() as session:
+        case = cases.get_case(session, case_id)
+        assert [(m.signal_id, m.distance) for m in case.matches] == [(1, 20), (2, 3)]
+        assert case.details == {"user": "u1", "ip": "x"}
+        assert case.priority == cases.case_priority(case.matches)
+
+
+def test_priority_orders_the_queue(database):
+    with database.session() as session:
+        cases.record_matches(session, "far", [match(1, 30)])
+        cases.record_matches(session, "exact", [match(2, 0)])
+        cases.record_matches(session, "near", [match(3, 8)])
+    with database.session() as session:
+        page, total = cases.list_cases(session)
+    assert total == 3
+    assert [c.content_ref for c in page] == ["exact", "near", "far"]
+
+
+def test_decisions(database):
+    with database.session() as session:
+        case = cases.record_matches(session, "upload-1", [match(1)])
+    with database.session() as session:
+        case = cases.get_case(session, case.id)
+        cases.decide(session, case, "escalate", "needs a second look", "token:alice")
+    with database.session() as session:
+        case = cases.get_case(session, case.id)
+        assert case.status == "escalated"
+        # Still the unresolved case for this upload.
+        assert cases.record_matches(session, "upload-1", [match(2)]).id == case.id
+        cases.decide(session, case, "confirm", "", "token:bob")
+    with database.session() as session:
+        case = cases.get_case(session, case.id)
+        assert (case.status, case.decision) == ("closed", "confirm")
+        assert case.closed_at is not None
+        assert [(d.decision, d.decided_by) for d in case.decisions] == [
+            ("escalate", "token:alice"),
+            ("confirm", "token:bob"),
+        ]
+        with pytest.raises(CaseClosed):
+            cases.decide(session, case, "reject", "", "token:carol")
+    with database.session() as session:
+        newer = cases.record_matches(session, "upload-1", [match(1)])
+        assert newer.id != case.id
+
+
+@pytest.mark.parametrize(
+    ("decision", "note"), [("delete", ""), ("confirm", 42), ("confirm", "x" * 10_001)]
+)
+def test_invalid_decisions(database, decision, note):
+    with database.session() as session:
+        case = cases.record_matches(session, "upload-1", [match(1)])
+        with pytest.raises(InvalidInput):
+            cases.decide(session, case, decision, note, "token:x")
+
+
+def test_unknown_case_and_bad_filters(database):
+    with database.session() as session:
+        with pytest.raises(CaseNotFound):
+            cases.get_case(session, 12345)
+        with pytest.raises(InvalidInput):
+            cases.list_cases(session, status="pending")
+        with pytest.raises(InvalidInput):
+            cases.list_cases(session, limit=0)
+    with pytest.raises(InvalidInput):
+        cases.validate_content_ref("")
+    with pytest.raises(InvalidInput):
+        cases.validate_content_ref("x" * 513)
+
+
+def test_concurrent_scans_of_one_upload_open_one_case(database):
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def scan(signal_id: int) -> None:
+        try:
+            barrier.wait()
+            with database.session() as session:
+                cases.record_matches(session, "same-upload", [match(signal_id)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(i,)) for i in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        page, total = cases.list_cases(session, status="all")
+    assert total == 1
+    assert sorted(m.signal_id for m in page[0].matches) == [1, 2, 3, 4]
+
+
+def test_concurrent_decisions_one_wins(database):
+    with database.session() as session:
+        case_id = cases.record_matches(session, "upload", [match(1)]).id
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def decide(who: str) -> None:
+        barrier.wait()
+        try:
+            with database.session() as session:
+                cases.decide(session, cases.get_case(session, case_id), "confirm", "", who)
+            outcomes.append("decided")
+        except CaseClosed:
+            outcomes.append("closed")
+
+    threads = [threading.Thread(target=decide, args=(f"token:{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["closed", "closed", "decided"]
+    with database.session() as session:
+        assert len(cases.get_case(session, case_id).decisions) == 1

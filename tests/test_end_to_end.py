@@ -1,0 +1,219 @@
+"""The walking skeleton end to end: a real `hma serve` process, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "pdq-reference"
+
+
+def reference_image(name: str) -> Path:
+    """The shared reference copy when present, else the fixture copy of the same file."""
+    shared = REFERENCE / name
+    return shared if shared.exists() else FIXTURES / name
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Client:
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> tuple[int, Any]:
+        request = urllib.request.Request(f"{self.base}/api/v1{path}", data=body, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def json(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
+        return self.request(method, path, json.dumps(payload).encode(), "application/json")
+
+    def upload(self, path: str, file: Path, **fields: str) -> tuple[int, Any]:
+        boundary = uuid.uuid4().hex
+        parts = []
+        for name, value in fields.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + file.read_bytes()
+            + b"\r\n"
+        )
+        parts.append(f"--{boundary}--\r\n".encode())
+        return self.request(
+            "POST", path, b"".join(parts), f"multipart/form-data; boundary={boundary}"
+        )
+
+
+def hma_env(database_url: str) -> dict[str, str]:
+    """The environment for a child `hma`: no inherited HMA_* settings but the database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMA_")}
+    if not database_url.startswith("sqlite"):
+        env["HMA_DATABASE_URL"] = database_url
+    return env
+
+
+@contextmanager
+def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """`hma serve` until the block ends; yields (base URL, process)."""
+    port = free_port()
+    hma = Path(sys.executable).with_name("hma")
+    process = subprocess.Popen(
+        [str(hma), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def first_line_token(process: Any) -> str | None:
+    """The first-start admin token, read from the running server's stdout."""
+    for line in process.stdout:
+        found = re.match(r"HMA_ADMIN_TOKEN=(\S+)", line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def printed_token(process: Any) -> str | None:
+    """The first-start admin token in a stopped server's whole stdout, if any."""
+    found = re.search(r"^HMA_ADMIN_TOKEN=(\S+)$", process.stdout.read(), re.MULTILINE)
+    return found.group(1) if found else None
+
+
+@pytest.mark.slow
+def test_bank_scan_case_decision_over_http(tmp_path, database_url):
+    data_dir = tmp_path / "fresh-data"
+    with running_server(data_dir, hma_env(database_url)) as (base, process):
+        token = first_line_token(process)
+        assert token, "hma serve printed no admin token on first start"
+        if database_url.startswith("sqlite"):
+            assert (data_dir / "hma.db").exists()
+        walk_the_skeleton(Client(base, token))
+
+
+def walk_the_skeleton(api: Client) -> None:
+
+    status, bank = api.json("POST", "/banks", {"name": "known-abuse"})
+    assert status == 201, bank
+    status, content = api.upload(
+        "/banks/known-abuse/content", reference_image("aaa-orig.jpg"), tags="csam,a1"
+    )
+    assert status == 201, content
+
+    status, scanned = api.upload(
+        "/scan", reference_image("blur-a-lot.jpg"), content_ref="upload-0001"
+    )
+    assert status == 200, scanned
+    assert scanned["case_id"] is not None
+    pdq_match = next(m for m in scanned["matches"] if m["signal_type"] == "pdq")
+    assert pdq_match["bank"] == "known-abuse"
+    assert pdq_match["content_id"] == content["id"]
+    assert pdq_match["tags"] == ["csam", "a1"]
+    assert 0 < pdq_match["distance"] <= 31
+
+    status, queue = api.request("GET", "/cases")
+    assert status == 200
+    assert [c["id"] for c in queue["cases"]] == [scanned["case_id"]]
+
+    status, decided = api.json(
+        "POST",
+        f"/cases/{scanned['case_id']}/decision",
+        {"decision": "confirm", "note": "matches the banked image"},
+    )
+    assert status == 200, decided
+    status, case = api.request("GET", f"/cases/{scanned['case_id']}")
+    assert case["status"] == "closed" and case["decision"] == "confirm"
+    assert case["decisions"][0]["note"] == "matches the banked image"
+
+    status, unrelated = api.upload("/scan", FIXTURES / "wee.jpg", content_ref="upload-0002")
+    assert status == 200
+    assert unrelated["matches"] == [] and unrelated["case_id"] is None
+    status, queue = api.request("GET", "/cases?status=all")
+    assert queue["total"] == 1
+
+    status, error = api.upload("/scan", FIXTURES / "NOTICE", content_ref="upload-0003")
+    assert status == 400 and error["error"]["code"] == "unsupported_media"
+
+
+@pytest.mark.slow
+def test_second_start_prints_no_new_token(tmp_path, database_url):
+    env = hma_env(database_url)
+    hma = Path(sys.executable).with_name("hma")
+    data_dir = tmp_path / "d"
+    first = subprocess.run(
+        [
+            str(hma),
+            "token",
+            "create",
+            "--name",
+            "pre",
+            "--role",
+            "admin",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    with running_server(data_dir, env) as (base, process):
+        status, banks = Client(base, first.stdout.strip()).request("GET", "/banks")
+        assert status == 200 and banks == {"banks": []}
+    assert printed_token(process) is None

@@ -1,0 +1,72 @@
+"""Hashing by URL: real HTTP servers on 127.0.0.1, and the guard against internal addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from hma import fetch
+from hma.fetch import UrlFetchFailed, UrlNotAllowed
+from tests.conftest import api_for, fixture_bytes
+
+
+def test_private_addresses_are_refused_by_default(http_server):
+    server = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
+    with pytest.raises(UrlNotAllowed, match="non-public"):
+        fetch.fetch(f"{server.url}/a.jpg", max_bytes=10**6, timeout=5, allow_private=False)
+    assert server.requests == []  # refused before any request was sent
+
+
+def test_redirects_to_private_addresses_are_refused(http_server):
+    target = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
+    hop = http_server({"/go": (302, {"Location": f"{target.url}/a.jpg"}, b"")})
+    assert fetch.fetch(f"{hop.url}/go", max_bytes=10**6, timeout=5, allow_private=True)
+    with pytest.raises(UrlNotAllowed):
+        fetch.fetch(f"{hop.url}/go", max_bytes=10**6, timeout=5, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("ftp://127.0.0.1/x", UrlNotAllowed),
+        ("http:///nohost", UrlNotAllowed),
+        ("http://127.0.0.1:1/closed", UrlFetchFailed),
+    ],
+)
+def test_bad_urls(url, error):
+    with pytest.raises(error):
+        fetch.fetch(url, max_bytes=10**6, timeout=5, allow_private=True)
+
+
+def test_http_errors_and_size_limit(http_server):
+    from hashers import MediaTooLarge
+
+    server = http_server({"/big": (200, {}, b"x" * 5000)})
+    with pytest.raises(UrlFetchFailed, match="404"):
+        fetch.fetch(f"{server.url}/missing", max_bytes=10**6, timeout=5, allow_private=True)
+    with pytest.raises(MediaTooLarge):
+        fetch.fetch(f"{server.url}/big", max_bytes=1000, timeout=5, allow_private=True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_hash_and_scan_by_url_over_http(http_server, settings, database, expected):
+    server = http_server(
+        {
+            "/orig.jpg": (200, {"Content-Type": "image/jpeg"}, fixture_bytes("aaa-orig.jpg")),
+            "/text": (200, {}, b"hello"),
+        }
+    )
+    api = api_for(settings.replace(fetch_allow_private=True), database)
+    hashed = api.post("/hash", role="ingest", json={"url": f"{server.url}/orig.jpg"})
+    assert hashed.status_code == 200
+    pdq = next(s for s in hashed.get_json()["signals"] if s["type"] == "pdq")
+    assert pdq["value"] == expected["aaa-orig.jpg"]["pdq"]
+    not_image = api.post("/hash", role="ingest", json={"url": f"{server.url}/text"})
+    assert not_image.status_code == 400
+    assert not_image.get_json()["error"]["code"] == "unsupported_media"
+    missing = api.post("/hash", role="ingest", json={"url": f"{server.url}/nope"})
+    assert missing.get_json()["error"]["code"] == "url_fetch_failed"
+
+    guarded = api_for(settings, database)
+    refused = guarded.post("/hash", role="ingest", json={"url": f"{server.url}/orig.jpg"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "url_not_allowed"

@@ -1,0 +1,126 @@
+"""Bank lookups follow the change log and respect enabled flags and thresholds."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from banks import store
+from banks.lookup import BankIndexes
+from hashers import Signal, default_registry
+
+BASE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def flipped(value: str, bits: int) -> str:
+    number = int(value, 16)
+    for bit in range(bits):
+        number ^= 1 << (bit * 7)
+    return f"{number:064x}"
+
+
+def pdq(value: str, quality: int = 100, usable: bool = True) -> Signal:
+    return Signal("pdq", value, quality=quality, usable=usable)
+
+
+def add(database, bank_name, signals, **kwargs):
+    with database.session() as session:
+        bank = store.get_bank(session, bank_name)
+        return store.add_content(session, bank, signals, **kwargs).id
+
+
+def find(database, indexes, signals):
+    with database.session() as session:
+        return indexes.find(session, signals)
+
+
+def test_lookup_follows_adds_disables_and_removals(database):
+    indexes = BankIndexes(default_registry(), thresholds={"pdq": 31})
+    with database.session() as session:
+        store.create_bank(session, "a")
+        store.create_bank(session, "b")
+    assert find(database, indexes, [pdq(BASE)]) == []
+
+    first = add(database, "a", [pdq(BASE)], tags=["csam"])
+    found = find(database, indexes, [pdq(flipped(BASE, 5))])
+    assert [(m.bank, m.content_id, m.distance, m.tags) for m in found] == [
+        ("a", first, 5, ["csam"])
+    ]
+
+    second = add(database, "b", [pdq(flipped(BASE, 20)), Signal("md5", "0" * 32)])
+    found = find(database, indexes, [pdq(BASE), Signal("md5", "0" * 32)])
+    assert sorted((m.bank, m.signal_type, m.distance) for m in found) == [
+        ("a", "pdq", 0),
+        ("b", "md5", 0),
+        ("b", "pdq", 20),
+    ]
+
+    with database.session() as session:
+        bank_b = store.get_bank(session, "b")
+        store.update_content(session, store.get_content(session, bank_b, second), enabled=False)
+    assert [m.bank for m in find(database, indexes, [pdq(BASE)])] == ["a"]
+
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "a"), enabled=False)
+    assert find(database, indexes, [pdq(BASE)]) == []
+
+    with database.session() as session:
+        bank_b = store.get_bank(session, "b")
+        store.update_content(session, store.get_content(session, bank_b, second), enabled=True)
+        store.delete_bank(session, store.get_bank(session, "a"))
+    assert [m.bank for m in find(database, indexes, [pdq(BASE)])] == ["b"]
+    assert indexes.status()["indexes"]["pdq"]["size"] == 1
+
+
+def test_threshold_and_unusable_signals(database):
+    indexes = BankIndexes(default_registry(), thresholds={"pdq": 10})
+    with database.session() as session:
+        store.create_bank(session, "a")
+    add(database, "a", [pdq(BASE)])
+    assert len(find(database, indexes, [pdq(flipped(BASE, 10))])) == 1
+    assert find(database, indexes, [pdq(flipped(BASE, 11))]) == []
+    assert find(database, indexes, [pdq(BASE, quality=10, usable=False)]) == []
+
+
+def test_a_new_process_builds_from_the_tables(database):
+    with database.session() as session:
+        store.create_bank(session, "a")
+    ids = [add(database, "a", [Signal("md5", f"{i:032x}")]) for i in range(5)]
+    with database.session() as session:
+        bank = store.get_bank(session, "a")
+        store.remove_content(session, store.get_content(session, bank, ids[0]))
+    fresh = BankIndexes(default_registry())
+    assert find(database, fresh, [Signal("md5", f"{0:032x}")]) == []
+    assert [m.content_id for m in find(database, fresh, [Signal("md5", f"{4:032x}")])] == [ids[4]]
+    assert fresh.status()["indexes"]["md5"]["size"] == 4
+
+
+def test_lookups_stay_correct_while_a_bank_changes(database):
+    """Queries from several threads while a writer adds content: no errors, no misses after."""
+    indexes = BankIndexes(default_registry(), thresholds={"pdq": 31})
+    with database.session() as session:
+        store.create_bank(session, "live")
+    rng = np.random.default_rng(7)
+    values = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(40)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                for match in find(database, indexes, [pdq(values[0])]):
+                    assert match.bank == "live"
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    ids = [add(database, "live", [pdq(v)]) for v in values]
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for value, content_id in zip(values, ids, strict=True):
+        assert content_id in [m.content_id for m in find(database, indexes, [pdq(value)])]
