@@ -6,21 +6,14 @@ The kind tells a caller how to answer (the HTTP layer maps `invalid` to 400,
 
 from typing import Literal
 
+from hashers.errors import CodedError
+
 ErrorKind = Literal["invalid", "not_found", "conflict"]
 
 
-class DomainError(Exception):
+class DomainError(CodedError):
     kind: ErrorKind = "invalid"
     code = "invalid_request"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class InvalidInput(DomainError):

@@ -34,12 +34,17 @@ class BankSummary:
 def create_bank(session: Session, name: str, description: str = "", enabled: bool = True) -> Bank:
     bank = Bank(name=validation.bank_name(name), description=description, enabled=enabled)
     session.add(bank)
+    _flush_unique_name(session, bank)
+    return bank
+
+
+def _flush_unique_name(session: Session, bank: Bank) -> None:
+    """Flush, turning a clash on the unique bank name into BankExists."""
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise BankExists(f"a bank named {name!r} already exists") from None
-    return bank
+        raise BankExists(f"a bank named {bank.name!r} already exists") from None
 
 
 def get_bank(session: Session, name: str) -> Bank:
@@ -82,11 +87,7 @@ def update_bank(
         bank.description = description
     if enabled is not None:
         bank.enabled = enabled
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise BankExists(f"a bank named {name!r} already exists") from None
+    _flush_unique_name(session, bank)
     return bank
 
 

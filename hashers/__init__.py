@@ -7,6 +7,7 @@
 
 from hashers.base import Hasher, HashingConfig
 from hashers.errors import (
+    CodedError,
     HashingError,
     InvalidSignal,
     MediaError,
@@ -22,6 +23,7 @@ __all__ = [
     "PDQ",
     "PLUGIN_GROUP",
     "SHA256",
+    "CodedError",
     "Hasher",
     "HashingConfig",
     "HashingError",

@@ -5,10 +5,14 @@ shapes; the code is what scripts and tests rely on, the message is for people.
 """
 
 
-class HashingError(Exception):
-    """Base class: something about the input prevents hashing it."""
+class CodedError(Exception):
+    """An error with a stable `code` for programs and a message for people.
 
-    code = "hashing_failed"
+    Every layer's errors derive from this, so that callers can report any of
+    them the same way.
+    """
+
+    code = "error"
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -18,6 +22,12 @@ class HashingError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class HashingError(CodedError):
+    """Base class: something about the input prevents hashing it."""
+
+    code = "hashing_failed"
 
 
 class MediaError(HashingError):

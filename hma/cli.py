@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from banks import store, transfer
-from banks.errors import DomainError
-from hashers import HashingError, Signal
+from hashers import CodedError, HashingError, Signal
 from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
 from hma.scan import Scanner, build_scanner
 from hma.settings import Settings, SettingsError, load_settings
@@ -60,7 +59,7 @@ def with_runtime(command: F) -> F:
     def wrapped(ctx: click.Context, data_dir: str | None, **kwargs: Any) -> Any:
         try:
             return ctx.invoke(command, Runtime(data_dir), **kwargs)
-        except (DomainError, HashingError, SettingsError, SchemaOutdated) as exc:
+        except (CodedError, SettingsError, SchemaOutdated) as exc:
             raise click.ClickException(str(exc)) from exc
 
     wrapped.__name__ = command.__name__

@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from banks.errors import DomainError
-from hashers import HashingError, MediaTooLarge
+from hashers import CodedError, MediaTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,14 @@ class ApiError(Exception):
         self.code = code
 
 
+def status_for(exc: CodedError) -> int:
+    if isinstance(exc, MediaTooLarge):
+        return 413
+    if isinstance(exc, DomainError):
+        return _DOMAIN_STATUS[exc.kind]
+    return 400
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message}}), status
 
@@ -38,14 +46,9 @@ def register_error_handlers(app: Flask) -> None:
     def _api(exc: ApiError) -> tuple[Response, int]:
         return error_response(exc.status, exc.code, str(exc))
 
-    @app.errorhandler(HashingError)
-    def _hashing(exc: HashingError) -> tuple[Response, int]:
-        status = 413 if isinstance(exc, MediaTooLarge) else 400
-        return error_response(status, exc.code, exc.message)
-
-    @app.errorhandler(DomainError)
-    def _domain(exc: DomainError) -> tuple[Response, int]:
-        return error_response(_DOMAIN_STATUS[exc.kind], exc.code, exc.message)
+    @app.errorhandler(CodedError)
+    def _coded(exc: CodedError) -> tuple[Response, int]:
+        return error_response(status_for(exc), exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

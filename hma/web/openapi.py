@@ -25,33 +25,39 @@ _ERRORS = {
 _NOT_FOUND = {"404": _answer("No such bank, content or case", _ref("Error"))}
 _TOO_LARGE = {"413": _answer("Upload over the size or pixel limit", _ref("Error"))}
 
-_CONTENT_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "content_ref": {"type": "string"},
-                    "metadata": {"type": "string", "description": "a JSON object"},
-                },
-                "required": ["file"],
-            }
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    return schema | ({"required": required} if required else {})
+
+
+def _file_or_json(
+    form: dict[str, Any], body: dict[str, Any], body_required: list[str] | None = None
+) -> dict[str, Any]:
+    """A request body that is either a multipart upload (`file` plus `form`) or JSON."""
+    file_field = {"file": {"type": "string", "format": "binary"}}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": _object(file_field | form, ["file"])},
+            "application/json": {"schema": _object(body, body_required)},
         },
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "url": {"type": "string", "format": "uri"},
-                    "signals": {"type": "array", "items": _ref("SignalInput")},
-                    "content_ref": {"type": "string"},
-                    "metadata": {"type": "object"},
-                },
-            }
-        },
+    }
+
+
+_JSON_TEXT = {"type": "string", "description": "a JSON object"}
+_TAG_LIST = {"type": "array", "items": {"type": "string"}}
+_SIGNAL_LIST = {"type": "array", "items": _ref("SignalInput")}
+
+_CONTENT_BODY = _file_or_json(
+    {"content_ref": {"type": "string"}, "metadata": _JSON_TEXT},
+    {
+        "url": {"type": "string", "format": "uri"},
+        "signals": _SIGNAL_LIST,
+        "content_ref": {"type": "string"},
+        "metadata": {"type": "object"},
     },
-}
+)
 
 _PAGE_ARGS = [
     {"name": "after", "in": "query", "schema": {"type": "integer"}},
@@ -326,33 +332,14 @@ def _paths() -> dict[str, Any]:
                 "Add content from a file (multipart: file, tags, metadata) or from signals",
                 "curator",
                 {"201": _answer("The content", _ref("BankContent"))} | _NOT_FOUND | _TOO_LARGE,
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "tags": {"type": "string", "description": "comma-separated"},
-                                    "metadata": {"type": "string", "description": "a JSON object"},
-                                },
-                                "required": ["file"],
-                            }
-                        },
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "signals": {"type": "array", "items": _ref("SignalInput")},
-                                    "tags": {"type": "array", "items": {"type": "string"}},
-                                    "metadata": {"type": "object"},
-                                },
-                                "required": ["signals"],
-                            }
-                        },
+                requestBody=_file_or_json(
+                    {
+                        "tags": {"type": "string", "description": "comma-separated"},
+                        "metadata": _JSON_TEXT,
                     },
-                },
+                    {"signals": _SIGNAL_LIST, "tags": _TAG_LIST, "metadata": {"type": "object"}},
+                    ["signals"],
+                ),
             ),
         },
         "/api/v1/banks/{name}/content/{content_id}": {
