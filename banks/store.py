@@ -40,11 +40,12 @@ def create_bank(session: Session, name: str, description: str = "", enabled: boo
 
 def _flush_unique_name(session: Session, bank: Bank) -> None:
     """Flush, turning a clash on the unique bank name into BankExists."""
+    name = bank.name  # read now: a rolled-back savepoint expires the attribute
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise BankExists(f"a bank named {bank.name!r} already exists") from None
+        raise BankExists(f"a bank named {name!r} already exists") from None
 
 
 def get_bank(session: Session, name: str) -> Bank:
