@@ -80,6 +80,7 @@ def record_matches(
                 query_signal=match.query_signal,
                 distance=match.distance,
                 tags=list(match.tags),
+                variant=match.variant,
             )
         )
     session.flush()

@@ -82,6 +82,8 @@ class CaseMatch(Base):
     query_signal: Mapped[str] = mapped_column(Text)
     distance: Mapped[int] = mapped_column(Integer)
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    #: The rotation or flip of the upload that matched, when not the original.
+    variant: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="matches")

@@ -41,9 +41,11 @@ class BankMatch:
     query_signal: str
     distance: int
     tags: list[str] = field(default_factory=list)
+    #: The rotation or flip of the query that matched (dihedral PDQ), if not the original.
+    variant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "bank": self.bank,
             "content_id": self.content_id,
             "signal_type": self.signal_type,
@@ -51,6 +53,15 @@ class BankMatch:
             "distance": self.distance,
             "tags": list(self.tags),
         }
+        if self.variant is not None:
+            out["variant"] = self.variant
+        return out
+
+
+def _variants(signal: Signal) -> list[tuple[str, str | None]]:
+    """Extra values to look up for a signal: PDQ's rotations and flips, when computed."""
+    variants: dict[str, str] = signal.extra.get("variants", {})
+    return [(value, name) for name, value in variants.items()]
 
 
 class BankIndexes:
@@ -60,6 +71,7 @@ class BankIndexes:
         self.registry = registry
         self.thresholds = dict(thresholds or {})
         self._indexes: dict[str, SignalIndex] = {}
+        self._unindexable: set[str] = set()
         self._applied = 0
         self._built = False
         self._lock = threading.Lock()
@@ -122,10 +134,13 @@ class BankIndexes:
     def _add(self, signal_type: str, ids: list[int], values: list[str]) -> None:
         index = self._indexes.get(signal_type)
         if index is None:
+            if signal_type in self._unindexable:
+                return
             try:
                 index = index_for(self.registry.signal_type(signal_type))
-            except (UnknownSignalType, ValueError):
-                log.warning("bank signals of type %r cannot be indexed; skipped", signal_type)
+            except (UnknownSignalType, ValueError) as exc:
+                log.warning("bank signals of type %r are not matched: %s", signal_type, exc)
+                self._unindexable.add(signal_type)
                 return
             self._indexes[signal_type] = index
         index.add_values(ids, values)
@@ -133,13 +148,16 @@ class BankIndexes:
     def find(self, session: Session, signals: Sequence[Signal]) -> list[BankMatch]:
         """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
         self.refresh(session)
-        hits: dict[int, list[tuple[Signal, int]]] = defaultdict(list)
+        hits: dict[int, list[tuple[str, str | None, int]]] = defaultdict(list)
         for signal in signals:
             index = self._indexes.get(signal.type)
             if index is None or not signal.usable:
                 continue
-            for signal_id, distance in index.lookup([signal.value], self.threshold(signal.type))[0]:
-                hits[signal_id].append((signal, distance))
+            queries = [(signal.value, None), *_variants(signal)]
+            found = index.lookup([value for value, _ in queries], self.threshold(signal.type))
+            for (value, variant), signal_hits in zip(queries, found, strict=True):
+                for signal_id, distance in signal_hits:
+                    hits[signal_id].append((value, variant, distance))
         if not hits:
             return []
         rows = session.execute(
@@ -156,12 +174,13 @@ class BankIndexes:
                 signal_id=stored.id,
                 signal_type=stored.signal_type,
                 signal=stored.value,
-                query_signal=query.value,
+                query_signal=query_value,
                 distance=distance,
                 tags=list(tags),
+                variant=variant,
             )
             for stored, tags, bank_name in rows
-            for query, distance in hits[stored.id]
+            for query_value, variant, distance in hits[stored.id]
         ]
         matches.sort(key=lambda m: (m.distance, m.bank, m.content_id, m.signal_type))
         return matches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
+
+VALUE_KEY_LENGTH = 128
 
 
 class Bank(Base):
@@ -59,7 +62,7 @@ class BankSignal(Base):
 
     __tablename__ = "bank_signals"
     __table_args__ = (
-        Index("ix_bank_signals_type_value", "signal_type", "value"),
+        Index("ix_bank_signals_type_key", "signal_type", "value_key"),
         {"sqlite_autoincrement": True},
     )
 
@@ -71,9 +74,19 @@ class BankSignal(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
     signal_type: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
+    #: The value itself when short, else a digest of it: what lookups by value use,
+    #: because long values (a vPDQ list) exceed what a B-tree index entry may hold.
+    value_key: Mapped[str] = mapped_column(String(VALUE_KEY_LENGTH))
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     content: Mapped[BankContent] = relationship(back_populates="signals")
+
+
+def value_key(value: str) -> str:
+    """The indexed stand-in for a signal value (see BankSignal.value_key)."""
+    if len(value) <= VALUE_KEY_LENGTH:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 class SignalChange(Base):

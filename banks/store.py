@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from banks import changelog, validation
 from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
-from banks.models import Bank, BankContent, BankSignal, SignalChange
+from banks.models import Bank, BankContent, BankSignal, SignalChange, value_key
 from database import utcnow
 from hashers import Signal
 
@@ -122,7 +122,13 @@ def add_content(
         source=source,
     )
     content.signals = [
-        BankSignal(bank_id=bank.id, signal_type=s.type, value=s.value, quality=s.quality)
+        BankSignal(
+            bank_id=bank.id,
+            signal_type=s.type,
+            value=s.value,
+            value_key=value_key(s.value),
+            quality=s.quality,
+        )
         for s in signals
     ]
     session.add(content)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from banks import store, validation
 from banks.errors import DomainError, InvalidInput
-from banks.models import Bank, BankContent, BankSignal
+from banks.models import Bank, BankContent, BankSignal, value_key
 from hashers import HashingError, Registry, Signal
 
 Format = Literal["auto", "jsonl", "csv", "lines"]
@@ -196,14 +196,14 @@ def _add_batch(
         return
     present = set(
         session.execute(
-            select(BankSignal.signal_type, BankSignal.value).where(
+            select(BankSignal.signal_type, BankSignal.value_key).where(
                 BankSignal.bank_id == bank.id,
-                BankSignal.value.in_({signal.value for _, signal in batch}),
+                BankSignal.value_key.in_({value_key(signal.value) for _, signal in batch}),
             )
         )
     )
     for record, signal in batch:
-        key = (signal.type, signal.value)
+        key = (signal.type, value_key(signal.value))
         if key in present:
             report.duplicates += 1
             continue

@@ -16,13 +16,17 @@ from hashers.errors import (
 )
 from hashers.media import Media, MediaLimits
 from hashers.registry import PLUGIN_GROUP, Registry, default_registry
-from hashers.signals import MD5, PDQ, SHA256, HexSignalType, Signal, SignalType
+from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, HexSignalType, Signal, SignalType
+from hashers.vpdq import VPDQ
 
 __all__ = [
+    "DHASH",
     "MD5",
     "PDQ",
+    "PHASH",
     "PLUGIN_GROUP",
     "SHA256",
+    "VPDQ",
     "CodedError",
     "Hasher",
     "HashingConfig",

@@ -1,4 +1,4 @@
-"""The hasher interface: turn decoded media into one signal of one type."""
+"""The hasher interface: turn identified media into one signal of one type."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ class HashingConfig:
     limits: MediaLimits = field(default_factory=MediaLimits)
     #: PDQ quality (0-100) under which a hash is reported but not matched.
     pdq_quality_min: int = 50
+    #: Decode large images at a reduced size where PDQ stays close (see hashers.pdq).
+    fast_decode: bool = True
+    #: Hash images as people see them, with the EXIF orientation tag applied.
+    exif_orientation: bool = True
+    #: Trim uniform borders before hashing stills and frames.
+    unletterbox: bool = False
+    #: Also compute PDQ's seven rotated and flipped variants, for matching such copies.
+    dihedral: bool = False
+    #: Hash one video frame every this many seconds; 0 hashes every frame.
+    video_seconds_per_hash: float = 1.0
 
 
 class Hasher(ABC):

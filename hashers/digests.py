@@ -12,7 +12,7 @@ from hashers.signals import MD5, SHA256, HexSignalType, Signal
 class DigestHasher(Hasher):
     """A hashlib digest of the bytes as uploaded (no decoding involved)."""
 
-    media_kinds = frozenset({"image"})
+    media_kinds = frozenset({"image", "animation", "video"})
 
     def __init__(self, signal_type: HexSignalType, algorithm: str) -> None:
         self.signal_type = signal_type

@@ -12,13 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from hashers.base import Hasher, HashingConfig
 from hashers.digests import MD5_HASHER, SHA256_HASHER
 from hashers.errors import UnknownSignalType
 from hashers.media import Media
-from hashers.pdq import PDQHasher
-from hashers.signals import BUILTIN_SIGNAL_TYPES, Signal, SignalType
+from hashers.perceptual import perceptual_hashers
+from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, Signal, SignalType
+from hashers.stills import PDQHasher
+from hashers.vpdq import VPDQ, VPDQHasher
 
 PLUGIN_GROUP = "hma.plugins"
 
@@ -62,23 +65,36 @@ class Registry:
         signal_type = self.signal_type(type_name)
         return Signal(type=signal_type.name, value=signal_type.normalize(value))
 
-    def hash_bytes(self, data: bytes, config: HashingConfig) -> list[Signal]:
-        """Every signal the registered hashers produce for one file's bytes."""
-        media = Media(data, config.limits)
+    def hash_bytes(
+        self, data: bytes, config: HashingConfig, path: Path | None = None
+    ) -> list[Signal]:
+        """Every signal the registered hashers produce for one file's bytes.
+
+        `path`, when the bytes came from a file, spares video decoding a copy.
+        """
+        media = Media(data, config.limits, path)
         return [h.hash(media, config) for h in self._hashers if media.kind in h.media_kinds]
 
 
-def builtin_hashers() -> Iterable[Hasher]:
-    return (PDQHasher(), MD5_HASHER, SHA256_HASHER)
+def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = ()) -> Registry:
+    """The built-in types and hashers, the optional `extra_hashers`, and installed plugins.
 
-
-def default_registry(load_plugins: bool = True) -> Registry:
-    """The built-in types and hashers, plus those of installed plugins."""
+    `extra_hashers` names optional hashers to turn on ("phash", "dhash").
+    """
     registry = Registry()
-    for signal_type in BUILTIN_SIGNAL_TYPES:
+    for signal_type in (PDQ, VPDQ, MD5, SHA256, PHASH, DHASH):
         registry.add_signal_type(signal_type)
-    for hasher in builtin_hashers():
-        registry.add_hasher(hasher)
+    registry.add_hasher(PDQHasher())
+    wanted = list(extra_hashers)
+    if wanted:
+        available = perceptual_hashers()
+        for name in wanted:
+            if name not in available:
+                raise ValueError(f"unknown extra hasher {name!r}; choose from {sorted(available)}")
+            registry.add_hasher(available[name])
+    registry.add_hasher(VPDQHasher())
+    registry.add_hasher(MD5_HASHER)
+    registry.add_hasher(SHA256_HASHER)
     if load_plugins:
         for entry_point in entry_points(group=PLUGIN_GROUP):
             log.info("loading hma plugin %s", entry_point.name)

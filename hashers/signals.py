@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from hashers.errors import InvalidSignal
 
-Comparison = Literal["exact", "hamming"]
+#: exact: equal or not; hamming: bit distance; frames: a bag of PDQ frame hashes (video).
+Comparison = Literal["exact", "hamming", "frames"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Signal:
         out: dict[str, Any] = {"type": self.type, "value": self.value}
         if self.quality is not None:
             out["quality"] = self.quality
+        if self.quality is not None or not self.usable:
             out["usable"] = self.usable
         out.update(self.extra)
         return out
@@ -61,9 +63,9 @@ class SignalType(ABC):
 
     def distance(self, a: str, b: str) -> int:
         """Distance between two normalised values (0 means identical)."""
-        if self.comparison == "exact":
-            return 0 if a == b else 1
-        return (int(a, 16) ^ int(b, 16)).bit_count()
+        if self.comparison == "hamming":
+            return (int(a, 16) ^ int(b, 16)).bit_count()
+        return 0 if a == b else 1
 
 
 class HexSignalType(SignalType):
@@ -104,5 +106,6 @@ class HexSignalType(SignalType):
 PDQ = HexSignalType("pdq", 64, comparison="hamming", default_threshold=31)
 MD5 = HexSignalType("md5", 32)
 SHA256 = HexSignalType("sha256", 64)
-
-BUILTIN_SIGNAL_TYPES: tuple[SignalType, ...] = (PDQ, MD5, SHA256)
+#: 64-bit perceptual hashes computed by imagehash (optional hashers, see hashers.perceptual).
+PHASH = HexSignalType("phash", 16, comparison="hamming", default_threshold=10)
+DHASH = HexSignalType("dhash", 16, comparison="hamming", default_threshold=10)

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import click
 
 from banks import store, transfer
-from hashers import CodedError, HashingError, Signal
+from hashers import VPDQ, CodedError, Signal
+from hashers.vpdq import reference_lines
+from hma import batch
 from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
 from hma.scan import Scanner, build_scanner
 from hma.settings import Settings, SettingsError, load_settings
@@ -87,30 +89,29 @@ def serve(runtime: Runtime, host: str, port: int) -> None:
 # hash / match / scan -------------------------------------------------------
 
 
-def _read(path: str) -> bytes:
-    target = Path(path)
-    if target.is_dir():
-        raise HashingError(f"{path} is a directory", code="not_a_file")
-    try:
-        return target.read_bytes()
-    except OSError as exc:
-        raise HashingError(f"cannot read {path}: {exc.strerror}", code="unreadable_file") from exc
-
-
-def _hash_paths(runtime: Runtime, paths: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
-    """(path, signals) or (path, HashingError) for each path, in order."""
-    for path in paths:
-        try:
-            yield path, runtime.scanner.hash(_read(path))
-        except HashingError as exc:
-            yield path, exc
-
-
 def _describe_signal(signal: Signal) -> str:
-    text = f"{signal.type} {signal.value}"
+    shown = signal.value if len(signal.value) <= 80 else f"{signal.value[:77]}..."
+    text = f"{signal.type} {shown}"
     if signal.quality is not None:
         text += f" (quality {signal.quality}{'' if signal.usable else ', unusable'})"
+    elif not signal.usable:
+        text += " (unusable)"
+    if "frames" in signal.extra:
+        text += f" [{len(signal.extra['frames'])} frames]"
     return text
+
+
+def _outcomes(runtime: Runtime, paths: tuple[str, ...]) -> Iterator[batch.HashOutcome]:
+    """Hash every file named or under a directory named, with progress on stderr."""
+    files = list(batch.expand(paths))
+    workers = min(batch.worker_count(runtime.settings), len(files))
+    outcomes = batch.hash_files(files, runtime.settings, runtime.scanner.registry, workers)
+    # Results on a terminal are their own progress; a bar is for redirected output.
+    if not (sys.stderr.isatty() and not sys.stdout.isatty()):
+        yield from outcomes
+        return
+    with click.progressbar(outcomes, length=len(files), label="hashing", file=sys.stderr) as bar:
+        yield from bar
 
 
 def _run_over_files(
@@ -119,40 +120,42 @@ def _run_over_files(
     as_json: bool,
     act: Callable[[str, list[Signal]], dict[str, Any]] | None,
 ) -> None:
-    """Hash each path, apply `act` to its signals, print a line each; exit 1 if any failed."""
+    """Hash each file, apply `act` to its signals, print a line each; exit 1 if any failed."""
     failed = 0
-    for path, outcome in _hash_paths(runtime, paths):
-        if isinstance(outcome, HashingError):
+    for outcome in _outcomes(runtime, paths):
+        if outcome.signals is None:
             failed += 1
             record: dict[str, Any] = {
-                "path": path,
-                "error": {"code": outcome.code, "message": outcome.message},
+                "path": outcome.path,
+                "error": {"code": outcome.error_code, "message": outcome.error_message},
             }
         else:
-            record = {"path": path, "signals": [s.to_dict() for s in outcome]}
+            record = {"path": outcome.path, "signals": [s.to_dict() for s in outcome.signals]}
             if act is not None:
-                record |= act(path, outcome)
+                record |= act(outcome.path, outcome.signals)
         if as_json:
             click.echo(json.dumps(record))
         else:
-            _print_human(record, outcome)
+            _print_human(record, outcome.signals or [])
     if failed:
+        click.echo(f"{failed} file(s) could not be hashed", err=True)
         sys.exit(1)
 
 
-def _print_human(record: dict[str, Any], outcome: Any) -> None:
+def _print_human(record: dict[str, Any], signals: list[Signal]) -> None:
     if "error" in record:
         click.echo(
             f"{record['path']}: error {record['error']['code']}: {record['error']['message']}"
         )
         return
     click.echo(f"{record['path']}:")
-    for signal in outcome:
+    for signal in signals:
         click.echo(f"  {_describe_signal(signal)}")
     for match in record.get("matches", []):
+        variant = f" ({match['variant']})" if "variant" in match else ""
         click.echo(
             f"  match: bank {match['bank']} content {match['content_id']}"
-            f" {match['signal_type']} distance {match['distance']}"
+            f" {match['signal_type']} distance {match['distance']}{variant}"
         )
     if record.get("case_id") is not None:
         click.echo(f"  case {record['case_id']}")
@@ -161,10 +164,35 @@ def _print_human(record: dict[str, Any], outcome: Any) -> None:
 @main.command("hash")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
+@click.option(
+    "--vpdq",
+    "as_vpdq",
+    is_flag=True,
+    help="For videos, print the vPDQ reference's lines (frame,quality,pdq,timestamp).",
+)
 @with_runtime
-def hash_command(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
-    """Print the signals of local image files."""
+def hash_command(runtime: Runtime, paths: tuple[str, ...], as_json: bool, as_vpdq: bool) -> None:
+    """Print the signals of local images and videos; directories are walked."""
+    if as_vpdq:
+        _print_vpdq(runtime, paths)
+        return
     _run_over_files(runtime, paths, as_json, act=None)
+
+
+def _print_vpdq(runtime: Runtime, paths: tuple[str, ...]) -> None:
+    failed = 0
+    for outcome in _outcomes(runtime, paths):
+        video = next((s for s in outcome.signals or [] if s.type == VPDQ.name), None)
+        if video is None:
+            failed += 1
+            reason = outcome.error_message or "not a video or animation"
+            click.echo(f"{outcome.path}: {reason}", err=True)
+            continue
+        click.echo(f"# {outcome.path}")
+        for line in reference_lines(video):
+            click.echo(line)
+    if failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -249,26 +277,29 @@ def bank_list(runtime: Runtime, as_json: bool) -> None:
 @click.option("--tag", "tags", multiple=True, help="Tag for every added item (repeatable).")
 @with_runtime
 def bank_add(runtime: Runtime, name: str, paths: tuple[str, ...], tags: tuple[str, ...]) -> None:
-    """Hash files and add each as one piece of content."""
+    """Hash files (directories are walked) and add each as one piece of content."""
+    with runtime.database.session() as session:
+        store.get_bank(session, name)  # fail before hashing anything
     failed = 0
-    for path, outcome in _hash_paths(runtime, paths):
-        if isinstance(outcome, HashingError):
+    for outcome in _outcomes(runtime, paths):
+        if outcome.signals is None:
             failed += 1
-            click.echo(f"{path}: error {outcome.code}: {outcome.message}", err=True)
+            click.echo(
+                f"{outcome.path}: error {outcome.error_code}: {outcome.error_message}", err=True
+            )
             continue
-        usable = [s for s in outcome if s.usable]
+        usable = [s for s in outcome.signals if s.usable]
         with runtime.database.session() as session:
-            target = store.get_bank(session, name)
             content = store.add_content(
                 session,
-                target,
+                store.get_bank(session, name),
                 usable,
                 tags=list(tags),
-                metadata={"filename": Path(path).name},
+                metadata={"filename": Path(outcome.path).name},
                 source="cli",
             )
-        dropped = "" if len(usable) == len(outcome) else " (low-quality pdq not added)"
-        click.echo(f"{path}: content {content.id}{dropped}", err=True)
+        dropped = "" if len(usable) == len(outcome.signals) else " (unusable signals not added)"
+        click.echo(f"{outcome.path}: content {content.id}{dropped}", err=True)
     if failed:
         sys.exit(1)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from actioners import cases
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch
 from hashers import Registry, Signal, default_registry
-from hma.settings import Settings
+from hma.settings import Settings, SettingsError
 
 
 @dataclass
@@ -43,9 +44,9 @@ class Scanner:
         self.registry = registry
         self.indexes = indexes
 
-    def hash(self, data: bytes) -> list[Signal]:
+    def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
-        return self.registry.hash_bytes(data, self.settings.hashing)
+        return self.registry.hash_bytes(data, self.settings.hashing, path)
 
     def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:
         """Caller-supplied (type, value) pairs, validated and normalised."""
@@ -70,7 +71,15 @@ class Scanner:
         return result
 
 
+def build_registry(settings: Settings) -> Registry:
+    """The hashers these settings ask for; a bad `extra_hashers` is a settings error."""
+    try:
+        return default_registry(extra_hashers=settings.extra_hasher_names)
+    except (ValueError, RuntimeError) as exc:
+        raise SettingsError(f"setting extra_hashers: {exc}") from exc
+
+
 def build_scanner(settings: Settings, registry: Registry | None = None) -> Scanner:
-    registry = registry or default_registry()
+    registry = registry or build_registry(settings)
     indexes = BankIndexes(registry, thresholds={"pdq": settings.pdq_match_threshold})
     return Scanner(settings, registry, indexes)

@@ -34,8 +34,26 @@ class Settings:
     database_url: str = ""
     #: Largest upload accepted, in bytes (HTTP 413 above it).
     max_upload_bytes: int = 50 * 1024 * 1024
-    #: Largest image accepted, in pixels (width x height), checked before decoding.
+    #: Largest image (or video frame) accepted, in pixels, checked before decoding.
     max_image_pixels: int = 100_000_000
+    #: Longest video accepted, in seconds, as its header claims and as decoded.
+    max_video_seconds: float = 3 * 3600
+    #: Most frames hashed from one video or animation.
+    max_video_frames: int = 20_000
+    #: Hash one video frame every this many seconds (0: every frame).
+    video_seconds_per_hash: float = 1.0
+    #: Decode large images at a reduced size where PDQ stays within a few bits.
+    pdq_fast_decode: bool = True
+    #: Apply the EXIF orientation tag before hashing (hash what people see).
+    exif_orientation: bool = True
+    #: Trim uniform borders (letterboxing) before hashing.
+    unletterbox: bool = False
+    #: Also look up PDQ's rotated and flipped variants of every image.
+    pdq_dihedral: bool = False
+    #: Optional hashers to turn on, comma-separated: phash, dhash.
+    extra_hashers: str = ""
+    #: Worker processes for batch hashing in the CLI (0: one per core).
+    hash_workers: int = 0
     #: PDQ hashes under this quality are reported but not matched.
     pdq_quality_min: int = 50
     #: Hamming distance at or under which two PDQ hashes match.
@@ -55,9 +73,23 @@ class Settings:
     @property
     def hashing(self) -> HashingConfig:
         return HashingConfig(
-            limits=MediaLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels),
+            limits=MediaLimits(
+                max_bytes=self.max_upload_bytes,
+                max_pixels=self.max_image_pixels,
+                max_video_seconds=self.max_video_seconds,
+                max_video_frames=self.max_video_frames,
+            ),
             pdq_quality_min=self.pdq_quality_min,
+            fast_decode=self.pdq_fast_decode,
+            exif_orientation=self.exif_orientation,
+            unletterbox=self.unletterbox,
+            dihedral=self.pdq_dihedral,
+            video_seconds_per_hash=self.video_seconds_per_hash,
         )
+
+    @property
+    def extra_hasher_names(self) -> list[str]:
+        return [name.strip() for name in self.extra_hashers.split(",") if name.strip()]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -408,3 +408,33 @@ def test_uploads_over_the_limit_get_413(settings, database):
     just_over = b"\xff\xd8\xff" + b"\x00" * 200_000
     response = api.post("/hash", role="ingest", **raw_file(just_over))
     assert response.status_code == 413 and error_code(response) == "file_too_large"
+
+
+def test_video_upload_and_match(api, tmp_path):
+    from tests.media_factory import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", count=65)
+    hashed = api.post("/hash", role="ingest", **raw_file(clip.read_bytes(), "clip.mp4"))
+    assert hashed.status_code == 200
+    signals = {s["type"]: s for s in hashed.get_json()["signals"]}
+    assert set(signals) == {"vpdq", "md5", "sha256"}
+    assert [f["frame_number"] for f in signals["vpdq"]["frames"]] == [0, 30, 60]
+    api.post("/banks", json={"name": "videos"})
+    added = api.post("/banks/videos/content", **raw_file(clip.read_bytes(), "clip.mp4"))
+    assert added.status_code == 201
+    assert {s["type"] for s in added.get_json()["signals"]} == {"vpdq", "md5", "sha256"}
+    found = api.post("/match", role="ingest", **raw_file(clip.read_bytes(), "clip.mp4"))
+    assert {m["signal_type"] for m in found.get_json()["matches"]} == {"md5", "sha256"}
+
+
+def test_hostile_media_over_http(api, tmp_path):
+    from tests.media_factory import huge_png, ten_hour_video
+
+    for data, status, code in [
+        (huge_png(), 413, "image_too_large"),
+        (ten_hour_video(tmp_path / "long.mp4"), 413, "video_too_long"),
+        (b"\x00\x00\x00\x20ftypisom" + b"\x00" * 500, 400, "corrupt_media"),
+    ]:
+        response = api.post("/hash", role="ingest", **raw_file(data))
+        assert response.status_code == status
+        assert error_code(response) == code

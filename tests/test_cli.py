@@ -127,3 +127,45 @@ def test_bad_config_is_a_clear_error(hma, tmp_path, monkeypatch):
     result = hma("bank", "list")
     assert result.exit_code == 1
     assert "unknown setting 'pdq_match_treshold'" in result.stderr
+
+
+def test_hash_walks_directories_on_all_cores_and_keeps_going(hma, tmp_path, monkeypatch, expected):
+    from tests.media_factory import write_video
+
+    tree = tmp_path / "uploads"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "photo.jpg").write_bytes((FIXTURES / "aaa-orig.jpg").read_bytes())
+    (tree / "a" / "b" / "wee.png.jpg").write_bytes((FIXTURES / "wee.jpg").read_bytes())
+    (tree / "a" / "notes.txt").write_text("not media\n")
+    (tree / "empty.jpg").write_bytes(b"")
+    write_video(tree / "clip.mp4", count=45)
+    monkeypatch.setenv("HMA_HASH_WORKERS", "2")
+    result = hma("hash", "--json", str(tree))
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    names = [line["path"].removeprefix(str(tree) + "/") for line in lines]
+    assert names == ["clip.mp4", "empty.jpg", "a/notes.txt", "a/photo.jpg", "a/b/wee.png.jpg"]
+    by_name = dict(zip(names, lines, strict=True))
+    assert by_name["empty.jpg"]["error"]["code"] == "empty_file"
+    assert by_name["a/notes.txt"]["error"]["code"] == "unsupported_media"
+    assert by_name["a/photo.jpg"]["signals"][0]["value"] == expected["aaa-orig.jpg"]["pdq"]
+    video = by_name["clip.mp4"]["signals"][0]
+    assert video["type"] == "vpdq"
+    assert [f["frame_number"] for f in video["frames"]] == [0, 30]
+    assert "2 file(s) could not be hashed" in result.stderr
+
+
+def test_hash_vpdq_lines(hma, tmp_path):
+    from tests.media_factory import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", count=61)
+    result = hma("hash", "--vpdq", str(clip))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"# {clip}"
+    frame, quality, pdq, timestamp = lines[2].split(",")
+    assert (frame, timestamp) == ("30", "1.000")
+    assert len(pdq) == 64 and 0 <= int(quality) <= 100
+    not_video = hma("hash", "--vpdq", image("wee.jpg"))
+    assert not_video.exit_code == 1
+    assert "not a video" in not_video.stderr

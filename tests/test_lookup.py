@@ -124,3 +124,33 @@ def test_lookups_stay_correct_while_a_bank_changes(database):
     assert errors == []
     for value, content_id in zip(values, ids, strict=True):
         assert content_id in [m.content_id for m in find(database, indexes, [pdq(value)])]
+
+
+def test_dihedral_variants_find_rotated_copies(database):
+    import io
+
+    from PIL import Image
+
+    from hashers import HashingConfig, default_registry
+    from tests.conftest import fixture_bytes
+    from tests.media_factory import jpeg
+
+    registry = default_registry()
+    indexes = BankIndexes(registry, thresholds={"pdq": 31})
+    with database.session() as session:
+        store.create_bank(session, "a")
+    original = [
+        s
+        for s in registry.hash_bytes(fixture_bytes("aaa-orig.jpg"), HashingConfig())
+        if s.type == "pdq"
+    ]
+    content_id = add(database, "a", original)
+    turned = jpeg(
+        Image.open(io.BytesIO(fixture_bytes("aaa-orig.jpg"))).transpose(Image.Transpose.ROTATE_90)
+    )
+    plain = registry.hash_bytes(turned, HashingConfig())
+    assert find(database, indexes, plain) == []
+    with_variants = registry.hash_bytes(turned, HashingConfig(dihedral=True))
+    found = find(database, indexes, with_variants)
+    assert [(m.content_id, m.variant) for m in found] == [(content_id, "rotate270")]
+    assert found[0].to_dict()["variant"] == "rotate270"

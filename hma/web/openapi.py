@@ -101,12 +101,34 @@ SCHEMAS: dict[str, Any] = {
     "Signal": {
         "type": "object",
         "properties": {
-            "type": {"type": "string", "examples": ["pdq", "md5", "sha256"]},
-            "value": {"type": "string"},
+            "type": {"type": "string", "examples": ["pdq", "vpdq", "md5", "sha256"]},
+            "value": {
+                "type": "string",
+                "description": "lowercase hex; for vpdq the compact form exchanges carry, a"
+                " JSON list of 'pdq_hex,quality,timestamp' strings",
+            },
             "quality": {"type": "integer", "minimum": 0, "maximum": 100},
             "usable": {
                 "type": "boolean",
                 "description": "false when the quality is under the configured minimum",
+            },
+            "variants": {
+                "type": "object",
+                "description": "PDQ of the rotated and flipped image, by name (pdq_dihedral)",
+                "additionalProperties": {"type": "string"},
+            },
+            "frames": {
+                "type": "array",
+                "description": "vpdq: the hashed frames",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "frame_number": {"type": "integer"},
+                        "quality": {"type": "integer"},
+                        "pdq": {"type": "string"},
+                        "timestamp": {"type": "number"},
+                    },
+                },
             },
         },
         "required": ["type", "value"],
@@ -120,6 +142,10 @@ SCHEMAS: dict[str, Any] = {
             "signal": {"type": "string"},
             "distance": {"type": "integer"},
             "tags": {"type": "array", "items": {"type": "string"}},
+            "variant": {
+                "type": "string",
+                "description": "present when a rotated or flipped variant of the upload matched",
+            },
         },
     },
     "MatchResult": {

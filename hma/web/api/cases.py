@@ -42,6 +42,7 @@ def case_json(case: Case) -> dict[str, Any]:
                 "query_signal": m.query_signal,
                 "distance": m.distance,
                 "tags": list(m.tags),
+                "variant": m.variant,
                 "matched_at": m.created_at.isoformat(),
             }
             for m in case.matches

@@ -1,0 +1,92 @@
+"""Media made in the tests: synthetic videos and animations, and hostile files."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from tests.conftest import FIXTURES
+
+
+def moving_frames(count: int, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
+    """Frames with a bright square moving across a gradient (distinct PDQ per frame)."""
+    width, height = size
+    gradient = np.tile(np.linspace(0, 200, width, dtype=np.uint8), (height, 1))
+    frames = []
+    for i in range(count):
+        frame = np.stack([gradient, gradient[::-1, ::-1], np.full_like(gradient, 90)], axis=2)
+        x = (i * 9) % (width - 40)
+        frame[30:70, x : x + 40] = 255
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, fps: float = 30, count: int = 90, size=(160, 120)) -> Path:
+    """An MPEG-4 (mp4v) video written by OpenCV; frames in BGR order as OpenCV expects."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), "OpenCV could not open an mp4v writer"
+    for frame in moving_frames(count, size):
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+def ten_hour_video(path: Path) -> bytes:
+    """72 real frames whose track header claims 10.2 hours.
+
+    The track's `mdhd` timescale is set to 1, so each frame's 512 ticks are
+    read as 512 seconds.
+    """
+    data = bytearray(write_video(path, fps=30, count=72).read_bytes())
+    box = data.find(b"mdhd")
+    version = data[box + 4]
+    timescale = box + 8 + (16 if version == 1 else 8)
+    data[timescale : timescale + 4] = struct.pack(">I", 1)
+    return bytes(data)
+
+
+def animated_gif(frame_ms: int = 500, count: int = 5) -> bytes:
+    frames = [Image.fromarray(f) for f in moving_frames(count)]
+    out = io.BytesIO()
+    frames[0].save(
+        out, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
+    )
+    return out.getvalue()
+
+
+def huge_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A real, valid PNG of the given size (1-bit, so it stays small on disk)."""
+    out = io.BytesIO()
+    Image.new("1", (width, height)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def jpeg(image: Image.Image, **save_args) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=95, **save_args)
+    return out.getvalue()
+
+
+def stored_rotated(name: str, orientation: int) -> bytes:
+    """A fixture photo stored rotated, with the EXIF tag that displays it upright again."""
+    undo = {
+        3: Image.Transpose.ROTATE_180,
+        6: Image.Transpose.ROTATE_90,
+        8: Image.Transpose.ROTATE_270,
+    }
+    image = Image.open(FIXTURES / name).transpose(undo[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return jpeg(image, exif=exif)
+
+
+def letterboxed(name: str, bar: int = 150) -> bytes:
+    image = Image.open(FIXTURES / name).convert("RGB")
+    boxed = Image.new("RGB", (image.width + 2 * bar, image.height + 2 * bar), "black")
+    boxed.paste(image, (bar, bar))
+    return jpeg(boxed)
