@@ -81,6 +81,7 @@ def record_matches(
                 distance=match.distance,
                 tags=list(match.tags),
                 variant=match.variant,
+                detail=match.detail,
             )
         )
     session.flush()

@@ -84,6 +84,8 @@ class CaseMatch(Base):
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     #: The rotation or flip of the upload that matched, when not the original.
     variant: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Matcher-specific facts, such as a video match's shares of matched frames.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="matches")

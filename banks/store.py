@@ -74,6 +74,10 @@ def count_content(session: Session, bank: Bank) -> int:
     return int(session.scalar(query) or 0)
 
 
+#: Sentinel for "leave unchanged" where None is a meaningful value.
+UNCHANGED: Any = object()
+
+
 def update_bank(
     session: Session,
     bank: Bank,
@@ -81,13 +85,20 @@ def update_bank(
     name: str | None = None,
     description: str | None = None,
     enabled: bool | None = None,
+    pdq_threshold: int | None = UNCHANGED,
 ) -> Bank:
+    """Rename, describe, enable or disable a bank, or set its PDQ threshold (None: default).
+
+    Takes effect on the next lookup: these are read at query time, not indexed.
+    """
     if name is not None and name != bank.name:
         bank.name = validation.bank_name(name)
     if description is not None:
         bank.description = description
     if enabled is not None:
         bank.enabled = enabled
+    if pdq_threshold is not UNCHANGED:
+        bank.pdq_threshold = validation.pdq_threshold(pdq_threshold)
     _flush_unique_name(session, bank)
     return bank
 
@@ -172,9 +183,14 @@ def update_content(
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> BankContent:
-    """Change flags and descriptions; disabled content stays stored but never matches."""
-    if enabled is not None:
+    """Change flags and descriptions; disabled content stays stored but never matches.
+
+    Disabling and enabling are logged as removals and additions of the content's
+    signals, so every process's indexes drop or regain them as deltas.
+    """
+    if enabled is not None and enabled != content.enabled:
         content.enabled = enabled
+        changelog.record(session, "add" if enabled else "remove", content.signals)
     if tags is not None:
         content.tags = validation.tags(tags)
     if metadata is not None:

@@ -27,6 +27,21 @@ def bank_name(name: Any) -> str:
     return name
 
 
+MAX_PDQ_THRESHOLD = 64
+
+
+def pdq_threshold(value: Any) -> int | None:
+    """A bank's PDQ match distance, or None for the deployment default."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PDQ_THRESHOLD:
+        raise InvalidInput(
+            f"pdq_threshold must be an integer from 0 to {MAX_PDQ_THRESHOLD}, or null",
+            code="invalid_threshold",
+        )
+    return value
+
+
 def tags(values: Any) -> list[str]:
     """Stripped, de-duplicated tags in their original order."""
     if values is None:

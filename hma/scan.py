@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from actioners import cases
 from banks import validation
-from banks.lookup import BankIndexes, BankMatch
+from banks.lookup import BankIndexes, BankMatch, MatchConfig
 from hashers import Registry, Signal, default_registry
 from hma.settings import Settings, SettingsError
 
@@ -79,7 +79,17 @@ def build_registry(settings: Settings) -> Registry:
         raise SettingsError(f"setting extra_hashers: {exc}") from exc
 
 
+def match_config(settings: Settings) -> MatchConfig:
+    return MatchConfig(
+        thresholds={"pdq": settings.pdq_match_threshold, "vpdq": settings.pdq_match_threshold},
+        quality_min=settings.pdq_quality_min,
+        video_query_share=settings.video_query_match_percent / 100,
+        video_bank_share=settings.video_bank_match_percent / 100,
+        snapshot_dir=settings.data_dir / "indexes",
+        snapshot_interval=settings.index_snapshot_seconds,
+    )
+
+
 def build_scanner(settings: Settings, registry: Registry | None = None) -> Scanner:
     registry = registry or build_registry(settings)
-    indexes = BankIndexes(registry, thresholds={"pdq": settings.pdq_match_threshold})
-    return Scanner(settings, registry, indexes)
+    return Scanner(settings, registry, BankIndexes(registry, match_config(settings)))

@@ -15,6 +15,7 @@ from hma.db import Database, ensure_schema
 from hma.settings import Settings
 from hma.tokens import create_token, has_tokens
 from hma.web import create_app
+from hma.web.context import EXTENSION
 
 BOOTSTRAP_TOKEN_NAME = "admin"
 
@@ -52,6 +53,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
             flush=True,
         )
     app = create_app(settings, database)
+    # Load (or build) the match indexes before taking requests, so that the first
+    # upload after a restart does not wait for them; the worker inherits them.
+    with database.session() as session:
+        app.extensions[EXTENSION].scanner.indexes.refresh(session)
     # The worker is forked from this process: it must open its own connections.
     database.dispose()
     print(

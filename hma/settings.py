@@ -56,8 +56,14 @@ class Settings:
     hash_workers: int = 0
     #: PDQ hashes under this quality are reported but not matched.
     pdq_quality_min: int = 50
-    #: Hamming distance at or under which two PDQ hashes match.
+    #: Hamming distance at or under which two PDQ hashes match (banks may override it).
     pdq_match_threshold: int = 31
+    #: A video matches a bank video when at least this share of its frames match...
+    video_query_match_percent: float = 80.0
+    #: ...and at least this share of the bank video's frames are matched.
+    video_bank_match_percent: float = 0.0
+    #: Seconds between background snapshots of the match indexes (0: only after a full build).
+    index_snapshot_seconds: float = 600.0
     #: Seconds to wait for a remote server when hashing `{"url": ...}`.
     fetch_timeout_seconds: float = 10.0
     #: Allow `{"url": ...}` to reach loopback and private addresses (off: SSRF guard).

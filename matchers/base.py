@@ -8,11 +8,18 @@ them small and lets one process rebuild them from any source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
-Hit = tuple[int, int]
-"""(id, distance) of one stored value found by a query."""
+
+class Hit(NamedTuple):
+    """One stored value found by a lookup."""
+
+    id: int
+    distance: int
+    #: Index-specific facts about the match (a video's share of matched frames).
+    detail: Mapping[str, float] | None = None
 
 
 class SignalIndex(Protocol):
@@ -23,6 +30,9 @@ class SignalIndex(Protocol):
         """Forget `ids`; unknown ids are ignored."""
 
     def lookup(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
-        """For each value, every stored id within `threshold`, with its distance."""
+        """For each value, every stored id within `threshold`, nearest first."""
+
+    def save(self, path: str | Path) -> None:
+        """Write a snapshot that the index type's `load` reads back."""
 
     def __len__(self) -> int: ...

@@ -1,49 +1,100 @@
-"""Exact-match index for digests and other values compared for equality."""
+"""Exact-match index for digests, URLs and other values compared for equality.
+
+Each value is stored as a 128-bit BLAKE2b key (two uint64 words): the same
+size for an MD5, a SHA-256 or a long URL, and collision-free in practice
+(a collision among ten million keys has odds around 10^-25). Segments keep
+their rows in id order, as every live index does, plus a permutation in key
+order to look keys up by binary search: 36 bytes per value in all.
+"""
 
 from __future__ import annotations
 
-import threading
+import hashlib
 from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
 
 from matchers.base import Hit
+from matchers.live import (
+    Bits,
+    IdArray,
+    LiveIndex,
+    Rows,
+    Segment,
+    as_ids,
+    dead_bits,
+    is_dead,
+    narrow_ids,
+)
 
 
-class ExactIndex:
-    """Value -> ids, with the reverse map needed to remove by id."""
+def value_keys(values: Sequence[str]) -> Rows:
+    """(N, 2) uint64 keys of string values."""
+    raw = b"".join(hashlib.blake2b(v.encode(), digest_size=16).digest() for v in values)
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
-    def __init__(self) -> None:
-        self._ids_by_value: dict[str, set[int]] = {}
-        self._value_by_id: dict[int, str] = {}
-        self._lock = threading.Lock()
+
+class _ExactSegment(Segment):
+    structure = ("by_key", "sorted_high")
+
+    def __init__(
+        self,
+        ids: npt.NDArray[Any],
+        rows: Rows,
+        dead: Bits,
+        by_key: npt.NDArray[Any],
+        sorted_high: npt.NDArray[np.uint64],
+    ) -> None:
+        super().__init__(ids, rows, dead)
+        self.by_key = by_key
+        self.sorted_high = sorted_high
+
+    @classmethod
+    def build(cls, ids: IdArray, rows: Rows) -> Self:
+        by_key = np.lexsort((rows[:, 1], rows[:, 0])).astype(np.uint32)
+        return cls(narrow_ids(ids), rows, dead_bits(len(ids)), by_key, rows[by_key, 0].copy())
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any], meta: dict[str, Any]) -> Self:
+        return cls(
+            arrays["ids"], arrays["rows"], arrays["dead"], arrays["by_key"], arrays["sorted_high"]
+        )
+
+    def find(self, key: Rows) -> IdArray:
+        lo = int(np.searchsorted(self.sorted_high, key[0], side="left"))
+        hi = int(np.searchsorted(self.sorted_high, key[0], side="right"))
+        positions = self.by_key[lo:hi].astype(np.int64)
+        positions = positions[self.rows[positions, 1] == key[1]]
+        positions = positions[~is_dead(self.dead, positions)]
+        return np.asarray(self.ids[positions], dtype=np.int64)
+
+
+class ExactIndex(LiveIndex):
+    """Value -> ids for equality matches; thread-safe, with live updates."""
+
+    segment_type = _ExactSegment
+    width: ClassVar[int] = 2
+    snapshot_format = "hma-exact-index/1"
+
+    @classmethod
+    def build(cls, ids: Any, values: Sequence[str]) -> ExactIndex:
+        return cls.from_rows(as_ids(ids), value_keys(values))
 
     def add_values(self, ids: Sequence[int], values: Sequence[str]) -> None:
-        if len(ids) != len(values):
-            raise ValueError("ids and values must have the same length")
-        with self._lock:
-            for raw_id, value in zip(ids, values, strict=True):
-                item = int(raw_id)
-                self._discard(item)
-                self._value_by_id[item] = value
-                self._ids_by_value.setdefault(value, set()).add(item)
-
-    def remove(self, ids: Sequence[int]) -> None:
-        with self._lock:
-            for raw_id in ids:
-                self._discard(int(raw_id))
-
-    def _discard(self, item: int) -> None:
-        old = self._value_by_id.pop(item, None)
-        if old is None:
-            return
-        holders = self._ids_by_value[old]
-        holders.discard(item)
-        if not holders:
-            del self._ids_by_value[old]
+        self.add_rows(as_ids(ids), value_keys(values))
 
     def lookup(self, values: Sequence[str], threshold: int = 0) -> list[list[Hit]]:
         """Exact matches only; `threshold` is accepted for interface symmetry."""
-        with self._lock:
-            return [sorted((i, 0) for i in self._ids_by_value.get(v, ())) for v in values]
-
-    def __len__(self) -> int:
-        return len(self._value_by_id)
+        view = self._delta.view
+        delta_rows = view.rows[: view.count]
+        delta_alive = ~is_dead(view.dead, np.arange(view.count, dtype=np.int64))
+        results = []
+        for key in value_keys(values):
+            found = [segment.find(key) for segment in self._segments]  # type: ignore[attr-defined]
+            same = (delta_rows[:, 0] == key[0]) & (delta_rows[:, 1] == key[1]) & delta_alive
+            found.append(view.ids[: view.count][same])
+            ids = np.sort(np.concatenate(found))
+            results.append([Hit(int(i), 0) for i in ids])
+        return results

@@ -1,40 +1,32 @@
-"""Exact Hamming-distance search over 256-bit PDQ hashes.
+"""Exact Hamming-distance search over 256-bit PDQ hashes, with live updates.
 
-Correctness first: every stored hash within the threshold is returned with its
-true distance, and nothing beyond it. The current search is a vectorised scan
-(XOR plus popcount over four 64-bit words per hash); the public API below is
-the contract that faster structures must keep.
+    index = PDQIndex.build(ids, hashes)      # ids: int64 (N,), hashes: uint8 (N, 32)
+    index.query(hash32, threshold=31)        # every (id, distance) within threshold
+    index.add(ids, hashes); index.remove(ids)
+    index.save(path); PDQIndex.load(path)    # a directory; load memory-maps it
+
+Segments are searched by multi-index hashing (`matchers.mih`), the delta of
+recent additions by a linear scan; see `matchers.live` for how updates,
+compaction and snapshots work.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
+from matchers import mih
 from matchers.base import Hit
+from matchers.live import Bits, IdArray, LiveIndex, Rows, Segment, as_ids, dead_bits, narrow_ids
 
 HASH_BYTES = 32
 HASH_BITS = HASH_BYTES * 8
 DEFAULT_THRESHOLD = 31
 
-IdArray = npt.NDArray[np.int64]
 HashArray = npt.NDArray[np.uint8]
-
-_SNAPSHOT_DTYPE = np.dtype([("id", "<i8"), ("hash", "u1", (HASH_BYTES,))])
-
-
-def _as_ids(ids: Any) -> IdArray:
-    array = np.asarray(ids)
-    if array.ndim != 1:
-        raise ValueError("ids must be a one-dimensional array")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError("ids must be integers")
-    return array.astype(np.int64, copy=False)
 
 
 def _as_hashes(hashes: Any) -> HashArray:
@@ -46,19 +38,21 @@ def _as_hashes(hashes: Any) -> HashArray:
     return array
 
 
-def _as_query(hash32: Any) -> HashArray:
+def _query_words(hash32: Any) -> npt.NDArray[np.uint64]:
     if isinstance(hash32, bytes | bytearray | memoryview):
         array = np.frombuffer(bytes(hash32), dtype=np.uint8)
     else:
         array = np.asarray(hash32)
     if array.shape != (HASH_BYTES,) or array.dtype != np.uint8:
         raise ValueError(f"a query hash must be {HASH_BYTES} bytes")
-    return array
+    return np.asarray(mih.hash_words(array.reshape(1, HASH_BYTES))[0], dtype=np.uint64)
 
 
-def _check_threshold(threshold: int) -> int:
-    if not isinstance(threshold, int | np.integer) or not 0 <= threshold <= HASH_BITS:
-        raise ValueError(f"threshold must be an integer from 0 to {HASH_BITS}")
+def check_threshold(threshold: Any, bits: int = HASH_BITS) -> int:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | np.integer):
+        raise ValueError(f"threshold must be an integer from 0 to {bits}")
+    if not 0 <= threshold <= bits:
+        raise ValueError(f"threshold must be an integer from 0 to {bits}")
     return int(threshold)
 
 
@@ -75,77 +69,127 @@ def hashes_from_hex(values: Sequence[str]) -> HashArray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, HASH_BYTES)
 
 
-class PDQIndex:
-    """Ids and their PDQ hashes, searchable by Hamming distance."""
+_PLANS: dict[tuple[int, ...], mih.ProbePlan] = {}
 
-    def __init__(self) -> None:
-        self._ids: IdArray = np.empty(0, dtype=np.int64)
-        self._words: npt.NDArray[np.uint64] = np.empty((0, 4), dtype=np.uint64)
-        self._lock = threading.RLock()
+
+def _plan(highs: npt.NDArray[np.int64]) -> mih.ProbePlan:
+    key = tuple(int(h) for h in highs)
+    if key not in _PLANS:
+        _PLANS[key] = mih.ProbePlan(highs)
+    return _PLANS[key]
+
+
+class _PDQSegment(Segment):
+    """Hashes (as 4 words each) with their multi-index hashing tables."""
+
+    structure = ("entries", "dirs")
+
+    def __init__(
+        self,
+        ids: npt.NDArray[Any],
+        rows: Rows,
+        dead: Bits,
+        entries: npt.NDArray[np.uint32],
+        dirs: npt.NDArray[np.uint32],
+        highs: npt.NDArray[np.int64],
+    ) -> None:
+        super().__init__(ids, rows, dead)
+        self.entries = entries
+        self.dirs = dirs
+        self.highs = highs
+        self.dir_base = mih.directory_base(highs)
+        self.plan = _plan(highs)
+        self._strategies: dict[int, tuple[npt.NDArray[np.int64], bool]] = {}
+
+    @classmethod
+    def build(cls, ids: IdArray, rows: Rows) -> Self:
+        highs = mih.directory_bits(len(ids))
+        entries, dirs = mih.build_tables(rows, highs, mih.directory_base(highs))
+        return cls(narrow_ids(ids), rows, dead_bits(len(ids)), entries, dirs, highs)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, Any], meta: dict[str, Any]) -> Self:
+        return cls(
+            arrays["ids"],
+            arrays["rows"],
+            arrays["dead"],
+            arrays["entries"],
+            arrays["dirs"],
+            np.array(meta["highs"], dtype=np.int64),
+        )
+
+    def meta(self) -> dict[str, Any]:
+        return {"highs": self.highs.tolist()}
+
+    def _strategy(self, threshold: int) -> tuple[npt.NDArray[np.int64], bool]:
+        """Per-chunk radii for `threshold`, and whether probing beats a linear scan."""
+        cached = self._strategies.get(threshold)
+        if cached is None:
+            radii = mih.radii_for(threshold)
+            count = len(self.ids)
+            probing = radii.max() <= mih.MAX_RADIUS and (
+                self.plan.expected_scan(self.highs, radii, count) <= count / 4
+            )
+            cached = self._strategies[threshold] = (radii, probing)
+        return cached
+
+    def query(self, q: npt.NDArray[np.uint64], threshold: int) -> tuple[IdArray, IdArray]:
+        radii, probing = self._strategy(threshold)
+        if probing:
+            positions, distances = mih.probe(
+                self.rows,
+                self.entries,
+                self.dirs,
+                self.dir_base,
+                self.dead,
+                mih.CHUNK_STARTS,
+                mih.CHUNK_LENGTHS,
+                self.highs,
+                radii,
+                self.plan.high_masks,
+                self.plan.high_balls,
+                self.plan.low_masks,
+                self.plan.low_balls,
+                q,
+                threshold,
+            )
+        else:
+            positions, distances = mih.scan(self.rows, len(self.ids), self.dead, q, threshold)
+        return self.ids[positions].astype(np.int64), distances
+
+
+class PDQIndex(LiveIndex):
+    """Ids and their PDQ hashes, searchable by exact Hamming distance; thread-safe."""
+
+    segment_type = _PDQSegment
+    width: ClassVar[int] = 4
+    snapshot_format = "hma-pdq-index/1"
 
     @classmethod
     def build(cls, ids: Any, hashes: Any) -> PDQIndex:
-        index = cls()
-        index.add(ids, hashes)
-        return index
-
-    def __len__(self) -> int:
-        return int(self._ids.size)
+        return cls.from_rows(as_ids(ids), mih.hash_words(_as_hashes(hashes)))
 
     def add(self, ids: Any, hashes: Any) -> None:
-        """Insert hashes; an id already present has its hash replaced."""
-        new_ids = _as_ids(ids)
-        new_hashes = _as_hashes(hashes)
-        if new_ids.size != new_hashes.shape[0]:
-            raise ValueError("ids and hashes must have the same length")
-        # The last occurrence of a repeated id wins, as if added one by one.
-        _, last = np.unique(new_ids[::-1], return_index=True)
-        keep = np.sort(new_ids.size - 1 - last)
-        new_ids, new_hashes = new_ids[keep], new_hashes[keep]
-        words = np.ascontiguousarray(new_hashes).view(np.uint64).reshape(-1, 4)
-        with self._lock:
-            stay = ~np.isin(self._ids, new_ids)
-            self._ids = np.concatenate([self._ids[stay], new_ids])
-            self._words = np.concatenate([self._words[stay], words])
+        """Insert hashes; an id already present has its hash replaced. Visible at once."""
+        self.add_rows(as_ids(ids), mih.hash_words(_as_hashes(hashes)))
 
-    def remove(self, ids: Any) -> None:
-        """Forget `ids`; unknown ids are ignored."""
-        gone = _as_ids(ids)
-        with self._lock:
-            stay = ~np.isin(self._ids, gone)
-            self._ids = self._ids[stay]
-            self._words = self._words[stay]
-
-    def query(self, hash32: Any, threshold: int = DEFAULT_THRESHOLD) -> list[Hit]:
+    def query(self, hash32: Any, threshold: int = DEFAULT_THRESHOLD) -> list[tuple[int, int]]:
         """Every (id, distance) within `threshold` of `hash32`, nearest first."""
-        limit = _check_threshold(threshold)
-        query_words = _as_query(hash32).view(np.uint64)
-        with self._lock:
-            ids, words = self._ids, self._words
-        distances = np.bitwise_count(words ^ query_words).sum(axis=1, dtype=np.int64)
-        found = np.flatnonzero(distances <= limit)
-        order = found[np.lexsort((ids[found], distances[found]))]
-        return [(int(ids[i]), int(distances[i])) for i in order]
+        limit = check_threshold(threshold)
+        q = _query_words(hash32)
+        parts = [segment.query(q, limit) for segment in self._segments]  # type: ignore[attr-defined]
+        view = self._delta.view
+        positions, distances = mih.scan(view.rows, view.count, view.dead, q, limit)
+        parts.append((view.ids[positions], distances))
+        ids = np.concatenate([p[0] for p in parts])
+        found = np.concatenate([p[1] for p in parts])
+        order = np.lexsort((ids, found))
+        return list(zip(ids[order].tolist(), found[order].tolist(), strict=True))
 
-    def query_many(self, hashes: Any, threshold: int = DEFAULT_THRESHOLD) -> list[list[Hit]]:
+    def query_many(
+        self, hashes: Any, threshold: int = DEFAULT_THRESHOLD
+    ) -> list[list[tuple[int, int]]]:
         return [self.query(h, threshold) for h in _as_hashes(hashes)]
-
-    def save(self, path: str | Path) -> None:
-        """Write a snapshot that `load` reads back (an .npy structured array)."""
-        with self._lock:
-            ids, words = self._ids, self._words
-        records = np.empty(ids.size, dtype=_SNAPSHOT_DTYPE)
-        records["id"] = ids
-        records["hash"] = words.view(np.uint8).reshape(-1, HASH_BYTES)
-        with open(path, "wb") as out:
-            np.save(out, records, allow_pickle=False)
-
-    @classmethod
-    def load(cls, path: str | Path) -> PDQIndex:
-        records = np.load(path, mmap_mode="r", allow_pickle=False)
-        if records.dtype != _SNAPSHOT_DTYPE:
-            raise ValueError(f"{path} is not a PDQ index snapshot")
-        return cls.build(np.array(records["id"]), np.array(records["hash"]))
 
     # The SignalIndex interface, over normalised hex strings.
 
@@ -153,4 +197,7 @@ class PDQIndex:
         self.add(np.asarray(ids, dtype=np.int64), hashes_from_hex(values))
 
     def lookup(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
-        return self.query_many(hashes_from_hex(values), threshold)
+        return [
+            [Hit(i, d) for i, d in found]
+            for found in self.query_many(hashes_from_hex(values), threshold)
+        ]

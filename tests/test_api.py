@@ -424,7 +424,17 @@ def test_video_upload_and_match(api, tmp_path):
     assert added.status_code == 201
     assert {s["type"] for s in added.get_json()["signals"]} == {"vpdq", "md5", "sha256"}
     found = api.post("/match", role="ingest", **raw_file(clip.read_bytes(), "clip.mp4"))
-    assert {m["signal_type"] for m in found.get_json()["matches"]} == {"md5", "sha256"}
+    matches = {m["signal_type"]: m for m in found.get_json()["matches"]}
+    assert set(matches) == {"vpdq", "md5", "sha256"}
+    assert matches["vpdq"]["query_match_percent"] == 100.0
+    assert matches["vpdq"]["bank_match_percent"] == 100.0
+    assert matches["vpdq"]["distance"] == 0
+    # A clip cut from the banked video matches it by frames alone.
+    part = write_video(tmp_path / "part.mp4", count=35)
+    found = api.post("/match", role="ingest", **raw_file(part.read_bytes(), "part.mp4"))
+    matches = {m["signal_type"]: m for m in found.get_json()["matches"]}
+    assert set(matches) == {"vpdq"}
+    assert matches["vpdq"]["bank_match_percent"] == pytest.approx(66.7)
 
 
 def test_hostile_media_over_http(api, tmp_path):
@@ -438,3 +448,31 @@ def test_hostile_media_over_http(api, tmp_path):
         response = api.post("/hash", role="ingest", **raw_file(data))
         assert response.status_code == status
         assert error_code(response) == code
+
+
+def test_bank_threshold_over_http(api):
+    make_bank(api)
+    patched = api.patch("/banks/known", json={"pdq_threshold": 2})
+    assert patched.status_code == 200 and patched.get_json()["pdq_threshold"] == 2
+    found = api.post("/match", role="ingest", **upload("blur-a-lot.jpg")).get_json()
+    assert found["matches"] == []  # the blurred copy is 4 bits away
+    api.patch("/banks/known", json={"pdq_threshold": None})
+    found = api.post("/match", role="ingest", **upload("blur-a-lot.jpg")).get_json()
+    assert [m["distance"] for m in found["matches"]] == [4]
+    for bad in (65, -1, "10", True, 3.5):
+        response = api.patch("/banks/known", json={"pdq_threshold": bad})
+        assert response.status_code == 400 and error_code(response) == "invalid_threshold"
+
+
+def test_status_reports_each_index(api):
+    make_bank(api)
+    api.post("/match", role="ingest", **upload("wee.jpg"))
+    status = api.get("/status", role="").get_json()
+    assert status["index_lag"] == 0
+    assert status["applied_change_id"] == status["change_log_head"] == 3
+    assert status["indexes"] == {
+        name: {"size": 1, "applied_change_id": 3, "lag": 0} for name in ("md5", "pdq", "sha256")
+    }
+    api.post("/banks/known/content", json={"signals": [{"type": "md5", "value": "f" * 32}]})
+    status = api.get("/status", role="").get_json()
+    assert status["index_lag"] == 1 and status["indexes"]["md5"]["lag"] == 1

@@ -192,28 +192,26 @@ def walk_the_skeleton(api: Client) -> None:
 
 
 @pytest.mark.slow
-def test_second_start_prints_no_new_token(tmp_path, database_url):
+def test_second_start_prints_no_new_token_and_has_indexes_ready(tmp_path, database_url):
     env = hma_env(database_url)
     hma = Path(sys.executable).with_name("hma")
     data_dir = tmp_path / "d"
-    first = subprocess.run(
-        [
-            str(hma),
-            "token",
-            "create",
-            "--name",
-            "pre",
-            "--role",
-            "admin",
-            "--data-dir",
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert first.returncode == 0, first.stderr
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(hma), *args, "--data-dir", str(data_dir)],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    token = run("token", "create", "--name", "pre", "--role", "admin").stdout.strip()
+    run("bank", "create", "known")
+    run("bank", "add", "known", str(FIXTURES / "aaa-orig.jpg"))
     with running_server(data_dir, env) as (base, process):
-        status, banks = Client(base, first.stdout.strip()).request("GET", "/banks")
-        assert status == 200 and banks == {"banks": []}
+        status, banks = Client(base, token).request("GET", "/banks")
+        assert status == 200 and [b["name"] for b in banks["banks"]] == ["known"]
+        # Indexes were loaded before the first request, not by it.
+        with urllib.request.urlopen(f"{base}/api/v1/status", timeout=5) as response:
+            state = json.loads(response.read())
+        assert state["index_lag"] == 0
+        assert state["indexes"]["pdq"]["size"] == 1
     assert printed_token(process) is None

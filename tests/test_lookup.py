@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from banks import store
-from banks.lookup import BankIndexes
+from banks.lookup import BankIndexes, MatchConfig
 from hashers import Signal, default_registry
 
 BASE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -36,7 +36,7 @@ def find(database, indexes, signals):
 
 
 def test_lookup_follows_adds_disables_and_removals(database):
-    indexes = BankIndexes(default_registry(), thresholds={"pdq": 31})
+    indexes = BankIndexes(default_registry(), MatchConfig(thresholds={"pdq": 31}))
     with database.session() as session:
         store.create_bank(session, "a")
         store.create_bank(session, "b")
@@ -74,7 +74,7 @@ def test_lookup_follows_adds_disables_and_removals(database):
 
 
 def test_threshold_and_unusable_signals(database):
-    indexes = BankIndexes(default_registry(), thresholds={"pdq": 10})
+    indexes = BankIndexes(default_registry(), MatchConfig(thresholds={"pdq": 10}))
     with database.session() as session:
         store.create_bank(session, "a")
     add(database, "a", [pdq(BASE)])
@@ -98,7 +98,7 @@ def test_a_new_process_builds_from_the_tables(database):
 
 def test_lookups_stay_correct_while_a_bank_changes(database):
     """Queries from several threads while a writer adds content: no errors, no misses after."""
-    indexes = BankIndexes(default_registry(), thresholds={"pdq": 31})
+    indexes = BankIndexes(default_registry(), MatchConfig(thresholds={"pdq": 31}))
     with database.session() as session:
         store.create_bank(session, "live")
     rng = np.random.default_rng(7)
@@ -136,7 +136,7 @@ def test_dihedral_variants_find_rotated_copies(database):
     from tests.media_factory import jpeg
 
     registry = default_registry()
-    indexes = BankIndexes(registry, thresholds={"pdq": 31})
+    indexes = BankIndexes(registry, MatchConfig(thresholds={"pdq": 31}))
     with database.session() as session:
         store.create_bank(session, "a")
     original = [
@@ -154,3 +154,91 @@ def test_dihedral_variants_find_rotated_copies(database):
     found = find(database, indexes, with_variants)
     assert [(m.content_id, m.variant) for m in found] == [(content_id, "rotate270")]
     assert found[0].to_dict()["variant"] == "rotate270"
+
+
+def test_per_bank_thresholds(database):
+    indexes = BankIndexes(default_registry(), MatchConfig(thresholds={"pdq": 31}))
+    with database.session() as session:
+        store.create_bank(session, "strict")
+        store.create_bank(session, "loose")
+    add(database, "strict", [pdq(BASE)])
+    add(database, "loose", [pdq(BASE)])
+    query = [pdq(flipped(BASE, 25))]
+    assert sorted(m.bank for m in find(database, indexes, query)) == ["loose", "strict"]
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "strict"), pdq_threshold=10)
+        store.update_bank(session, store.get_bank(session, "loose"), pdq_threshold=40)
+    assert [m.bank for m in find(database, indexes, query)] == ["loose"]
+    assert [m.bank for m in find(database, indexes, [pdq(flipped(BASE, 36))])] == ["loose"]
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "strict"), pdq_threshold=None)
+    assert sorted(m.bank for m in find(database, indexes, query)) == ["loose", "strict"]
+
+
+def test_disabling_content_is_applied_as_a_delta(database):
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        store.create_bank(session, "a")
+    content_id = add(database, "a", [pdq(BASE), Signal("md5", "1" * 32)])
+    assert find(database, indexes, [pdq(BASE)])
+    sizes = {name: s["size"] for name, s in indexes.status()["indexes"].items()}
+    assert sizes == {"md5": 1, "pdq": 1}
+
+    def set_enabled(value: bool) -> None:
+        with database.session() as session:
+            bank = store.get_bank(session, "a")
+            store.update_content(
+                session, store.get_content(session, bank, content_id), enabled=value
+            )
+
+    set_enabled(False)
+    assert find(database, indexes, [pdq(BASE)]) == []
+    assert {n: s["size"] for n, s in indexes.status()["indexes"].items()} == {"md5": 0, "pdq": 0}
+    set_enabled(False)  # no change, nothing logged
+    set_enabled(True)
+    assert [m.content_id for m in find(database, indexes, [pdq(BASE)])] == [content_id]
+    fresh = BankIndexes(default_registry())
+    assert [m.content_id for m in find(database, fresh, [pdq(BASE)])] == [content_id]
+
+
+def test_snapshots_start_processes_without_reading_every_signal(database, tmp_path, monkeypatch):
+    config = MatchConfig(snapshot_dir=tmp_path / "indexes", snapshot_interval=0)
+    with database.session() as session:
+        store.create_bank(session, "a")
+    first_id = add(database, "a", [pdq(BASE), Signal("md5", "2" * 32)])
+    first = BankIndexes(default_registry(), config)
+    assert [m.content_id for m in find(database, first, [pdq(BASE)])] == [first_id]
+    assert (tmp_path / "indexes" / "state.json").exists()
+
+    later = add(database, "a", [pdq(flipped(BASE, 36))])
+    with database.session() as session:
+        bank = store.get_bank(session, "a")
+        store.remove_content(session, store.get_content(session, bank, first_id))
+
+    def no_full_build(self, session):
+        raise AssertionError("a process with a snapshot must not rebuild from the tables")
+
+    monkeypatch.setattr(BankIndexes, "_build", no_full_build)
+    second = BankIndexes(default_registry(), config)
+    assert find(database, second, [pdq(BASE)]) == []
+    assert [m.content_id for m in find(database, second, [pdq(flipped(BASE, 36))])] == [later]
+    assert second.applied_change_id == first.applied_change_id + 3  # 1 add, 2 removals
+    second.save_snapshot()
+    third = BankIndexes(default_registry(), config)
+    assert [m.content_id for m in find(database, third, [pdq(flipped(BASE, 36))])] == [later]
+
+
+def test_a_snapshot_of_another_database_is_ignored(database, tmp_path):
+    import json
+
+    folder = tmp_path / "indexes"
+    folder.mkdir()
+    (folder / "state.json").write_text(
+        json.dumps({"format": 1, "applied_change_id": 10**9, "types": []})
+    )
+    with database.session() as session:
+        store.create_bank(session, "a")
+    content_id = add(database, "a", [pdq(BASE)])
+    indexes = BankIndexes(default_registry(), MatchConfig(snapshot_dir=folder))
+    assert [m.content_id for m in find(database, indexes, [pdq(BASE)])] == [content_id]
+    assert json.loads((folder / "state.json").read_text())["applied_change_id"] < 10**9

@@ -146,6 +146,14 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "present when a rotated or flipped variant of the upload matched",
             },
+            "query_match_percent": {
+                "type": "number",
+                "description": "video: share of the upload's frames that matched this video",
+            },
+            "bank_match_percent": {
+                "type": "number",
+                "description": "video: share of this video's frames that the upload matched",
+            },
         },
     },
     "MatchResult": {
@@ -167,6 +175,13 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
             "description": {"type": "string"},
             "enabled": {"type": "boolean"},
+            "pdq_threshold": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 64,
+                "description": "PDQ distance for this bank's image matches;"
+                " null uses the deployment default",
+            },
             "content_count": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -256,6 +271,7 @@ def _paths() -> dict[str, Any]:
                     "name": {"type": "string"},
                     "description": {"type": "string"},
                     "enabled": {"type": "boolean"},
+                    "pdq_threshold": {"type": ["integer", "null"]},
                 },
             }
         ),

@@ -27,6 +27,7 @@ def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
         "name": bank.name,
         "description": bank.description,
         "enabled": bank.enabled,
+        "pdq_threshold": bank.pdq_threshold,
         "content_count": content_count,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -92,6 +93,7 @@ def update_bank(name: str) -> dict[str, Any]:
         name=optional_text(body, "name"),
         description=optional_text(body, "description"),
         enabled=optional_bool(body, "enabled"),
+        pdq_threshold=body.get("pdq_threshold", store.UNCHANGED),
     )
     session.commit()
     return bank_json(bank, store.count_content(session, bank))

@@ -43,6 +43,7 @@ def case_json(case: Case) -> dict[str, Any]:
                 "distance": m.distance,
                 "tags": list(m.tags),
                 "variant": m.variant,
+                **(m.detail or {}),
                 "matched_at": m.created_at.isoformat(),
             }
             for m in case.matches

@@ -20,18 +20,22 @@ log = logging.getLogger(__name__)
 @api.get("/status")
 def status() -> tuple[Response, int]:
     """Liveness and index freshness; no token needed, nothing sensitive shown."""
-    indexes = services().scanner.indexes.status()
-    body: dict[str, Any] = {"version": __version__, "indexes": indexes}
+    indexes = services().scanner.indexes
+    body: dict[str, Any] = {"version": __version__}
     try:
         head = changelog.head(db_session())
     except SQLAlchemyError:
         log.exception("status: database unreachable")
-        return jsonify(body | {"status": "unavailable", "database": "unreachable"}), 503
+        body |= {"status": "unavailable", "database": "unreachable"}
+        return jsonify(body | {"indexes": indexes.status()["indexes"]}), 503
+    state = indexes.status(head)
     body |= {
         "status": "ok",
         "database": db_session().get_bind().dialect.name,
         "change_log_head": head,
-        "index_lag": max(0, head - indexes["applied_change_id"]),
+        "applied_change_id": state["applied_change_id"],
+        "index_lag": max(0, head - state["applied_change_id"]),
+        "indexes": state["indexes"],
     }
     return jsonify(body), 200
 
