@@ -198,8 +198,9 @@ def test_second_start_prints_no_new_token_and_has_indexes_ready(tmp_path, databa
     data_dir = tmp_path / "d"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(hma), *args, "--data-dir", str(data_dir)],
-                              capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [str(hma), *args, "--data-dir", str(data_dir)], capture_output=True, text=True, env=env
+        )
         assert done.returncode == 0, done.stderr
         return done
 
