@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from actioners.errors import CaseClosed, CaseNotFound
+from actioners.feedback import queue_exchange_feedback
 from actioners.models import OPEN_STATUSES, Case, CaseDecision, CaseMatch
 from actioners.priority import case_priority
 from banks.errors import InvalidInput
@@ -162,11 +163,20 @@ def list_cases(
     return list(page), total
 
 
-def decide(session: Session, case: Case, decision: str, note: str, decided_by: str) -> CaseDecision:
+def decide(
+    session: Session,
+    case: Case,
+    decision: str,
+    note: str,
+    decided_by: str,
+    feedback_delay: float = 60.0,
+) -> CaseDecision:
     """Record a reviewer's decision; confirm and reject close the case, escalate keeps it open.
 
     The status change is a conditional UPDATE, so of two reviewers deciding at
-    once exactly one succeeds and the other is told the case is closed.
+    once exactly one succeeds and the other is told the case is closed. A
+    confirmation or rejection queues feedback to the exchanges whose signals
+    matched, sent no sooner than `feedback_delay` seconds from now.
     """
     if decision not in DECISIONS:
         raise InvalidInput(
@@ -192,4 +202,5 @@ def decide(session: Session, case: Case, decision: str, note: str, decided_by: s
     session.add(record)
     session.flush()
     session.refresh(case)
+    queue_exchange_feedback(session, case, decision, feedback_delay)
     return record

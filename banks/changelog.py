@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from banks.models import BankSignal, SignalChange
 
-ChangeOp = Literal["add", "remove"]
+ChangeOp = Literal["add", "remove", "update"]
 
 #: Arbitrary constant naming the change-log lock among this app's advisory locks.
 CHANGE_LOG_LOCK = 0x484D41_01
@@ -26,7 +26,14 @@ CHANGE_LOG_LOCK = 0x484D41_01
 def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> None:
     """Append one entry per signal; the signals must already have ids (flushed)."""
     rows = [
-        {"op": op, "signal_id": s.id, "signal_type": s.signal_type, "value": s.value}
+        {
+            "op": op,
+            "bank_id": s.bank_id,
+            "content_id": s.content_id,
+            "signal_id": s.id,
+            "signal_type": s.signal_type,
+            "value": s.value,
+        }
         for s in signals
     ]
     if not rows:

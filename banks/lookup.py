@@ -153,8 +153,9 @@ class BankIndexes:
                         ids, values = adds[entry.signal_type]
                         ids.append(entry.signal_id)
                         values.append(entry.value)
-                    else:
+                    elif entry.op == "remove":
                         removes[entry.signal_type].append(entry.signal_id)
+                    # "update" entries (tags, metadata) do not change what matches.
                 # Signal ids are never reused, so a removal always follows its add:
                 # applying a batch's adds before its removals keeps log order.
                 for signal_type, (ids, values) in adds.items():

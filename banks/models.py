@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
@@ -27,6 +27,8 @@ class Bank(Base):
     #: PDQ distance at or under which this bank's images match; None uses the
     #: deployment's default.
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Readable by tokens of role `exchange`, as a feed of its changes.
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -34,11 +36,16 @@ class Bank(Base):
 class BankContent(Base):
     """One piece of known content: its signals, tags and free-form metadata.
 
-    Media is never stored, only the signals computed from it.
+    Media is never stored, only the signals computed from it. Content that an
+    exchange brought in carries the exchange and the upstream id it has there,
+    which is how later updates and deletions find it.
     """
 
     __tablename__ = "bank_content"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "upstream_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
@@ -46,8 +53,14 @@ class BankContent(Base):
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     #: Caller-supplied facts about the content (named `metadata` in the API).
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument, default=dict)
-    #: Where the content came from: "api", "cli", "import".
+    #: Where the content came from: "api", "cli", "import", "exchange:<name>".
     source: Mapped[str] = mapped_column(String(200), default="api")
+    exchange_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exchanges.id", ondelete="SET NULL"), nullable=True
+    )
+    upstream_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The full resync of its exchange that last saw it (older ones are swept away).
+    sync_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -96,16 +109,96 @@ class SignalChange(Base):
     """Append-only log of signals entering and leaving banks.
 
     Every process keeps its in-memory indexes current by applying the entries
-    after the last id it has seen, so a change never forces a full rebuild.
-    Entries are never updated or deleted.
+    after the last id it has seen, so a change never forces a full rebuild;
+    followers of a published bank read its entries as a feed. Entries are
+    never updated or deleted.
     """
 
     __tablename__ = "signal_changes"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        Index("ix_signal_changes_bank_id_id", "bank_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    op: Mapped[str] = mapped_column(String(8))  # "add" or "remove"
+    #: "add", "remove", or "update" (tags or metadata changed; indexes ignore it).
+    op: Mapped[str] = mapped_column(String(8))
+    bank_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    content_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     signal_id: Mapped[int] = mapped_column(BigId)
     signal_type: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Exchange(Base):
+    """A bank's connection to a signal exchange, and the state of its syncs.
+
+    `checkpoint` is committed in the same transaction as the data it covers.
+    `resync_generation` is set while a full resync runs: content it sees gets
+    that generation, and content of the exchange left with an older one is
+    removed when the resync completes.
+    """
+
+    __tablename__ = "exchanges"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    #: The adapter's settings (never secrets: those are in `credentials`).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    #: Encrypted with the deployment's secret key; never logged or returned.
+    credentials: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    feedback_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    resync_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: Counts over all runs, and over the last run.
+    totals: Mapped[dict[str, int]] = mapped_column(JSONDocument, default=dict)
+    last_run: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    bank: Mapped[Bank] = relationship()
+
+
+class ExchangeFeedback(Base):
+    """Feedback owed to an exchange after a reviewer's decision (an outbox).
+
+    A scheduler job sends due rows with retries; nothing is sent before
+    `not_before`, which leaves the reviewer's undo window open.
+    """
+
+    __tablename__ = "exchange_feedback"
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "case_id", "content_id"),
+        Index("ix_exchange_feedback_status_next_attempt_at", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(BigId)
+    content_id: Mapped[int] = mapped_column(BigId)
+    upstream_id: Mapped[str] = mapped_column(String(255))
+    #: "positive" (confirmed) or "negative" (rejected as a false positive).
+    verdict: Mapped[str] = mapped_column(String(16))
+    #: What the adapter needs to address the feedback (signals, upstream metadata).
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    #: "pending", "sent", "failed" (gave up) or "unsupported".
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

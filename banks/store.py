@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 from banks import changelog, validation
 from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from banks.models import Bank, BankContent, BankSignal, SignalChange, value_key
+from banks.publish import check_publishable
+from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
 from hashers import Signal
 
@@ -86,10 +88,14 @@ def update_bank(
     description: str | None = None,
     enabled: bool | None = None,
     pdq_threshold: int | None = UNCHANGED,
+    published: bool | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> Bank:
-    """Rename, describe, enable or disable a bank, or set its PDQ threshold (None: default).
+    """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
+    or publish it to tokens of role `exchange`.
 
     Takes effect on the next lookup: these are read at query time, not indexed.
+    Publishing needs every enabled item to carry a primary taxonomy tag.
     """
     if name is not None and name != bank.name:
         bank.name = validation.bank_name(name)
@@ -99,13 +105,17 @@ def update_bank(
         bank.enabled = enabled
     if pdq_threshold is not UNCHANGED:
         bank.pdq_threshold = validation.pdq_threshold(pdq_threshold)
+    if published and not bank.published:
+        check_publishable(session, bank, taxonomy or shipped_taxonomy())
+    if published is not None:
+        bank.published = published
     _flush_unique_name(session, bank)
     return bank
 
 
 def delete_bank(session: Session, bank: Bank) -> None:
     """Remove a bank, its content and signals, logging every signal's removal."""
-    _log_removals(session, BankSignal.bank_id == bank.id)
+    log_removals(session, BankSignal.bank_id == bank.id)
     session.execute(delete(Bank).where(Bank.id == bank.id))
     session.expunge(bank)
 
@@ -118,17 +128,21 @@ def add_content(
     tags: Sequence[str] = (),
     metadata: dict[str, Any] | None = None,
     source: str = "api",
+    taxonomy: Taxonomy | None = None,
 ) -> BankContent:
     """Add one piece of content with its signals.
 
+    Tags are normalised to the taxonomy (the shipped one if none is given); a published bank
+    takes only content with a primary tag, because followers receive it.
     Signals marked unusable (a PDQ under the quality minimum) are refused by
     the caller before this point; a bank holds only signals that can match.
     """
     if not signals:
         raise InvalidInput("content needs at least one signal", code="no_signals")
+    checked = _checked_tags(bank, tags, taxonomy)
     content = BankContent(
         bank_id=bank.id,
-        tags=validation.tags(tags),
+        tags=checked,
         details=validation.metadata(metadata),
         source=source,
     )
@@ -182,33 +196,64 @@ def update_content(
     enabled: bool | None = None,
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> BankContent:
     """Change flags and descriptions; disabled content stays stored but never matches.
 
     Disabling and enabling are logged as removals and additions of the content's
-    signals, so every process's indexes drop or regain them as deltas.
+    signals, so every process's indexes drop or regain them as deltas; new tags
+    or metadata are logged as updates, for the followers of a published bank.
+    Enabled content of a published bank must keep a primary taxonomy tag.
     """
-    if enabled is not None and enabled != content.enabled:
-        content.enabled = enabled
-        changelog.record(session, "add" if enabled else "remove", content.signals)
+    taxonomy = taxonomy or shipped_taxonomy()
+    bank = session.get_one(Bank, content.bank_id)
+    new_tags = content.tags
     if tags is not None:
-        content.tags = validation.tags(tags)
+        new_tags = validation.tags(taxonomy.normalize_all(tags))
+    new_enabled = content.enabled if enabled is None else enabled
+    if bank.published and new_enabled:
+        taxonomy.check_shareable(new_tags)
+    if new_enabled != content.enabled:
+        content.enabled = new_enabled
+        changelog.record(session, "add" if new_enabled else "remove", content.signals)
+    described = False
+    if tags is not None and new_tags != content.tags:
+        content.tags = new_tags
+        described = True
     if metadata is not None:
         content.details = validation.metadata(metadata)
+        described = True
+    if described and content.enabled:
+        changelog.record(session, "update", content.signals)
     session.flush()
     return content
 
 
+def _checked_tags(bank: Bank, tags: Sequence[str], taxonomy: Taxonomy | None) -> list[str]:
+    """Tags normalised to the taxonomy (the shipped one if none is given), and
+    shareable if the bank is published."""
+    taxonomy = taxonomy or shipped_taxonomy()
+    normal = validation.tags(taxonomy.normalize_all(validation.tags(tags)))
+    if bank.published:
+        taxonomy.check_shareable(normal)
+    return normal
+
+
 def remove_content(session: Session, content: BankContent) -> None:
-    _log_removals(session, BankSignal.content_id == content.id)
+    log_removals(session, BankSignal.content_id == content.id)
     session.execute(delete(BankContent).where(BankContent.id == content.id))
     session.expunge(content)
 
 
-def _log_removals(session: Session, condition: Any) -> None:
-    """Log the removal of every bank signal matching `condition`, in one statement."""
+def log_removals(session: Session, condition: Any) -> None:
+    """Log the removal of every bank signal matching `condition`, in one statement.
+
+    Callers delete the signals themselves afterwards (or their content, which cascades).
+    """
     selected = select(
         literal("remove"),
+        BankSignal.bank_id,
+        BankSignal.content_id,
         BankSignal.id,
         BankSignal.signal_type,
         BankSignal.value,
@@ -217,6 +262,7 @@ def _log_removals(session: Session, condition: Any) -> None:
     changelog.lock(session)
     session.execute(
         insert(SignalChange).from_select(
-            ["op", "signal_id", "signal_type", "value", "created_at"], selected
+            ["op", "bank_id", "content_id", "signal_id", "signal_type", "value", "created_at"],
+            selected,
         )
     )

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from banks import store, validation
 from banks.errors import DomainError, InvalidInput
 from banks.models import Bank, BankContent, BankSignal, value_key
+from banks.taxonomy import Taxonomy
 from hashers import HashingError, Registry, Signal
 
 Format = Literal["auto", "jsonl", "csv", "lines"]
@@ -164,8 +165,13 @@ def import_records(
     records: Iterable[Record | RecordError],
     *,
     source: str = "import",
+    taxonomy: Taxonomy | None = None,
 ) -> ImportReport:
-    """Add each valid record as one piece of content; skip signals the bank already has."""
+    """Add each valid record as one piece of content; skip signals the bank already has.
+
+    Tags are normalised to the taxonomy; a record a published bank cannot
+    share (no primary tag) is reported and skipped.
+    """
     report = ImportReport()
     batch: list[tuple[Record, Signal]] = []
     for record in records:
@@ -179,9 +185,9 @@ def import_records(
             continue
         batch.append((record, signal))
         if len(batch) >= IMPORT_BATCH:
-            _add_batch(session, bank, batch, report, source)
+            _add_batch(session, bank, batch, report, source, taxonomy)
             batch = []
-    _add_batch(session, bank, batch, report, source)
+    _add_batch(session, bank, batch, report, source, taxonomy)
     return report
 
 
@@ -191,6 +197,7 @@ def _add_batch(
     batch: Sequence[tuple[Record, Signal]],
     report: ImportReport,
     source: str,
+    taxonomy: Taxonomy | None,
 ) -> None:
     if not batch:
         return
@@ -207,10 +214,20 @@ def _add_batch(
         if key in present:
             report.duplicates += 1
             continue
+        try:
+            store.add_content(
+                session,
+                bank,
+                [signal],
+                tags=record.tags,
+                metadata=record.metadata,
+                source=source,
+                taxonomy=taxonomy,
+            )
+        except DomainError as exc:
+            report.errors.append(RecordError(record.line, exc.message))
+            continue
         present.add(key)
-        store.add_content(
-            session, bank, [signal], tags=record.tags, metadata=record.metadata, source=source
-        )
         report.added += 1
 
 

@@ -16,7 +16,17 @@ from hashers.errors import (
 )
 from hashers.media import Media, MediaLimits
 from hashers.registry import PLUGIN_GROUP, Registry, default_registry
-from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, HexSignalType, Signal, SignalType
+from hashers.signals import (
+    DHASH,
+    MD5,
+    PDQ,
+    PHASH,
+    SHA256,
+    URL,
+    HexSignalType,
+    Signal,
+    SignalType,
+)
 from hashers.vpdq import VPDQ
 
 __all__ = [
@@ -26,6 +36,7 @@ __all__ = [
     "PHASH",
     "PLUGIN_GROUP",
     "SHA256",
+    "URL",
     "VPDQ",
     "CodedError",
     "Hasher",

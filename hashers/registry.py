@@ -19,7 +19,7 @@ from hashers.digests import MD5_HASHER, SHA256_HASHER
 from hashers.errors import UnknownSignalType
 from hashers.media import Media
 from hashers.perceptual import perceptual_hashers
-from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, Signal, SignalType
+from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, URL, Signal, SignalType
 from hashers.stills import PDQHasher
 from hashers.vpdq import VPDQ, VPDQHasher
 
@@ -82,7 +82,7 @@ def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = (
     `extra_hashers` names optional hashers to turn on ("phash", "dhash").
     """
     registry = Registry()
-    for signal_type in (PDQ, VPDQ, MD5, SHA256, PHASH, DHASH):
+    for signal_type in (PDQ, VPDQ, MD5, SHA256, URL, PHASH, DHASH):
         registry.add_signal_type(signal_type)
     registry.add_hasher(PDQHasher())
     wanted = list(extra_hashers)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from hashers.errors import InvalidSignal
 
@@ -102,6 +103,42 @@ class HexSignalType(SignalType):
         return f"HexSignalType({self.name!r})"
 
 
+class URLSignalType(SignalType):
+    """A web address, compared exactly after normalisation.
+
+    The canonical form drops the scheme, the fragment, a default port and a
+    trailing slash on an empty path, and lowercases the host: exchanges spell
+    the same address many ways, and `https://Example.com/a#x` and
+    `example.com/a` are the same lead.
+    """
+
+    name = "url"
+    comparison = "exact"
+    max_length = 2048
+
+    def normalize(self, value: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidSignal("url value must be a non-empty string")
+        text = value.strip()
+        if len(text) > self.max_length:
+            raise InvalidSignal(f"url value is longer than {self.max_length} characters")
+        if "://" not in text:
+            text = "http://" + text
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            raise InvalidSignal(f"url value is not a valid address: {exc}") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise InvalidSignal("url value must be an http(s) address with a host")
+        host = parts.hostname.lower()
+        if port is not None and port not in (80, 443):
+            host = f"{host}:{port}"
+        path = parts.path if parts.path not in ("", "/") else ""
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{host}{path}{query}"
+
+
 #: PDQ: 256-bit perceptual hash; 31 bits is the distance its authors recommend.
 PDQ = HexSignalType("pdq", 64, comparison="hamming", default_threshold=31)
 MD5 = HexSignalType("md5", 32)
@@ -109,3 +146,4 @@ SHA256 = HexSignalType("sha256", 64)
 #: 64-bit perceptual hashes computed by imagehash (optional hashers, see hashers.perceptual).
 PHASH = HexSignalType("phash", 16, comparison="hamming", default_threshold=10)
 DHASH = HexSignalType("dhash", 16, comparison="hamming", default_threshold=10)
+URL = URLSignalType()

@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 import click
 
 from banks import store, transfer
+from banks.taxonomy import Taxonomy
 from hashers import VPDQ, CodedError, Signal
 from hashers.vpdq import reference_lines
 from hma import batch
 from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
-from hma.scan import Scanner, build_scanner
+from hma.exchanges import Exchanges
+from hma.scan import Scanner, build_scanner, load_taxonomy
+from hma.secrets import secret_box
 from hma.settings import Settings, SettingsError, load_settings
 from hma.tokens import ROLES, create_token, list_tokens, revoke_token
 
@@ -46,6 +49,20 @@ class Runtime:
     @cached_property
     def scanner(self) -> Scanner:
         return build_scanner(self.settings)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        return load_taxonomy(self.settings)
+
+    @cached_property
+    def exchanges(self) -> Exchanges:
+        return Exchanges.build(
+            self.settings,
+            self.database,
+            self.scanner.registry,
+            self.taxonomy,
+            secret_box(self.settings),
+        )
 
 
 def with_runtime(command: F) -> F:
@@ -297,6 +314,7 @@ def bank_add(runtime: Runtime, name: str, paths: tuple[str, ...], tags: tuple[st
                 tags=list(tags),
                 metadata={"filename": Path(outcome.path).name},
                 source="cli",
+                taxonomy=runtime.taxonomy,
             )
         dropped = "" if len(usable) == len(outcome.signals) else " (unusable signals not added)"
         click.echo(f"{outcome.path}: content {content.id}{dropped}", err=True)
@@ -320,7 +338,11 @@ def bank_import(runtime: Runtime, name: str, file: Any, fmt: Any) -> None:
     with runtime.database.session() as session:
         target = store.get_bank(session, name)
         report = transfer.import_records(
-            session, runtime.scanner.registry, target, transfer.parse(file, fmt)
+            session,
+            runtime.scanner.registry,
+            target,
+            transfer.parse(file, fmt),
+            taxonomy=runtime.taxonomy,
         )
     for error in report.errors:
         click.echo(f"line {error.line}: {error.message}", err=True)
@@ -347,6 +369,170 @@ def bank_export(runtime: Runtime, name: str, fmt: str) -> None:
         else:
             for record in records:
                 click.echo(transfer.to_jsonl(record))
+
+
+@bank.command("publish")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Stop publishing the bank.")
+@with_runtime
+def bank_publish(runtime: Runtime, name: str, off: bool) -> None:
+    """Let tokens of role `exchange` follow the bank's changes (or stop it)."""
+    with runtime.database.session() as session:
+        store.update_bank(
+            session, store.get_bank(session, name), published=not off, taxonomy=runtime.taxonomy
+        )
+    click.echo(f"bank {name} is {'no longer' if off else 'now'} published", err=True)
+
+
+# exchange ---------------------------------------------------------------------
+
+
+@main.group()
+def exchange() -> None:
+    """Connect banks to signal exchanges, sync them, and see how they are doing."""
+
+
+def _config_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    config = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
+        config[key.strip()] = value
+    return config
+
+
+def _secret(value: str | None) -> str | None:
+    """--credentials: the secret itself, or '-' to read it from stdin (kept out of history)."""
+    if value == "-":
+        return sys.stdin.readline().strip()
+    return value
+
+
+@exchange.command("add")
+@click.argument("name")
+@click.option(
+    "--type",
+    "kind",
+    required=True,
+    type=click.Choice(["list", "hma", "threatexchange", "ncmec", "stopncii"]),
+)
+@click.option("--bank", required=True, help="The bank the exchange fills.")
+@click.option("--url", default=None, help="Where the exchange is (a list's file or URL).")
+@click.option(
+    "--interval", default=3600, show_default=True, type=int, help="Seconds between syncs."
+)
+@click.option(
+    "--config",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter setting (repeatable), e.g. privacy_group=123.",
+)
+@click.option(
+    "--credentials",
+    default=None,
+    help="The exchange's secret; '-' reads it from stdin. Stored encrypted.",
+)
+@click.option("--no-feedback", is_flag=True, help="Never send this exchange feedback.")
+@with_runtime
+def exchange_add(
+    runtime: Runtime,
+    name: str,
+    kind: str,
+    bank: str,
+    url: str | None,
+    interval: int,
+    pairs: tuple[str, ...],
+    credentials: str | None,
+    no_feedback: bool,
+) -> None:
+    """Follow an exchange with a bank."""
+    with runtime.database.session() as session:
+        runtime.exchanges.add(
+            session,
+            name,
+            kind,
+            bank,
+            url=url,
+            interval=interval,
+            config=_config_pairs(pairs),
+            credentials=_secret(credentials),
+            feedback=not no_feedback,
+        )
+    click.echo(f"added exchange {name}; `hma exchange sync {name}` syncs it now", err=True)
+
+
+@exchange.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_runtime
+def exchange_list(runtime: Runtime, as_json: bool) -> None:
+    """Exchanges, their banks and how their last sync went."""
+    with runtime.database.session() as session:
+        states = [runtime.exchanges.status(e) for e in runtime.exchanges.all(session)]
+    for state in states:
+        if as_json:
+            click.echo(json.dumps(state))
+        else:
+            health = "error: " + state["last_error"] if state["last_error"] else "ok"
+            click.echo(
+                f"{state['name']}\t{state['type']}\tbank {state['bank']}\t"
+                f"last success {state['last_success_at'] or 'never'}\t{health}"
+            )
+
+
+@exchange.command("sync")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Read everything again and remove what is gone.")
+@with_runtime
+def exchange_sync(runtime: Runtime, name: str, full: bool) -> None:
+    """Sync one exchange now, in the foreground; exit 0 on success."""
+    with runtime.database.session() as session:
+        runtime.exchanges.get(session, name)
+    report = runtime.exchanges.sync(name, full=full)
+    if not report.ran:
+        raise click.ClickException(f"exchange {name} is being synced by another process")
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
+    click.echo(
+        f"{name}: {'full resync' if report.full else 'sync'}"
+        f" {'done' if report.ok else 'failed'}; {counts or 'no changes'}",
+        err=True,
+    )
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
+    if not report.ok:
+        raise click.ClickException(str(report.error))
+
+
+@exchange.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@with_runtime
+def exchange_status(runtime: Runtime, name: str, as_json: bool) -> None:
+    """One exchange's configuration (never its credentials) and sync state."""
+    with runtime.database.session() as session:
+        state = runtime.exchanges.status(runtime.exchanges.get(session, name))
+    if as_json:
+        click.echo(json.dumps(state))
+        return
+    for key, value in state.items():
+        click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+
+
+@exchange.command("remove")
+@click.argument("name")
+@click.option(
+    "--keep-content",
+    is_flag=True,
+    help="Keep what the exchange brought in (it will no longer be updated).",
+)
+@with_runtime
+def exchange_remove(runtime: Runtime, name: str, keep_content: bool) -> None:
+    """Stop following an exchange; its content is removed from the bank unless kept."""
+    removed = runtime.exchanges.remove(name, keep_content=keep_content)
+    click.echo(
+        f"removed exchange {name}" + (f" and {removed} item(s)" if removed else ""), err=True
+    )
 
 
 # token ---------------------------------------------------------------------

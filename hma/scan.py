@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from actioners import cases
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch, MatchConfig
+from banks.taxonomy import Taxonomy, TaxonomyError
 from hashers import Registry, Signal, default_registry
 from hma.settings import Settings, SettingsError
 
@@ -69,6 +70,14 @@ class Scanner:
         case = cases.record_matches(session, content_ref, result.matches, metadata)
         result.case_id = case.id if case is not None else None
         return result
+
+
+def load_taxonomy(settings: Settings) -> Taxonomy:
+    """The program taxonomy these settings name; an unreadable one is a settings error."""
+    try:
+        return Taxonomy.load(settings.taxonomy_file or None)
+    except TaxonomyError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def build_registry(settings: Settings) -> Registry:

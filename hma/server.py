@@ -12,6 +12,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from hma.db import Database, ensure_schema
+from hma.scheduler import Scheduler
 from hma.settings import Settings
 from hma.tokens import create_token, has_tokens
 from hma.web import create_app
@@ -41,6 +42,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return self.application
+
+
+def _start_scheduler(app: Any) -> None:
+    """Gunicorn hook: background jobs belong in the worker (threads do not survive fork)."""
+    services = app.extensions[EXTENSION]
+    scheduler = Scheduler(services.exchanges)
+    scheduler.start()
+    app.extensions["hma-scheduler"] = scheduler
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
@@ -75,5 +84,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
             "accesslog": "-",
             "timeout": 120,
             "control_socket_disable": True,
-        },
+        }
+        | (
+            {"post_worker_init": lambda worker: _start_scheduler(app)} if settings.scheduler else {}
+        ),
     ).run()

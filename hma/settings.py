@@ -68,6 +68,14 @@ class Settings:
     fetch_timeout_seconds: float = 10.0
     #: Allow `{"url": ...}` to reach loopback and private addresses (off: SSRF guard).
     fetch_allow_private: bool = False
+    #: Encrypts exchange credentials at rest (empty: a key file in the data dir).
+    secret_key: str = dataclasses.field(default="", repr=False)
+    #: The program taxonomy (empty: the one shipped in config/taxonomy.toml).
+    taxonomy_file: str = ""
+    #: Seconds after a decision before its feedback is sent (the reviewer's undo window).
+    undo_seconds: float = 60.0
+    #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).
+    scheduler: bool = True
     #: Threads serving HTTP requests in `hma serve`.
     serve_threads: int = 8
     log_level: str = "INFO"

@@ -71,8 +71,21 @@ def test_upgrade_backfills_value_keys(database_url):
                 ),
                 {"value": value},
             )
+        connection.execute(
+            text(
+                "INSERT INTO signal_changes (op, signal_id, signal_type, value, created_at) VALUES"
+                " ('add', 1, 'md5', 'x', '2026-01-01'), ('remove', 99, 'md5', 'y', '2026-01-01')"
+            )
+        )
     command.upgrade(_alembic_config(db.engine), "head")
     with db.engine.connect() as connection:
+        # Nothing written before the upgrade is lost by rebuilt tables.
+        assert connection.execute(text("SELECT count(*) FROM bank_content")).scalar() == 1
+        # Change-log entries learn their bank and content where the signal still exists.
+        changes = connection.execute(
+            text("SELECT signal_id, bank_id, content_id FROM signal_changes ORDER BY id")
+        )
+        assert [tuple(row) for row in changes] == [(1, 1, 1), (99, None, None)]
         keys = connection.execute(text("SELECT value, value_key FROM bank_signals ORDER BY id"))
         assert [(v, k) for v, k in keys] == [
             ("ab" * 16, "ab" * 16),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from hma.db import Database, ensure_schema
-from hma.scan import build_scanner
+from hma.exchanges import Exchanges
+from hma.scan import build_scanner, load_taxonomy
+from hma.secrets import secret_box
 from hma.settings import Settings, load_settings
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
@@ -23,7 +25,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION] = Services(settings, database, build_scanner(settings))
+    scanner = build_scanner(settings)
+    taxonomy = load_taxonomy(settings)
+    exchanges = Exchanges.build(
+        settings, database, scanner.registry, taxonomy, secret_box(settings)
+    )
+    app.extensions[EXTENSION] = Services(settings, database, scanner, taxonomy, exchanges)
     app.teardown_appcontext(close_session)
     register_error_handlers(app)
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
+from banks.taxonomy import Taxonomy
 from hma.db import Database
+from hma.exchanges import Exchanges
 from hma.scan import Scanner
 from hma.settings import Settings
 
@@ -19,6 +21,8 @@ class Services:
     settings: Settings
     database: Database
     scanner: Scanner
+    taxonomy: Taxonomy
+    exchanges: Exchanges
 
 
 def services() -> Services:

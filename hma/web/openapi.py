@@ -182,6 +182,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "PDQ distance for this bank's image matches;"
                 " null uses the deployment default",
             },
+            "published": {"type": "boolean", "description": "followed by tokens of role exchange"},
             "content_count": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -199,6 +200,44 @@ SCHEMAS: dict[str, Any] = {
             "signals": {"type": "array", "items": _ref("Signal")},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Exchange": {
+        "type": "object",
+        "description": "A bank's connection to an exchange and its sync state (never its"
+        " credentials)",
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"enum": ["list", "hma", "threatexchange", "ncmec", "stopncii"]},
+            "bank": {"type": "string"},
+            "url": {"type": ["string", "null"]},
+            "interval_seconds": {"type": "integer"},
+            "settings": {"type": "object"},
+            "has_credentials": {"type": "boolean"},
+            "enabled": {"type": "boolean"},
+            "feedback_enabled": {"type": "boolean"},
+            "full_resync_in_progress": {"type": "boolean"},
+            "last_started_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_error": {"type": ["string", "null"]},
+            "last_error_at": {"type": ["string", "null"], "format": "date-time"},
+            "consecutive_failures": {"type": "integer"},
+            "seconds_since_success": {"type": ["number", "null"]},
+            "checkpoint_age_seconds": {"type": ["number", "null"]},
+            "totals": {"type": "object"},
+            "last_run": {"type": "object"},
+        },
+    },
+    "FeedChange": {
+        "type": "object",
+        "properties": {
+            "cursor": {"type": "integer"},
+            "op": {"enum": ["upsert", "delete"]},
+            "signal_id": {"type": "integer"},
+            "content_id": {"type": ["integer", "null"]},
+            "signal_type": {"type": "string"},
+            "value": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
         },
     },
     "CaseSummary": {
@@ -272,6 +311,7 @@ def _paths() -> dict[str, Any]:
                     "description": {"type": "string"},
                     "enabled": {"type": "boolean"},
                     "pdq_threshold": {"type": ["integer", "null"]},
+                    "published": {"type": "boolean"},
                 },
             }
         ),
@@ -470,6 +510,144 @@ def _paths() -> dict[str, Any]:
                         }
                     ),
                 },
+            ),
+        },
+        "/api/v1/exchanges": {
+            "get": _op(
+                "Exchanges and their sync state",
+                "curator",
+                {
+                    "200": _answer(
+                        "Exchanges",
+                        _object({"exchanges": {"type": "array", "items": _ref("Exchange")}}),
+                    )
+                },
+            ),
+            "post": _op(
+                "Follow an exchange with a bank",
+                "curator",
+                {
+                    "201": _answer("The exchange", _ref("Exchange")),
+                    "409": _answer("Name taken", _ref("Error")),
+                }
+                | _NOT_FOUND,
+                requestBody={
+                    "required": True,
+                    **_json(
+                        _object(
+                            {
+                                "name": {"type": "string"},
+                                "type": {
+                                    "enum": ["list", "hma", "threatexchange", "ncmec", "stopncii"]
+                                },
+                                "bank": {"type": "string"},
+                                "url": {"type": "string"},
+                                "interval_seconds": {"type": "integer", "minimum": 10},
+                                "settings": {"type": "object"},
+                                "credentials": {"type": "string", "writeOnly": True},
+                                "enabled": {"type": "boolean"},
+                                "feedback_enabled": {"type": "boolean"},
+                            },
+                            ["name", "type", "bank"],
+                        )
+                    ),
+                },
+            ),
+        },
+        "/api/v1/exchanges/{name}": {
+            "parameters": bank_params,
+            "get": _op(
+                "One exchange's configuration and sync state",
+                "curator",
+                {"200": _answer("The exchange", _ref("Exchange"))} | _NOT_FOUND,
+            ),
+            "patch": _op(
+                "Change an exchange's interval, settings, credentials or flags",
+                "curator",
+                {"200": _answer("The exchange", _ref("Exchange"))} | _NOT_FOUND,
+                requestBody={
+                    "required": True,
+                    **_json(
+                        _object(
+                            {
+                                "url": {"type": "string"},
+                                "interval_seconds": {"type": "integer", "minimum": 10},
+                                "settings": {"type": "object"},
+                                "credentials": {"type": "string", "writeOnly": True},
+                                "enabled": {"type": "boolean"},
+                                "feedback_enabled": {"type": "boolean"},
+                            }
+                        )
+                    ),
+                },
+            ),
+            "delete": _op(
+                "Stop following; its content leaves the bank unless keep_content=true",
+                "curator",
+                {"204": _answer("Removed"), "409": _answer("A sync is running", _ref("Error"))}
+                | _NOT_FOUND,
+                parameters=[{"name": "keep_content", "in": "query", "schema": {"type": "boolean"}}],
+            ),
+        },
+        "/api/v1/exchanges/{name}/sync": {
+            "parameters": bank_params,
+            "post": _op(
+                "Start a sync now, in the background (full: read everything again)",
+                "curator",
+                {"202": _answer("Started")} | _NOT_FOUND,
+                requestBody=_json(_object({"full": {"type": "boolean"}})),
+            ),
+        },
+        "/api/v1/exchange/banks": {
+            "get": _op(
+                "Published banks (for other instances)",
+                "exchange",
+                {
+                    "200": _answer(
+                        "Banks",
+                        _object(
+                            {
+                                "banks": {
+                                    "type": "array",
+                                    "items": _object(
+                                        {
+                                            "name": {"type": "string"},
+                                            "description": {"type": "string"},
+                                        }
+                                    ),
+                                }
+                            }
+                        ),
+                    )
+                },
+            ),
+        },
+        "/api/v1/exchange/banks/{name}/changes": {
+            "parameters": bank_params,
+            "get": _op(
+                "A published bank's changes after a cursor, oldest first",
+                "exchange",
+                {
+                    "200": _answer(
+                        "Changes and the cursor to continue from",
+                        _object(
+                            {
+                                "changes": {"type": "array", "items": _ref("FeedChange")},
+                                "next_after": {"type": "integer"},
+                                "has_more": {"type": "boolean"},
+                            }
+                        ),
+                    )
+                }
+                | _NOT_FOUND,
+                parameters=[
+                    {"name": "after", "in": "query", "schema": {"type": "integer"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "maximum": 10000},
+                    },
+                ],
             ),
         },
         "/api/v1/status": {

@@ -28,6 +28,7 @@ def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
         "description": bank.description,
         "enabled": bank.enabled,
         "pdq_threshold": bank.pdq_threshold,
+        "published": bank.published,
         "content_count": content_count,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -94,6 +95,8 @@ def update_bank(name: str) -> dict[str, Any]:
         description=optional_text(body, "description"),
         enabled=optional_bool(body, "enabled"),
         pdq_threshold=body.get("pdq_threshold", store.UNCHANGED),
+        published=optional_bool(body, "published"),
+        taxonomy=services().taxonomy,
     )
     session.commit()
     return bank_json(bank, store.count_content(session, bank))
@@ -144,7 +147,9 @@ def add_content(name: str) -> tuple[dict[str, Any], int]:
         metadata = validation.metadata(body.get("metadata"))
     if not signals:
         raise ApiError(400, "no_signals", "the content produced no usable signal")
-    content = store.add_content(session, bank, signals, tags=tags, metadata=metadata)
+    content = store.add_content(
+        session, bank, signals, tags=tags, metadata=metadata, taxonomy=services().taxonomy
+    )
     session.commit()
     return content_json(bank, content) | {"skipped_signals": skipped}, 201
 
@@ -169,6 +174,7 @@ def update_content(name: str, content_id: int) -> dict[str, Any]:
         enabled=optional_bool(body, "enabled"),
         tags=body.get("tags"),
         metadata=body.get("metadata"),
+        taxonomy=services().taxonomy,
     )
     session.commit()
     return content_json(bank, content)

@@ -10,7 +10,7 @@ from actioners import cases
 from actioners.models import Case
 from hma.web.api import api
 from hma.web.auth import actor, require
-from hma.web.context import db_session
+from hma.web.context import db_session, services
 from hma.web.inputs import int_arg, json_object
 
 
@@ -90,6 +90,7 @@ def decide_case(case_id: int) -> dict[str, Any]:
         decision=body.get("decision"),  # type: ignore[arg-type]
         note=body.get("note") or "",
         decided_by=actor(),
+        feedback_delay=services().settings.undo_seconds,
     )
     session.commit()
     return case_json(cases.get_case(session, case_id))

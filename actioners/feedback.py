@@ -1,0 +1,66 @@
+"""Queueing feedback for the exchanges whose signals a decided case matched.
+
+Only a person's decision queues feedback, and nothing is sent before
+`not_before` (the reviewer's undo window): a confirmation tells the exchange
+"seen this too", a rejection "this is a false positive". Exchanges a curator
+opted out of feedback for get none.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from actioners.models import Case
+from banks.models import BankContent, Exchange, ExchangeFeedback
+from database import utcnow
+
+VERDICTS = {"confirm": "positive", "reject": "negative"}
+
+
+def queue_exchange_feedback(
+    session: Session, case: Case, decision: str, delay_seconds: float
+) -> int:
+    """Queue one feedback row per exchange-sourced content the case matched; how many."""
+    verdict = VERDICTS.get(decision)
+    if verdict is None:
+        return 0
+    content_ids = {m.content_id for m in case.matches}
+    if not content_ids:
+        return 0
+    rows = session.execute(
+        select(BankContent, Exchange)
+        .join(Exchange, BankContent.exchange_id == Exchange.id)
+        .where(BankContent.id.in_(content_ids), Exchange.feedback_enabled)
+        .options(selectinload(BankContent.signals))
+    ).all()
+    already = set(
+        session.scalars(
+            select(ExchangeFeedback.content_id).where(ExchangeFeedback.case_id == case.id)
+        )
+    )
+    due = utcnow() + timedelta(seconds=delay_seconds)
+    queued = 0
+    for content, exchange in rows:
+        if content.id in already or content.upstream_id is None:
+            continue
+        session.add(
+            ExchangeFeedback(
+                exchange_id=exchange.id,
+                case_id=case.id,
+                content_id=content.id,
+                upstream_id=content.upstream_id,
+                verdict=verdict,
+                next_attempt_at=due,
+                detail={
+                    "signals": [[s.signal_type, s.value] for s in content.signals],
+                    "metadata": dict(content.details),
+                    "review_tags": list(content.tags),
+                },
+            )
+        )
+        queued += 1
+    session.flush()
+    return queued

@@ -1,0 +1,156 @@
+"""What every exchange adapter provides, and the records it hands the sync engine.
+
+An adapter knows one exchange's wire format and nothing about the database.
+`fetch(checkpoint)` yields batches of upserts and deletes, each with the
+checkpoint that resumes *after* it (or None where resuming there would not be
+safe, as in the middle of an NCMEC time window). The engine commits each
+batch's data and checkpoint in one transaction, so a sync killed at any moment
+resumes without losing or duplicating anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, get_type_hints
+
+from banks.errors import InvalidInput
+from banks.exchanges.http import HttpClient
+
+Checkpoint = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UpstreamRecord:
+    """One item as the exchange describes it: an id there, its signals, what is said of it."""
+
+    upstream_id: str
+    #: (signal type, value) pairs; values are normalised by the engine.
+    signals: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...] = ()
+    #: Opinions, source, severity and whatever else the exchange says (kept as metadata).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: False when the exchange's own opinions say this is not abusive content.
+    enabled: bool = True
+
+
+@dataclass
+class FetchBatch:
+    upserts: list[UpstreamRecord] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    #: Where to resume after this batch; None: not safe to resume here.
+    checkpoint: Checkpoint | None = None
+    #: Records or pages the adapter could not use, and why (counted and logged).
+    skipped_records: int = 0
+    skipped_pages: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """A reviewer's verdict on content that came from this exchange."""
+
+    upstream_id: str
+    #: "positive": confirmed abusive; "negative": rejected as a false positive.
+    verdict: str
+    signals: tuple[tuple[str, str], ...]
+    metadata: Mapping[str, Any]
+
+
+class FeedbackUnsupported(Exception):
+    """This exchange takes no feedback."""
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Base for adapter settings: parsed from `--config KEY=VALUE` strings or JSON."""
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> AdapterConfig:
+        hints = get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise InvalidInput(
+                f"unknown setting(s) {', '.join(unknown)}; this exchange takes {allowed}",
+                code="invalid_exchange_config",
+            )
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            kind = hints[name]
+            try:
+                if kind is int or kind == "int":
+                    parsed[name] = int(raw)
+                elif kind is bool or kind == "bool":
+                    parsed[name] = (
+                        raw
+                        if isinstance(raw, bool)
+                        else str(raw).lower() in ("1", "true", "yes", "on")
+                    )
+                else:
+                    parsed[name] = str(raw)
+            except (TypeError, ValueError):
+                raise InvalidInput(
+                    f"setting {name}: {raw!r} is not a valid {kind}", code="invalid_exchange_config"
+                ) from None
+        config = cls(**parsed)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise InvalidInput for settings that cannot work."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ExchangeAdapter(ABC):
+    """One exchange's wire format.
+
+    Raise `banks.exchanges.errors.ExchangeError` when the exchange cannot be
+    used at all (unreachable, credentials refused); report unusable records
+    and pages in the batches instead, so that one bad page never stops a sync.
+    """
+
+    #: The name used by `hma exchange add --type`.
+    type_name: ClassVar[str]
+    config_type: ClassVar[type[AdapterConfig]] = AdapterConfig
+    #: Where the exchange lives unless `--url` says otherwise (None: --url is required).
+    default_base_url: ClassVar[str | None] = None
+    #: Whether the exchange needs credentials.
+    needs_credentials: ClassVar[bool] = True
+
+    def __init__(
+        self, config: AdapterConfig, credentials: str | None, base_url: str, http: HttpClient
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+
+    @abstractmethod
+    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
+        """Batches after `checkpoint` (None: everything), until the exchange has no more."""
+
+    def is_stale(self, checkpoint: Checkpoint) -> bool:
+        """Whether resuming from `checkpoint` could miss deletions (then: a full resync)."""
+        return False
+
+    def always_full(self) -> bool:
+        """Whether every fetch reads everything (lists), so deletions are found by absence."""
+        return False
+
+    def has_changed(self, checkpoint: Checkpoint | None) -> bool:
+        """For always-full exchanges: whether the source differs from what `checkpoint` saw."""
+        return True
+
+    def send_feedback(self, items: Sequence[FeedbackItem]) -> None:
+        """Deliver feedback; raise ExchangeError to have it retried later."""
+        raise FeedbackUnsupported(f"{self.type_name} exchanges take no feedback")
+
+    def checkpoint_age(self, checkpoint: Checkpoint | None) -> float | None:
+        """Seconds between the exchange's present and `checkpoint`, where it can tell."""
+        return None

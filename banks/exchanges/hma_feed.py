@@ -1,0 +1,100 @@
+"""Following a bank that another instance of this project publishes.
+
+The publishing instance serves its bank's change log to tokens of role
+`exchange`: `GET /api/v1/exchange/banks/<bank>/changes?after=<cursor>` answers
+`{"changes": [...], "next_after": <cursor>, "has_more": bool}`, each change an
+upsert or a delete of one signal (see hma/web/api/exchange_feed.py). The
+cursor is the checkpoint; the log is never pruned, so it never goes stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from banks.errors import InvalidInput
+from banks.exchanges.base import (
+    AdapterConfig,
+    Checkpoint,
+    ExchangeAdapter,
+    FetchBatch,
+    UpstreamRecord,
+)
+from banks.exchanges.errors import MalformedResponse
+
+
+@dataclass(frozen=True)
+class FeedConfig(AdapterConfig):
+    #: The published bank's name on the other instance.
+    bank: str = ""
+    page_size: int = 1000
+
+    def validate(self) -> None:
+        if not self.bank:
+            raise InvalidInput(
+                "set bank=<name of the published bank>", code="invalid_exchange_config"
+            )
+        if not 1 <= self.page_size <= 10_000:
+            raise InvalidInput("page_size must be from 1 to 10000", code="invalid_exchange_config")
+
+
+class HMAFeedAdapter(ExchangeAdapter):
+    type_name = "hma"
+    config_type = FeedConfig
+    config: FeedConfig
+
+    def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
+        after = int((checkpoint or {}).get("after", 0))
+        url = f"{self.base_url}/api/v1/exchange/banks/{quote(self.config.bank, safe='')}/changes"
+        headers = {"Authorization": f"Bearer {self.credentials}"}
+        while True:
+            params = {"after": after, "limit": self.config.page_size}
+            try:
+                page = self.http.get_json(url, params=params, headers=headers)
+                batch, after, more = self._page(page)
+            except MalformedResponse as exc:
+                # Skip the unreadable stretch rather than wedge on it.
+                after += self.config.page_size
+                yield FetchBatch(
+                    checkpoint={"after": after},
+                    skipped_pages=1,
+                    problems=[f"page after {params['after']} skipped: {exc}"],
+                )
+                continue
+            batch.checkpoint = {"after": after}
+            yield batch
+            if not more:
+                return
+
+    def _page(self, page: Any) -> tuple[FetchBatch, int, bool]:
+        if not isinstance(page, dict) or not isinstance(page.get("changes"), list):
+            raise MalformedResponse("the feed page has no list of changes")
+        try:
+            next_after, more = int(page["next_after"]), bool(page.get("has_more"))
+        except (KeyError, TypeError, ValueError):
+            raise MalformedResponse("the feed page has no next_after cursor") from None
+        batch = FetchBatch()
+        for change in page["changes"]:
+            try:
+                upstream_id = str(int(change["signal_id"]))
+                if change["op"] == "delete":
+                    batch.deletes.append(upstream_id)
+                    continue
+                batch.upserts.append(
+                    UpstreamRecord(
+                        upstream_id=upstream_id,
+                        signals=((str(change["signal_type"]), str(change["value"])),),
+                        tags=tuple(str(tag) for tag in change.get("tags") or ()),
+                        metadata={
+                            "source": "hma",
+                            "source_bank": self.config.bank,
+                            "source_content_id": change.get("content_id"),
+                        },
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                batch.skipped_records += 1
+                batch.problems.append(f"unusable change {str(change)[:120]}")
+        return batch, next_after, more

@@ -1,0 +1,100 @@
+"""Sending queued feedback to exchanges, with retries and backoff.
+
+Runs as a scheduler job (one at a time across processes: the caller holds the
+feedback lock). A failed delivery is retried with exponential backoff, up to
+`MAX_ATTEMPTS`; an exchange that takes no feedback has its rows marked
+unsupported rather than retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from banks.exchanges.base import FeedbackItem, FeedbackUnsupported
+from banks.exchanges.errors import ExchangeError
+from banks.models import Exchange, ExchangeFeedback
+from banks.sync import SyncEngine
+from database import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+FIRST_RETRY_SECONDS = 30
+LONGEST_WAIT_SECONDS = 6 * 3600
+
+
+@dataclass
+class FeedbackReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    unsupported: int = 0
+
+
+def send_due_feedback(engine: SyncEngine, limit: int = 500) -> FeedbackReport:
+    report = FeedbackReport()
+    with engine.sessions.begin() as session:
+        due = session.scalars(
+            select(ExchangeFeedback)
+            .where(
+                ExchangeFeedback.status == "pending", ExchangeFeedback.next_attempt_at <= utcnow()
+            )
+            .order_by(ExchangeFeedback.id)
+            .limit(limit)
+        ).all()
+        by_exchange: dict[int, list[ExchangeFeedback]] = defaultdict(list)
+        for row in due:
+            by_exchange[row.exchange_id].append(row)
+        for exchange_id, rows in by_exchange.items():
+            _deliver(engine, session.get_one(Exchange, exchange_id), rows, report)
+    return report
+
+
+def _deliver(
+    engine: SyncEngine, exchange: Exchange, rows: list[ExchangeFeedback], report: FeedbackReport
+) -> None:
+    now = utcnow()
+    if not exchange.feedback_enabled:
+        for row in rows:
+            row.status, row.last_error = "unsupported", "feedback turned off for this exchange"
+        report.unsupported += len(rows)
+        return
+    items = [
+        FeedbackItem(
+            upstream_id=row.upstream_id,
+            verdict=row.verdict,
+            signals=tuple((str(kind), str(value)) for kind, value in row.detail["signals"]),
+            metadata=dict(row.detail["metadata"])
+            | {"review_tags": row.detail.get("review_tags", [])},
+        )
+        for row in rows
+    ]
+    try:
+        engine.adapter_for(exchange).send_feedback(items)
+    except FeedbackUnsupported as exc:
+        for row in rows:
+            row.status, row.last_error = "unsupported", str(exc)
+        report.unsupported += len(rows)
+        return
+    except ExchangeError as exc:
+        log.warning("exchange %s: feedback not delivered: %s", exchange.name, exc)
+        for row in rows:
+            row.attempts += 1
+            row.last_error = str(exc)
+            if row.attempts >= MAX_ATTEMPTS:
+                row.status = "failed"
+                report.failed += 1
+            else:
+                wait = min(LONGEST_WAIT_SECONDS, FIRST_RETRY_SECONDS * 2 ** (row.attempts - 1))
+                row.next_attempt_at = now + timedelta(seconds=wait)
+                report.retrying += 1
+        return
+    for row in rows:
+        row.status, row.sent_at, row.last_error = "sent", now, None
+        row.attempts += 1
+    report.sent += len(rows)

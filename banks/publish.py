@@ -1,0 +1,93 @@
+"""Publishing a bank: its change log, read as a feed by other instances.
+
+Only what may be shared leaves: enabled content with at least one primary
+taxonomy tag, as signal type, value and tags, never the free-form metadata
+(data minimisation). Disabling or removing content reaches followers as a
+delete; changing its tags, as an upsert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from banks.errors import InvalidInput
+from banks.models import Bank, BankContent, SignalChange
+from banks.taxonomy import Taxonomy
+
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    changes: list[dict[str, Any]]
+    next_after: int
+    has_more: bool
+
+
+def published_banks(session: Session) -> list[Bank]:
+    return list(session.scalars(select(Bank).where(Bank.published).order_by(Bank.name)))
+
+
+def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: int) -> FeedPage:
+    if not 1 <= limit <= MAX_PAGE or after < 0:
+        raise InvalidInput(
+            f"limit must be from 1 to {MAX_PAGE}, after 0 or more", code="invalid_paging"
+        )
+    entries = list(
+        session.scalars(
+            select(SignalChange)
+            .where(SignalChange.bank_id == bank.id, SignalChange.id > after)
+            .order_by(SignalChange.id)
+            .limit(limit + 1)
+        )
+    )
+    more, entries = len(entries) > limit, entries[:limit]
+    contents = {
+        content_id: (enabled, tags)
+        for content_id, enabled, tags in session.execute(
+            select(BankContent.id, BankContent.enabled, BankContent.tags).where(
+                BankContent.id.in_({e.content_id for e in entries if e.content_id})
+            )
+        )
+    }
+    changes = []
+    for entry in entries:
+        base = {
+            "cursor": entry.id,
+            "signal_id": entry.signal_id,
+            "content_id": entry.content_id,
+            "signal_type": entry.signal_type,
+        }
+        if entry.op == "remove":
+            changes.append(base | {"op": "delete"})
+            continue
+        enabled, tags = contents.get(entry.content_id, (False, []))
+        # Gone or disabled since: a removal follows in the log. Unshareable: withheld.
+        if enabled and any(taxonomy.is_primary(tag) for tag in tags):
+            changes.append(base | {"op": "upsert", "value": entry.value, "tags": list(tags)})
+    next_after = entries[-1].id if entries else after
+    return FeedPage(changes, next_after, more)
+
+
+def check_publishable(session: Session, bank: Bank, taxonomy: Taxonomy) -> None:
+    """Refuse to publish a bank holding enabled content that could not be shared."""
+    unshareable = [
+        content_id
+        for content_id, tags in session.execute(
+            select(BankContent.id, BankContent.tags).where(
+                BankContent.bank_id == bank.id, BankContent.enabled
+            )
+        )
+        if not any(taxonomy.is_primary(tag) for tag in tags)
+    ]
+    if unshareable:
+        shown = ", ".join(str(i) for i in unshareable[:10])
+        raise InvalidInput(
+            f"{len(unshareable)} enabled item(s) have no primary taxonomy tag (content {shown}"
+            f"{', ...' if len(unshareable) > 10 else ''}); tag or disable them before publishing",
+            code="missing_primary_tag",
+        )

@@ -1,0 +1,213 @@
+"""Connecting banks to exchanges: the operations behind `hma exchange` and /api/v1/exchanges.
+
+Credentials are encrypted before they are stored and never leave this module
+in clear except to the adapter that uses them; nothing here returns or logs
+them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from banks import store
+from banks.errors import Conflict, InvalidInput, NotFound
+from banks.exchanges import adapter_type
+from banks.feedback import FeedbackReport, send_due_feedback
+from banks.models import Exchange
+from banks.sync import SyncEngine, SyncReport
+from banks.taxonomy import Taxonomy
+from hashers import Registry
+from hma.db import Database
+from hma.locks import exclusive
+from hma.secrets import SecretBox
+from hma.settings import Settings
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+MIN_INTERVAL = 10
+FEEDBACK_LOCK = "exchange-feedback"
+
+
+@dataclass
+class Exchanges:
+    """Everything exchange operations need, built once per process."""
+
+    settings: Settings
+    database: Database
+    box: SecretBox
+    engine: SyncEngine
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        registry: Registry,
+        taxonomy: Taxonomy,
+        box: SecretBox,
+    ) -> Exchanges:
+        engine = SyncEngine(database.sessions, registry, taxonomy, box.decrypt)
+        return cls(settings, database, box, engine)
+
+    # Configuration -----------------------------------------------------------------
+
+    def add(
+        self,
+        session: Session,
+        name: str,
+        kind: str,
+        bank: str,
+        *,
+        url: str | None = None,
+        interval: int = 3600,
+        config: dict[str, Any] | None = None,
+        credentials: str | None = None,
+        enabled: bool = True,
+        feedback: bool = True,
+    ) -> Exchange:
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise InvalidInput(
+                "an exchange name is 1 to 64 letters, digits, '_', '.' or '-'",
+                code="invalid_exchange_name",
+            )
+        adapter = adapter_type(kind)
+        settings = adapter.config_type.parse(config or {}).to_dict()
+        if not url and adapter.default_base_url is None:
+            raise InvalidInput(
+                f"{kind} exchanges need --url (where the feed is)", code="invalid_exchange_config"
+            )
+        if adapter.needs_credentials and not credentials:
+            raise InvalidInput(f"{kind} exchanges need credentials", code="missing_credentials")
+        exchange = Exchange(
+            name=name,
+            type=kind,
+            bank_id=store.get_bank(session, bank).id,
+            base_url=url,
+            interval_seconds=_interval(interval),
+            settings=settings,
+            credentials=self.box.encrypt(credentials) if credentials else None,
+            enabled=enabled,
+            feedback_enabled=feedback,
+        )
+        session.add(exchange)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise Conflict(
+                f"an exchange named {name!r} already exists", code="exchange_exists"
+            ) from None
+        return exchange
+
+    def update(
+        self,
+        session: Session,
+        exchange: Exchange,
+        *,
+        interval: int | None = None,
+        config: dict[str, Any] | None = None,
+        credentials: str | None = None,
+        enabled: bool | None = None,
+        feedback: bool | None = None,
+        url: str | None = None,
+    ) -> Exchange:
+        if interval is not None:
+            exchange.interval_seconds = _interval(interval)
+        if config is not None:
+            merged = {**exchange.settings, **config}
+            exchange.settings = adapter_type(exchange.type).config_type.parse(merged).to_dict()
+        if credentials is not None:
+            exchange.credentials = self.box.encrypt(credentials) if credentials else None
+        if enabled is not None:
+            exchange.enabled = enabled
+        if feedback is not None:
+            exchange.feedback_enabled = feedback
+        if url is not None:
+            exchange.base_url = url or None
+        session.flush()
+        return exchange
+
+    @staticmethod
+    def get(session: Session, name: str) -> Exchange:
+        exchange = session.scalar(select(Exchange).where(Exchange.name == name))
+        if exchange is None:
+            raise NotFound(f"no exchange named {name!r}", code="exchange_not_found")
+        return exchange
+
+    @staticmethod
+    def all(session: Session) -> list[Exchange]:
+        return list(session.scalars(select(Exchange).order_by(Exchange.name)))
+
+    def status(self, exchange: Exchange) -> dict[str, Any]:
+        """What a curator needs to see; never the credentials."""
+        try:
+            age = self.engine.adapter_for(exchange).checkpoint_age(exchange.checkpoint)
+        except Exception:  # an unusable configuration still has a status to show
+            age = None
+        since_success = (
+            time.time() - exchange.last_success_at.timestamp() if exchange.last_success_at else None
+        )
+        return {
+            "name": exchange.name,
+            "type": exchange.type,
+            "bank": exchange.bank.name,
+            "url": exchange.base_url,
+            "interval_seconds": exchange.interval_seconds,
+            "settings": dict(exchange.settings),
+            "has_credentials": exchange.credentials is not None,
+            "enabled": exchange.enabled,
+            "feedback_enabled": exchange.feedback_enabled,
+            "full_resync_in_progress": exchange.resync_generation is not None,
+            "last_started_at": _iso(exchange.last_started_at),
+            "last_success_at": _iso(exchange.last_success_at),
+            "last_error": exchange.last_error,
+            "last_error_at": _iso(exchange.last_error_at),
+            "consecutive_failures": exchange.consecutive_failures,
+            "seconds_since_success": round(since_success, 1) if since_success else None,
+            "checkpoint_age_seconds": round(age, 1) if age is not None else None,
+            "totals": dict(exchange.totals or {}),
+            "last_run": dict(exchange.last_run or {}),
+        }
+
+    # Running -------------------------------------------------------------------------
+
+    def sync(self, name: str, full: bool = False) -> SyncReport:
+        """One sync now, unless another process is running this exchange's sync."""
+        with exclusive(self.database, self.settings.data_dir, f"exchange-sync:{name}") as taken:
+            if not taken:
+                report = SyncReport(name)
+                report.ran = False
+                return report
+            return self.engine.run(name, force_full=full)
+
+    def send_feedback(self) -> FeedbackReport | None:
+        """Deliver due feedback, unless another process is doing it (then None)."""
+        with exclusive(self.database, self.settings.data_dir, FEEDBACK_LOCK) as taken:
+            return send_due_feedback(self.engine) if taken else None
+
+    def remove(self, name: str, keep_content: bool = False) -> int:
+        with exclusive(self.database, self.settings.data_dir, f"exchange-sync:{name}") as taken:
+            if not taken:
+                raise Conflict(
+                    f"exchange {name!r} is syncing; try again when it is done", code="exchange_busy"
+                )
+            return self.engine.remove(name, keep_content)
+
+
+def _interval(seconds: int) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < MIN_INTERVAL:
+        raise InvalidInput(
+            f"the interval is a whole number of seconds, at least {MIN_INTERVAL}",
+            code="invalid_interval",
+        )
+    return seconds
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None

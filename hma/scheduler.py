@@ -1,0 +1,84 @@
+"""Background jobs in `hma serve`: exchange syncs at their intervals, and feedback.
+
+APScheduler runs one job per enabled exchange, plus a job that keeps that
+set in step with the database (exchanges added, removed or changed by the CLI
+or the API) and one that delivers due feedback. Several processes may run
+schedulers: the locks in `hma.exchanges` make sure a given sync, and the
+feedback run, happen in one of them at a time. An exchange that keeps failing
+is retried with exponential backoff, never more often than its interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from database import utcnow
+from hma.exchanges import Exchanges
+
+log = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 30
+FEEDBACK_SECONDS = 30
+LONGEST_BACKOFF = 6 * 3600
+
+
+class Scheduler:
+    def __init__(self, exchanges: Exchanges) -> None:
+        self.exchanges = exchanges
+        self.jobs = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        self._intervals: dict[str, int] = {}
+
+    def start(self) -> None:
+        self.jobs.add_job(
+            self.reconcile,
+            IntervalTrigger(seconds=RECONCILE_SECONDS),
+            id="reconcile",
+            next_run_time=utcnow(),
+        )
+        self.jobs.add_job(self.feedback, IntervalTrigger(seconds=FEEDBACK_SECONDS), id="feedback")
+        self.jobs.start()
+        log.info("scheduler started")
+
+    def stop(self) -> None:
+        self.jobs.shutdown(wait=False)
+
+    def reconcile(self) -> None:
+        """One job per enabled exchange, at its interval."""
+        with self.exchanges.database.session() as session:
+            wanted = {e.name: e.interval_seconds for e in self.exchanges.all(session) if e.enabled}
+        for name in set(self._intervals) - set(wanted):
+            self.jobs.remove_job(f"sync:{name}")
+            del self._intervals[name]
+        for name, interval in wanted.items():
+            if self._intervals.get(name) == interval:
+                continue
+            self.jobs.add_job(
+                self.sync,
+                IntervalTrigger(seconds=interval),
+                args=[name],
+                id=f"sync:{name}",
+                replace_existing=True,
+                next_run_time=utcnow(),
+            )
+            self._intervals[name] = interval
+
+    def sync(self, name: str) -> None:
+        with self.exchanges.database.session() as session:
+            exchange = self.exchanges.get(session, name)
+            failures, failed_at = exchange.consecutive_failures, exchange.last_error_at
+        if failures and failed_at is not None:
+            wait = min(LONGEST_BACKOFF, 60 * 2 ** (failures - 1))
+            if utcnow() < failed_at + timedelta(seconds=wait):
+                return
+        report = self.exchanges.sync(name)
+        if report.ran:
+            log.info("exchange %s synced: %s", name, report.to_dict())
+
+    def feedback(self) -> None:
+        report = self.exchanges.send_feedback()
+        if report is not None and (report.sent or report.retrying or report.failed):
+            log.info("feedback: %s", report)

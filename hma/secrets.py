@@ -1,0 +1,65 @@
+"""Encrypting exchange credentials at rest.
+
+The key comes from the `secret_key` setting. Without one, a random key is
+created on first use in `<data_dir>/secret.key` (readable by its owner only);
+deployments with several hosts sharing a database must set the same
+`secret_key` on all of them. Losing the key means re-entering credentials:
+nothing else is encrypted with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from hma.settings import Settings, SettingsError
+
+KEY_FILE = "secret.key"
+
+
+class SecretBox:
+    """Authenticated encryption of short secrets (Fernet: AES-128-CBC plus HMAC-SHA256)."""
+
+    def __init__(self, key_material: str) -> None:
+        derived = hashlib.sha256(key_material.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def encrypt(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            raise SettingsError(
+                "stored credentials cannot be decrypted: the secret key has changed;"
+                " set the old secret_key back or enter the credentials again"
+            ) from None
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox(settings.secret_key)
+    return SecretBox(_key_file(settings.data_dir / KEY_FILE))
+
+
+def _key_file(path: Path) -> str:
+    """The key in `path`, created (owner-only) if it does not exist yet."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(handle, "w") as out:
+        out.write(key + "\n")
+    return key

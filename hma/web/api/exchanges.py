@@ -1,0 +1,105 @@
+"""Exchanges a bank follows: configuration, status and manual syncs (curator routes)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import request
+
+from hma.web.api import api
+from hma.web.auth import require
+from hma.web.context import db_session, services
+from hma.web.errors import ApiError
+from hma.web.inputs import json_object, optional_bool, optional_text
+
+
+def _settings(body: dict[str, Any]) -> dict[str, Any] | None:
+    value = body.get("settings")
+    if value is not None and not isinstance(value, dict):
+        raise ApiError(400, "invalid_exchange_config", "settings must be a JSON object")
+    return value
+
+
+def _interval(body: dict[str, Any]) -> Any:
+    return body.get("interval_seconds")
+
+
+@api.get("/exchanges")
+@require("curator")
+def list_exchanges() -> dict[str, Any]:
+    exchanges = services().exchanges
+    return {"exchanges": [exchanges.status(e) for e in exchanges.all(db_session())]}
+
+
+@api.post("/exchanges")
+@require("curator")
+def create_exchange() -> tuple[dict[str, Any], int]:
+    body = json_object()
+    exchanges = services().exchanges
+    session = db_session()
+    interval = _interval(body)
+    exchange = exchanges.add(
+        session,
+        body.get("name"),  # type: ignore[arg-type]
+        body.get("type"),  # type: ignore[arg-type]
+        body.get("bank"),  # type: ignore[arg-type]
+        url=optional_text(body, "url"),
+        interval=3600 if interval is None else interval,
+        config=_settings(body),
+        credentials=optional_text(body, "credentials"),
+        enabled=optional_bool(body, "enabled") is not False,
+        feedback=optional_bool(body, "feedback_enabled") is not False,
+    )
+    session.commit()
+    return exchanges.status(exchange), 201
+
+
+@api.get("/exchanges/<name>")
+@require("curator")
+def get_exchange(name: str) -> dict[str, Any]:
+    exchanges = services().exchanges
+    return exchanges.status(exchanges.get(db_session(), name))
+
+
+@api.patch("/exchanges/<name>")
+@require("curator")
+def update_exchange(name: str) -> dict[str, Any]:
+    body = json_object()
+    exchanges = services().exchanges
+    session = db_session()
+    exchange = exchanges.update(
+        session,
+        exchanges.get(session, name),
+        interval=_interval(body),
+        config=_settings(body),
+        credentials=optional_text(body, "credentials"),
+        enabled=optional_bool(body, "enabled"),
+        feedback=optional_bool(body, "feedback_enabled"),
+        url=optional_text(body, "url"),
+    )
+    session.commit()
+    return exchanges.status(exchange)
+
+
+@api.delete("/exchanges/<name>")
+@require("curator")
+def delete_exchange(name: str) -> tuple[str, int]:
+    exchanges = services().exchanges
+    exchanges.get(db_session(), name)
+    exchanges.remove(name, keep_content=request.args.get("keep_content") == "true")
+    return "", 204
+
+
+@api.post("/exchanges/<name>/sync")
+@require("curator")
+def sync_exchange(name: str) -> tuple[dict[str, Any], int]:
+    """Start a sync in the background; its progress shows in the exchange's status."""
+    body = json_object() if request.data else {}
+    exchanges = services().exchanges
+    exchanges.get(db_session(), name)
+    full = optional_bool(body, "full") is True
+    threading.Thread(
+        target=exchanges.sync, args=(name, full), daemon=True, name=f"sync-{name}"
+    ).start()
+    return {"started": True, "full": full}, 202

@@ -1,0 +1,491 @@
+"""Banks following exchanges: every adapter against a fake exchange on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+from sqlalchemy import select, text, update
+
+from actioners import cases
+from banks import store
+from banks.exchanges.http import HttpClient
+from banks.lookup import BankIndexes
+from banks.models import BankContent, Exchange, ExchangeFeedback
+from banks.taxonomy import Taxonomy
+from hashers import Signal, default_registry
+from hma.exchanges import Exchanges
+from hma.secrets import SecretBox
+from tests.exchange_servers import (
+    FakeNCMEC,
+    FakeStopNCII,
+    FakeThreatExchange,
+    NCIIRecord,
+    NCMECEntry,
+    TEUpdate,
+)
+
+# Far apart from one another (about 128 bits), so that only exact copies match.
+PDQS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(200)]
+MD5S = [f"{i:032x}" for i in range(1, 200)]
+
+
+@pytest.fixture
+def exchanges(settings, database):
+    built = Exchanges.build(
+        settings, database, default_registry(), Taxonomy.load(), SecretBox("test-secret")
+    )
+    built.engine.http = lambda secrets: HttpClient(secrets=secrets, backoff=0.01, timeout=5)
+    return built
+
+
+@pytest.fixture
+def fakes():
+    started = []
+
+    def start(kind, *args, **kwargs):
+        fake = kind(*args, **kwargs)
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.close()
+
+
+def make_bank(database, name="followed"):
+    with database.session() as session:
+        store.create_bank(session, name)
+
+
+def content_of(database, exchange_name):
+    """upstream id -> (sorted signals, tags, enabled) of the exchange's content."""
+    with database.session() as session:
+        exchange = session.scalar(select(Exchange).where(Exchange.name == exchange_name))
+        rows = session.scalars(select(BankContent).where(BankContent.exchange_id == exchange.id))
+        return {
+            c.upstream_id: (sorted((s.signal_type, s.value) for s in c.signals), c.tags, c.enabled)
+            for c in rows
+        }
+
+
+def add_exchange(exchanges, database, name, kind, **kwargs):
+    with database.session() as session:
+        return exchanges.add(session, name, kind, "followed", **kwargs).id
+
+
+# Lists ----------------------------------------------------------------------------------
+
+
+def test_list_file_sync_updates_and_deletes(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    records = [{"signal_type": "md5", "value": MD5S[i], "tags": ["CSAM", "A1"]} for i in range(5)]
+    feed.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n")
+    add_exchange(exchanges, database, "file", "list", url=str(feed))
+    report = exchanges.sync("file")
+    assert report.ok and report.full and report.upserts == 5 and report.skipped_records == 1
+    assert "line 6" in report.problems[0]
+    state = content_of(database, "file")
+    assert state[f"md5:{MD5S[0]}"] == ([("md5", MD5S[0])], ["csam", "a1"], True)
+
+    again = exchanges.sync("file")  # unchanged list: nothing to do
+    assert again.ok and again.upserts == 0 and not again.full
+
+    records[1]["tags"] = ["csam_egregious"]
+    feed.write_text("".join(json.dumps(r) + "\n" for r in records[1:4]))
+    report = exchanges.sync("file")
+    assert (report.upserts, report.unchanged, report.swept) == (1, 2, 2)
+    state = content_of(database, "file")
+    assert sorted(state) == sorted(f"md5:{MD5S[i]}" for i in (1, 2, 3))
+    assert state[f"md5:{MD5S[1]}"][1] == ["csam_egregious"]
+
+
+def test_list_over_http_is_matchable_after_sync(exchanges, database, http_server):
+    make_bank(database)
+    body = "signal_type,value,tags\n" + "".join(f"pdq,{PDQS[i]},csam\n" for i in range(3))
+    server = http_server({"/feed.csv": (200, {}, body.encode())})
+    add_exchange(exchanges, database, "web", "list", url=f"{server.url}/feed.csv")
+    assert exchanges.sync("web").upserts == 3
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        found = indexes.find(session, [Signal("pdq", PDQS[2], quality=100)])
+    assert [(m.bank, m.distance, m.tags) for m in found] == [("followed", 0, ["csam"])]
+
+
+def test_unreachable_list_records_the_error(exchanges, database):
+    make_bank(database)
+    add_exchange(exchanges, database, "gone", "list", url="http://127.0.0.1:1/nothing")
+    report = exchanges.sync("gone")
+    assert not report.ok and "failed" in report.error
+    with database.session() as session:
+        status = exchanges.status(exchanges.get(session, "gone"))
+    assert status["consecutive_failures"] == 1 and status["last_error"]
+    assert status["last_success_at"] is None
+
+
+# ThreatExchange -------------------------------------------------------------------------
+
+
+def te_exchange(exchanges, database, fake, **config):
+    add_exchange(
+        exchanges,
+        database,
+        "te",
+        "threatexchange",
+        url=f"{fake.url}/v9.0",
+        credentials=fake.token,
+        config={"privacy_group": fake.privacy_group, "page_size": 2} | config,
+    )
+
+
+def test_threatexchange_pages_deletes_and_opinions(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [
+        TEUpdate("HASH_PDQ", PDQS[0], 1000, tags=["csam", "A1"]),
+        TEUpdate("HASH_MD5", MD5S[0], 2000, statuses=[("2222", "NON_MALICIOUS")]),
+        TEUpdate("URI", "https://Example.com/x", 3000),
+        TEUpdate("DEBUG_STRING", "hello", 4000),
+        TEUpdate("HASH_PDQ", PDQS[1], 5000),
+    ]
+    te_exchange(exchanges, database, fake)
+    report = exchanges.sync("te")
+    assert report.ok and report.upserts == 4 and report.skipped_records == 1
+    state = content_of(database, "te")
+    assert state[f"HASH_PDQ:{PDQS[0]}"] == ([("pdq", PDQS[0])], ["a1", "csam"], True)
+    assert state[f"HASH_MD5:{MD5S[0]}"][2] is False  # only a NON_MALICIOUS opinion
+    assert state["URI:https://Example.com/x"][0] == [("url", "example.com/x")]
+    # The token never appears in what is stored or reported.
+    with database.session() as session:
+        raw = session.execute(text("SELECT credentials, checkpoint FROM exchanges")).one()
+        status = exchanges.status(exchanges.get(session, "te"))
+    assert fake.token not in str(raw) and fake.token not in json.dumps(status)
+    assert status["has_credentials"] is True
+
+    fake.updates[0] = TEUpdate("HASH_PDQ", PDQS[0], 6000, should_delete=True)
+    fake.updates[4] = TEUpdate("HASH_PDQ", PDQS[1], 7000, no_descriptors=True)
+    fake.updates.append(TEUpdate("HASH_PDQ", PDQS[2], 8000))
+    report = exchanges.sync("te")
+    assert not report.full and report.deletes == 2 and report.upserts == 1
+    assert f"HASH_PDQ:{PDQS[0]}" not in content_of(database, "te")
+    # Incremental: only updates from the checkpoint on were asked for.
+    assert fake.requests[-1].query["start_time"] == "5000"
+
+
+def test_threatexchange_malformed_page_is_skipped(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(6)]
+    fake.garbage_pages = {1}
+    te_exchange(exchanges, database, fake)
+    report = exchanges.sync("te")
+    assert report.ok and report.skipped_pages == 1
+    assert "skipped" in report.problems[0]
+    assert len(content_of(database, "te")) == 6  # resumed just past the last good update
+
+
+def test_stale_checkpoint_means_full_resync_that_removes_what_is_gone(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(4)]
+    te_exchange(exchanges, database, fake)
+    assert exchanges.sync("te").upserts == 4
+    del fake.updates[1]  # deleted upstream, and its tombstone expired long ago
+    with database.session() as session:
+        exchange = exchanges.get(session, "te")
+        exchange.checkpoint = dict(exchange.checkpoint) | {"last_fetch": time.time() - 90 * 86400}
+    report = exchanges.sync("te")
+    assert report.full and report.swept == 1
+    assert sorted(content_of(database, "te")) == sorted(f"HASH_PDQ:{PDQS[i]}" for i in (0, 2, 3))
+    assert (
+        "start_time" not in fake.requests[-2].query or fake.requests[-2].query["start_time"] == ""
+    )
+
+
+def test_feedback_reaches_threatexchange_after_a_decision(exchanges, database, fakes, settings):
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [
+        TEUpdate(
+            "HASH_PDQ", PDQS[0], 1000, statuses=[("2222", "MALICIOUS"), ("12345678", "MALICIOUS")]
+        )
+    ]
+    te_exchange(exchanges, database, fake)
+    exchanges.sync("te")
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        matches = indexes.find(session, [Signal("pdq", PDQS[0], quality=100)])
+        case = cases.record_matches(session, "upload-1", matches)
+        cases.decide(session, case, "confirm", "seen", "token:r", feedback_delay=3600)
+    assert exchanges.send_feedback().sent == 0  # still inside the undo window
+    with database.session() as session:
+        session.execute(update(ExchangeFeedback).values(next_attempt_at=case.created_at))
+    assert exchanges.send_feedback().sent == 1
+    # A reaction on the other participant's descriptor only, never on our own.
+    assert fake.reactions == [("22220", "SAW_THIS_TOO")]
+
+
+# NCMEC -------------------------------------------------------------------------------------
+
+
+def ncmec_exchange(exchanges, database, fake, **config):
+    add_exchange(
+        exchanges,
+        database,
+        "ncmec",
+        "ncmec",
+        url=f"{fake.url}/hashsharing",
+        credentials="esp:pw",
+        config={"start": "2020-01-01T00:00:00Z", "window_days": 400} | config,
+    )
+
+
+def test_ncmec_windows_pages_and_deletes(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeNCMEC)
+    base = 1_600_000_000  # 2020-09-13
+    fake.entries = [
+        NCMECEntry("42", f"image{i}", base + i, fingerprints={"md5": MD5S[i], "pdq": PDQS[i]})
+        for i in range(7)
+    ] + [
+        NCMECEntry(
+            "43",
+            "video1",
+            base + 50,
+            media="video",
+            fingerprints={"md5": MD5S[50]},
+            classification="B2",
+        ),
+        NCMECEntry("44", "pdna-only", base + 60, fingerprints={"pdna": "abc"}),
+    ]
+    ncmec_exchange(exchanges, database, fake)
+    report = exchanges.sync("ncmec")
+    assert report.ok and report.upserts == 8 and report.skipped_records == 1
+    state = content_of(database, "ncmec")
+    assert state["42-image3"] == (sorted([("md5", MD5S[3]), ("pdq", PDQS[3])]), ["a1"], True)
+    assert state["43-video1"][1] == ["b2"]
+    pages = [r for r in fake.requests if r.path.endswith("/v2/entries")]
+    assert len(pages) > 3 and any("start" in r.query for r in pages)
+    with database.session() as session:
+        checkpoint = exchanges.get(session, "ncmec").checkpoint
+    assert checkpoint["from"] > "2021"  # only whole windows advance it
+
+    fake.entries[2] = NCMECEntry("42", "image2", base + 100, deleted=True)
+    fake.entries[4] = NCMECEntry(
+        "42", "image4", base + 100, fingerprints={"md5": MD5S[99]}, classification="A2"
+    )
+    with database.session() as session:
+        exchanges.get(session, "ncmec").checkpoint = {"from": "2020-01-01T00:00:00Z"}
+    report = exchanges.sync("ncmec")
+    assert report.deletes == 1
+    state = content_of(database, "ncmec")
+    assert "42-image2" not in state
+    assert state["42-image4"] == ([("md5", MD5S[99])], ["a2"], True)
+
+
+def test_ncmec_malformed_page_skips_its_window_and_completes(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeNCMEC)
+    fake.entries = [
+        NCMECEntry("42", "early", 1_500_000_000, fingerprints={"md5": MD5S[1]}),
+        NCMECEntry("42", "late", 1_700_000_000, fingerprints={"md5": MD5S[2]}),
+    ]
+    fake.garbage_windows = {"2017-01-01T00:00:00Z"}
+    ncmec_exchange(exchanges, database, fake, start="2017-01-01T00:00:00Z", window_days=365)
+    report = exchanges.sync("ncmec")
+    assert report.ok and report.skipped_pages == 1
+    assert sorted(content_of(database, "ncmec")) == ["42-late"]
+
+
+def test_ncmec_feedback(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeNCMEC)
+    fake.entries = [
+        NCMECEntry("42", "image1", 1_600_000_000, fingerprints={"md5": MD5S[1], "pdq": PDQS[1]})
+    ]
+    ncmec_exchange(exchanges, database, fake)
+    exchanges.sync("ncmec")
+    exchanges.settings = exchanges.settings.replace(undo_seconds=0)
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        matches = indexes.find(session, [Signal("md5", MD5S[1])])
+        case = cases.record_matches(session, "upload-9", matches)
+        cases.decide(session, case, "reject", "not abuse", "token:r", feedback_delay=0)
+    assert exchanges.send_feedback().sent == 1
+    paths = sorted(path for path, _ in fake.feedback)
+    assert paths == ["/v2/entries/42/image1/MD5/feedback", "/v2/entries/42/image1/PDQ/feedback"]
+    assert all(b"<guid>0000-reason</guid>" in body for _, body in fake.feedback)
+
+
+# StopNCII -------------------------------------------------------------------------------------
+
+
+def ncii_exchange(exchanges, database, fake):
+    keys = fake.keys
+    add_exchange(
+        exchanges,
+        database,
+        "ncii",
+        "stopncii",
+        url=f"{fake.url}/v1",
+        credentials=f"{keys['subscription']}:{keys['fetch']}:{keys['feedback']}",
+        config={"page_size": 2},
+    )
+
+
+def test_stopncii_pages_withdrawals_and_feedback(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeStopNCII)
+    fake.records = [
+        NCIIRecord("ImagePDQ", PDQS[i], 100 + i, feedback_tags=["Nude"]) for i in range(5)
+    ] + [NCIIRecord("VideoTMK", "x" * 20, 200)]
+    ncii_exchange(exchanges, database, fake)
+    report = exchanges.sync("ncii")
+    assert report.ok and report.upserts == 5 and report.skipped_records == 1
+    assert all(r.headers["x-functions-key"] == "fetch-key" for r in fake.requests)
+    state = content_of(database, "ncii")
+    assert state[f"ImagePDQ:{PDQS[0]}"][1] == ["Nude"]
+
+    fake.records[0].status, fake.records[0].modified = "Withdrawn", 300
+    assert exchanges.sync("ncii").deletes == 1
+    assert f"ImagePDQ:{PDQS[0]}" not in content_of(database, "ncii")
+
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        case = cases.record_matches(
+            session, "u", indexes.find(session, [Signal("pdq", PDQS[3], quality=100)])
+        )
+        cases.decide(session, case, "confirm", "", "token:r", feedback_delay=0)
+    assert exchanges.send_feedback().sent == 1
+    assert fake.submitted == [
+        {
+            "count": 1,
+            "hashFeedbacks": [{"hashValue": PDQS[3], "feedbackValue": "Blocked", "tags": ["Nude"]}],
+        }
+    ]
+
+
+def test_stopncii_malformed_page_is_skipped(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeStopNCII)
+    fake.records = [NCIIRecord("ImagePDQ", PDQS[i], 1000 + i) for i in range(3)]
+    fake.garbage_starts = {0}
+    ncii_exchange(exchanges, database, fake)
+    report = exchanges.sync("ncii")
+    assert report.ok and report.skipped_pages == 1 and report.upserts == 3
+
+
+# Feedback delivery ----------------------------------------------------------------------------
+
+
+def test_feedback_is_retried_after_a_failure_and_can_be_turned_off(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeStopNCII)
+    fake.records = [NCIIRecord("ImagePDQ", PDQS[i], 100 + i) for i in range(2)]
+    ncii_exchange(exchanges, database, fake)
+    exchanges.sync("ncii")
+    indexes = BankIndexes(default_registry())
+
+    def decide(ref, value):
+        with database.session() as session:
+            case = cases.record_matches(
+                session, ref, indexes.find(session, [Signal("pdq", value, quality=100)])
+            )
+            cases.decide(session, case, "reject", "", "token:r", feedback_delay=0)
+
+    decide("first", PDQS[0])
+    fake.keys["feedback"] = "rotated"  # the exchange refuses our key: delivery fails
+    first = exchanges.send_feedback()
+    assert (first.sent, first.retrying) == (0, 1)
+    with database.session() as session:
+        row = session.scalars(select(ExchangeFeedback)).one()
+        assert (row.status, row.attempts) == ("pending", 1) and "401" in row.last_error
+        row.next_attempt_at = row.created_at  # due again now
+    fake.keys["feedback"] = "feedback-key"
+    assert exchanges.send_feedback().sent == 1
+    assert fake.submitted[0]["hashFeedbacks"][0]["feedbackValue"] == "NotBlocked"
+
+    with database.session() as session:
+        exchanges.update(session, exchanges.get(session, "ncii"), feedback=False)
+    decide("second", PDQS[1])
+    with database.session() as session:
+        assert (
+            session.scalar(select(ExchangeFeedback).where(ExchangeFeedback.case_id != row.case_id))
+            is None
+        )
+
+
+# Locks ----------------------------------------------------------------------------------------
+
+
+def test_two_syncs_of_one_exchange_never_run_at_once(exchanges, database, fakes):
+    import threading
+
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(6)]
+    fake.delay = 0.2
+    te_exchange(exchanges, database, fake)
+    reports = []
+    barrier = threading.Barrier(2)
+
+    def run():
+        barrier.wait()
+        reports.append(exchanges.sync("te"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.ran for r in reports) == [False, True]
+    assert len(content_of(database, "te")) == 6
+    assert exchanges.sync("te").ran  # and the lock is free again afterwards
+
+
+# Configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "code"),
+    [
+        ("gopher", {}, "invalid_exchange_type"),
+        ("list", {}, "invalid_exchange_config"),
+        (
+            "threatexchange",
+            {"credentials": "1|2", "config": {"privacy_group": "abc"}},
+            "invalid_exchange_config",
+        ),
+        ("threatexchange", {"config": {"privacy_group": "1"}}, "missing_credentials"),
+        (
+            "stopncii",
+            {"credentials": "a:b", "config": {"colour": "blue"}},
+            "invalid_exchange_config",
+        ),
+        ("list", {"url": "/x", "interval": 1}, "invalid_interval"),
+    ],
+)
+def test_bad_exchange_configuration(exchanges, database, kind, kwargs, code):
+    from banks.errors import DomainError
+
+    make_bank(database)
+    with database.session() as session, pytest.raises(DomainError) as caught:
+        exchanges.add(session, "x", kind, "followed", **kwargs)
+    assert caught.value.code == code
+
+
+def test_removing_an_exchange_removes_its_content_unless_kept(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "l.txt"
+    feed.write_text("".join(f"md5 {MD5S[i]}\n" for i in range(3)))
+    for name in ("one", "two"):
+        add_exchange(exchanges, database, name, "list", url=str(feed))
+        exchanges.sync(name)
+    assert exchanges.remove("one") == 3
+    assert exchanges.remove("two", keep_content=True) == 0
+    with database.session() as session:
+        kept = session.scalars(select(BankContent)).all()
+        assert len(kept) == 3 and all(c.exchange_id is None for c in kept)

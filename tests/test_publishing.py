@@ -1,0 +1,192 @@
+"""Published banks: a second instance follows one over HTTP; the taxonomy's sharing rules."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from banks import store
+from banks.errors import InvalidInput
+from banks.exchanges.http import HttpClient
+from banks.models import BankContent
+from banks.taxonomy import Taxonomy
+from hashers import Signal, default_registry
+from hma.db import Database, ensure_schema
+from hma.exchanges import Exchanges
+from hma.secrets import SecretBox
+from hma.tokens import create_token
+from hma.web import create_app
+
+PDQS = [hashlib.sha256(f"published-{i}".encode()).hexdigest() for i in range(20)]
+
+
+@pytest.fixture
+def publisher(settings, database):
+    """Instance A, serving its API on 127.0.0.1, with a published bank of three images."""
+    app = create_app(settings.replace(scheduler=False), database)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with database.session() as session:
+        bank = store.create_bank(session, "shared")
+        ids = [
+            store.add_content(
+                session,
+                bank,
+                [Signal("pdq", PDQS[i], quality=100)],
+                tags=["CSAM", "platform:example"],
+                metadata={"internal": "never shared"},
+            ).id
+            for i in range(3)
+        ]
+        store.update_bank(session, bank, published=True)
+        tokens = {
+            role: create_token(session, f"peer-{role}", role) for role in ("exchange", "reviewer")
+        }
+    yield f"http://127.0.0.1:{server.server_port}", tokens, ids
+    server.shutdown()
+
+
+@pytest.fixture
+def follower(tmp_path):
+    """Instance B: its own database and bank."""
+    database = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    ensure_schema(database.engine)
+    from hma.settings import load_settings
+
+    settings = load_settings(environ={}, data_dir=tmp_path / "b")
+    exchanges = Exchanges.build(
+        settings, database, default_registry(), Taxonomy.load(), SecretBox("b")
+    )
+    exchanges.engine.http = lambda secrets: HttpClient(secrets=secrets, backoff=0.01)
+    with database.session() as session:
+        store.create_bank(session, "mirror")
+    yield database, exchanges
+    database.dispose()
+
+
+def mirrored(database: Database) -> dict[str, tuple[str, list[str], dict]]:
+    with database.session() as session:
+        return {
+            c.signals[0].value: (c.signals[0].signal_type, c.tags, c.details)
+            for c in session.scalars(select(BankContent))
+        }
+
+
+def test_a_second_instance_follows_a_published_bank(publisher, follower, database):
+    url, tokens, ids = publisher
+    mirror_db, exchanges = follower
+    with mirror_db.session() as session:
+        exchanges.add(
+            session,
+            "peer",
+            "hma",
+            "mirror",
+            url=url,
+            credentials=tokens["exchange"],
+            config={"bank": "shared", "page_size": 2},
+        )
+    report = exchanges.sync("peer")
+    assert report.ok and report.upserts == 3
+    state = mirrored(mirror_db)
+    assert sorted(state) == sorted(PDQS[:3])
+    assert state[PDQS[0]][1] == ["csam", "platform:example"]
+    assert "internal" not in state[PDQS[0]][2]  # free-form metadata is not shared
+
+    with database.session() as session:
+        bank = store.get_bank(session, "shared")
+        store.update_content(session, store.get_content(session, bank, ids[0]), tags=["a1"])
+        store.update_content(session, store.get_content(session, bank, ids[1]), enabled=False)
+        store.remove_content(session, store.get_content(session, bank, ids[2]))
+        store.add_content(session, bank, [Signal("md5", "ab" * 16)], tags=["trafficking"])
+    report = exchanges.sync("peer")
+    assert report.ok and not report.full
+    state = mirrored(mirror_db)
+    assert sorted(state) == sorted([PDQS[0], "ab" * 16])
+    assert state[PDQS[0]][1] == ["a1"]
+
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "shared"), published=False)
+    report = exchanges.sync("peer")
+    assert not report.ok and "404" in report.error
+
+
+def test_only_exchange_tokens_read_the_feed(publisher):
+    url, tokens, _ = publisher
+    client = HttpClient(retries=0)
+    listing = client.get_json(
+        f"{url}/api/v1/exchange/banks", headers={"Authorization": f"Bearer {tokens['exchange']}"}
+    )
+    assert listing == {"banks": [{"name": "shared", "description": ""}]}
+    from banks.exchanges.errors import ExchangeError
+
+    with pytest.raises(ExchangeError, match="403"):
+        client.get_json(
+            f"{url}/api/v1/exchange/banks",
+            headers={"Authorization": f"Bearer {tokens['reviewer']}"},
+        )
+
+
+def test_sharing_needs_a_primary_tag(database):
+    taxonomy = Taxonomy.load()
+    with database.session() as session:
+        bank = store.create_bank(session, "to-share")
+        loose = store.add_content(
+            session, bank, [Signal("md5", "cd" * 16)], tags=["self_harm"], taxonomy=taxonomy
+        )
+        with pytest.raises(InvalidInput, match="primary taxonomy tag") as caught:
+            store.update_bank(session, bank, published=True, taxonomy=taxonomy)
+        assert caught.value.code == "missing_primary_tag"
+        store.update_content(
+            session, loose, tags=["self_harm", "Contact-Offense"], taxonomy=taxonomy
+        )
+        assert loose.tags == ["self_harm", "contact_offense"]
+        store.update_bank(session, bank, published=True, taxonomy=taxonomy)
+        with pytest.raises(InvalidInput) as caught:
+            store.add_content(
+                session,
+                bank,
+                [Signal("md5", "ef" * 16)],
+                tags=["infant_toddler"],
+                taxonomy=taxonomy,
+            )
+        assert caught.value.code == "missing_primary_tag"
+        with pytest.raises(InvalidInput):
+            store.update_content(session, loose, tags=["bestiality"], taxonomy=taxonomy)
+
+
+def test_taxonomy_normalisation():
+    taxonomy = Taxonomy.load()
+    assert taxonomy.normalize_all(
+        [
+            "CSAM_Egregious",
+            "A1",
+            "csam egregious",
+            "Platform:ExampleApp",
+            "report_id:Ab-12",
+            "Nude",
+            " infant-toddler ",
+        ]
+    ) == [
+        "csam_egregious",
+        "a1",
+        "platform:ExampleApp",
+        "report_id:Ab-12",
+        "Nude",
+        "infant_toddler",
+    ]
+    assert taxonomy.is_primary("a1") and not taxonomy.is_primary("infant_toddler")
+    assert "infant_toddler" in taxonomy.highest_severity
+
+
+def test_a_broken_taxonomy_file_is_a_clear_error(tmp_path: Path):
+    from banks.taxonomy import TaxonomyError
+
+    broken = tmp_path / "taxonomy.toml"
+    broken.write_text("[primary]\nwrong = 1\n")
+    with pytest.raises(TaxonomyError, match="cannot load the taxonomy"):
+        Taxonomy.load(broken)
