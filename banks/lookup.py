@@ -21,11 +21,14 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from banks import changelog
@@ -146,26 +149,29 @@ class BankIndexes:
                 entries = changelog.since(session, self._applied, BUILD_CHUNK)
                 if not entries:
                     break
-                adds: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
-                removes: dict[str, list[int]] = defaultdict(list)
-                for entry in entries:
-                    if entry.op == "add":
-                        ids, values = adds[entry.signal_type]
-                        ids.append(entry.signal_id)
-                        values.append(entry.value)
-                    elif entry.op == "remove":
-                        removes[entry.signal_type].append(entry.signal_id)
-                    # "update" entries (tags, metadata) do not change what matches.
-                # Signal ids are never reused, so a removal always follows its add:
-                # applying a batch's adds before its removals keeps log order.
-                for signal_type, (ids, values) in adds.items():
-                    self._add(signal_type, ids, values)
-                for signal_type, ids in removes.items():
-                    index = self._indexes.get(signal_type)
-                    if index is not None:
-                        index.remove(ids)
+                self._apply_changes(entries)
                 self._applied = entries[-1].id
         self._maybe_snapshot()
+
+    def _apply_changes(self, entries: Sequence[Row[changelog.Entry]]) -> None:
+        """Apply log entries in their order, each run of adds (or removals) in one go.
+
+        Order matters: content disabled and enabled again removes and re-adds
+        the same signal ids. "update" entries (tags, metadata) do not change
+        what matches.
+        """
+        changes = (e for e in entries if e.op in ("add", "remove"))
+        for op, run in groupby(changes, key=attrgetter("op")):
+            by_type: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
+            for entry in run:
+                ids, values = by_type[entry.signal_type]
+                ids.append(entry.signal_id)
+                values.append(entry.value)
+            for signal_type, (ids, values) in by_type.items():
+                if op == "add":
+                    self._add(signal_type, ids, values)
+                elif (index := self._indexes.get(signal_type)) is not None:
+                    index.remove(ids)
 
     def _start(self, session: Session) -> None:
         head = changelog.head(session)

@@ -6,12 +6,19 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
-
-VALUE_KEY_LENGTH = 128
 
 
 class Bank(Base):
@@ -43,7 +50,7 @@ class BankContent(Base):
 
     __tablename__ = "bank_content"
     __table_args__ = (
-        UniqueConstraint("exchange_id", "upstream_id"),
+        Index("ix_bank_content_exchange_id_upstream_key", "exchange_id", "upstream_key"),
         {"sqlite_autoincrement": True},
     )
 
@@ -59,6 +66,8 @@ class BankContent(Base):
         ForeignKey("exchanges.id", ondelete="SET NULL"), nullable=True
     )
     upstream_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: `short_hash(upstream_id)`: what lookups by upstream id use (see `short_hash`).
+    upstream_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: The full resync of its exchange that last saw it (older ones are swept away).
     sync_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -72,13 +81,18 @@ class BankContent(Base):
         order_by="BankSignal.id",
     )
 
+    @validates("upstream_id")
+    def _key_upstream_id(self, _name: str, upstream_id: str | None) -> str | None:
+        self.upstream_key = None if upstream_id is None else short_hash(upstream_id)
+        return upstream_id
+
 
 class BankSignal(Base):
     """One signal of one piece of bank content; indexes store these rows' ids."""
 
     __tablename__ = "bank_signals"
     __table_args__ = (
-        Index("ix_bank_signals_type_key", "signal_type", "value_key"),
+        Index("ix_bank_signals_bank_id_value_hash", "bank_id", "value_hash"),
         {"sqlite_autoincrement": True},
     )
 
@@ -86,23 +100,33 @@ class BankSignal(Base):
     content_id: Mapped[int] = mapped_column(
         ForeignKey("bank_content.id", ondelete="CASCADE"), index=True
     )
-    #: Repeats the content's bank so that per-bank scans need no join.
-    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    #: Repeats the content's bank so that per-bank scans need no join (the
+    #: bank/value-hash index serves them).
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
     signal_type: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
-    #: The value itself when short, else a digest of it: what lookups by value use,
-    #: because long values (a vPDQ list) exceed what a B-tree index entry may hold.
-    value_key: Mapped[str] = mapped_column(String(VALUE_KEY_LENGTH))
+    #: `short_hash(value)`: what lookups by value within a bank use.
+    value_hash: Mapped[int] = mapped_column(BigInteger)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     content: Mapped[BankContent] = relationship(back_populates="signals")
 
-
-def value_key(value: str) -> str:
-    """The indexed stand-in for a signal value (see BankSignal.value_key)."""
-    if len(value) <= VALUE_KEY_LENGTH:
+    @validates("value")
+    def _hash_value(self, _name: str, value: str) -> str:
+        self.value_hash = short_hash(value)
         return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def short_hash(text: str) -> int:
+    """A signed 64-bit digest of `text`, the indexed stand-in for long text keys.
+
+    Index entries of eight bytes instead of a 64-character hash (or a vPDQ
+    list, which no B-tree entry could hold) keep the indexes small enough to
+    stay in cache while a sync inserts a million rows in random key order.
+    Equal digests are only candidates: lookups confirm them against the text.
+    """
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class SignalChange(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from banks import changelog, validation
 from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
-from banks.models import Bank, BankContent, BankSignal, SignalChange, value_key
+from banks.models import Bank, BankContent, BankSignal, SignalChange
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
@@ -151,7 +151,6 @@ def add_content(
             bank_id=bank.id,
             signal_type=s.type,
             value=s.value,
-            value_key=value_key(s.value),
             quality=s.quality,
         )
         for s in signals

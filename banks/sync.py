@@ -19,21 +19,27 @@ counted and logged, and never stop the rest.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+import orjson
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from banks import changelog, validation
+from banks.bulk import any_of, insert_rows, reserve_ids, timestamp
 from banks.errors import DomainError, NotFound
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter, FetchBatch, UpstreamRecord
 from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
-from banks.models import BankContent, BankSignal, Exchange, SignalChange, value_key
+from banks.models import BankContent, BankSignal, Exchange, SignalChange, short_hash
 from banks.store import log_removals
 from banks.taxonomy import Taxonomy
 from database import utcnow
@@ -43,8 +49,22 @@ log = logging.getLogger(__name__)
 
 #: Problems kept in an exchange's status (all are logged).
 KEPT_PROBLEMS = 20
-#: Ids per IN (...) list.
-ID_CHUNK = 900
+CONTENT_COLUMNS = (
+    "id",
+    "bank_id",
+    "enabled",
+    "tags",
+    "metadata",
+    "source",
+    "exchange_id",
+    "upstream_id",
+    "upstream_key",
+    "sync_generation",
+    "created_at",
+    "updated_at",
+)
+SIGNAL_COLUMNS = ("id", "content_id", "bank_id", "signal_type", "value", "value_hash")
+CHANGE_COLUMNS = ("op", "bank_id", "content_id", "signal_id", "signal_type", "value", "created_at")
 
 
 @dataclass
@@ -61,6 +81,9 @@ class SyncReport:
     error: str | None = None
     #: False when another process was already syncing this exchange.
     ran: bool = True
+    #: Seconds spent fetching from the exchange (network, parsing) and applying
+    #: what came (checking, writing, committing): which side a slow sync waits on.
+    seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "apply": 0.0})
 
     @property
     def ok(self) -> bool:
@@ -70,6 +93,14 @@ class SyncReport:
         log.warning("exchange %s: %s", self.exchange, problem)
         if len(self.problems) < KEPT_PROBLEMS:
             self.problems.append(problem)
+
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - started
 
     def counts(self) -> dict[str, int]:
         return {
@@ -87,6 +118,7 @@ class SyncReport:
             **self.counts(),
             "problems": list(self.problems),
             "error": self.error,
+            "seconds": {phase: round(value, 3) for phase, value in self.seconds.items()},
         }
 
 
@@ -99,6 +131,27 @@ class _Prepared:
     tags: list[str]
     metadata: dict[str, Any]
     enabled: bool
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the bank holds for one upstream record."""
+
+    content_id: int
+    signals: tuple[tuple[str, str], ...]
+    tags: list[str]
+    metadata: dict[str, Any]
+    enabled: bool
+    generation: int | None
+
+    def holds(self, record: _Prepared) -> bool:
+        """True when the record would change nothing."""
+        return (self.signals, self.tags, self.metadata, self.enabled) == (
+            record.signals,
+            record.tags,
+            record.metadata,
+            record.enabled,
+        )
 
 
 class SyncEngine:
@@ -117,6 +170,7 @@ class SyncEngine:
         self.taxonomy = taxonomy
         self.decrypt = decrypt
         self.http = http
+        self._tag_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def adapter_for(self, exchange: Exchange) -> ExchangeAdapter:
         kind = adapter_type(exchange.type)
@@ -135,10 +189,21 @@ class SyncEngine:
             if plan is None:
                 return report
             exchange_id, adapter, checkpoint, generation = plan
-            for batch in adapter.fetch(checkpoint):
-                with self.sessions.begin() as session:
-                    self._apply(session, exchange_id, batch, generation, report)
-            with self.sessions.begin() as session:
+            batches = iter(adapter.fetch(checkpoint))
+            try:
+                while True:
+                    with report.timing("fetch"):
+                        batch = next(batches, None)
+                    if batch is None:
+                        break
+                    with report.timing("apply"), self.sessions.begin() as session:
+                        self._apply(session, exchange_id, batch, generation, report)
+            finally:
+                # An adapter's generator may hold a file or a connection open.
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+            with report.timing("apply"), self.sessions.begin() as session:
                 self._finish(session, exchange_id, generation, report)
         except (ExchangeError, DomainError, HashingError) as exc:
             report.error = str(exc)
@@ -230,13 +295,14 @@ class SyncEngine:
                 prepared[ready.upstream_id] = ready  # a later copy in one batch wins
         if prepared:
             self._upsert(session, exchange, list(prepared.values()), generation, report)
-        if batch.deletes:
-            gone = set(batch.deletes) - set(prepared)
-            for chunk in _chunks(sorted(gone)):
-                report.deletes += self._delete_where(
-                    session,
-                    (BankContent.exchange_id == exchange_id) & BankContent.upstream_id.in_(chunk),
-                )
+        gone = set(batch.deletes) - set(prepared)
+        if gone:
+            report.deletes += self._delete_where(
+                session,
+                (BankContent.exchange_id == exchange_id)
+                & any_of(session, BankContent.upstream_key, {short_hash(g) for g in gone})
+                & any_of(session, BankContent.upstream_id, gone),
+            )
         if batch.checkpoint is not None:
             exchange.checkpoint = batch.checkpoint
 
@@ -246,27 +312,19 @@ class SyncEngine:
         signals = []
         for kind, value in record.signals:
             try:
-                parsed = self.registry.parse(kind, value)
+                signals.append((kind, self.registry.signal_type(kind).normalize(value)))
             except HashingError as exc:
                 report.note(f"record {record.upstream_id}: {exc.message}")
-                continue
-            signals.append((parsed.type, parsed.value))
         if not signals:
             report.skipped_records += 1
             if not record.signals:
                 report.note(f"record {record.upstream_id}: no signal of a supported type")
             return None
-        tags = []
-        for tag in self.taxonomy.normalize_all(record.tags):
-            try:
-                tags.extend(validation.tags([tag]))
-            except DomainError:
-                report.note(f"record {record.upstream_id}: tag {tag[:60]!r} dropped")
+        metadata = dict(record.metadata)  # the exchange and upstream id are columns
         try:
-            metadata = validation.metadata(
-                {"exchange": exchange_name, "upstream_id": record.upstream_id, **record.metadata}
-            )
-            tags = validation.tags(tags)
+            if metadata:
+                validation.metadata(metadata)
+            tags = self._tags(record.tags, record.upstream_id, report)
         except DomainError as exc:
             report.skipped_records += 1
             report.note(f"record {record.upstream_id}: {exc.message}")
@@ -274,6 +332,22 @@ class SyncEngine:
         return _Prepared(
             record.upstream_id, tuple(sorted(set(signals))), tags, metadata, record.enabled
         )
+
+    def _tags(self, raw: tuple[str, ...], upstream_id: str, report: SyncReport) -> list[str]:
+        """Taxonomy-normalised, valid tags; feeds repeat a few tag sets, so they are cached."""
+        cached = self._tag_cache.get(raw)
+        if cached is not None:
+            return list(cached)
+        tags = []
+        for tag in self.taxonomy.normalize_all(raw):
+            try:
+                tags.extend(validation.tags([tag]))
+            except DomainError:
+                report.note(f"record {upstream_id}: tag {tag[:60]!r} dropped")
+        tags = validation.tags(tags)
+        if len(self._tag_cache) < 10_000:
+            self._tag_cache[raw] = tuple(tags)
+        return tags
 
     def _upsert(
         self,
@@ -283,115 +357,167 @@ class SyncEngine:
         generation: int,
         report: SyncReport,
     ) -> None:
-        existing: dict[str, BankContent] = {}
-        for chunk in _chunks([r.upstream_id for r in records]):
-            for content in session.scalars(
-                select(BankContent).where(
-                    BankContent.exchange_id == exchange.id, BankContent.upstream_id.in_(chunk)
-                )
-            ):
-                existing[str(content.upstream_id)] = content
-        fresh = [r for r in records if r.upstream_id not in existing]
+        stored = self._stored(session, exchange.id, records)
+        fresh, changed, seen = [], [], []
         for record in records:
-            content = existing.get(record.upstream_id)
-            if content is not None:
-                if self._update(session, content, record, generation):
-                    report.upserts += 1
-                else:
-                    report.unchanged += 1
+            held = stored.get(record.upstream_id)
+            if held is None:
+                fresh.append(record)
+            elif not held.holds(record):
+                changed.append((held.content_id, record))
+            elif held.generation != generation:
+                seen.append(held.content_id)
+            else:
+                report.unchanged += 1
+        if seen:  # unchanged, but seen by this resync
+            session.execute(
+                update(BankContent)
+                .where(any_of(session, BankContent.id, seen))
+                .values(sync_generation=generation, updated_at=BankContent.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+        report.unchanged += len(seen)
+        for content_id, record in changed:
+            self._update(session, session.get_one(BankContent, content_id), record, generation)
+        report.upserts += len(changed)
         if fresh:
             self._insert(session, exchange, fresh, generation)
             report.upserts += len(fresh)
 
+    @staticmethod
+    def _stored(session: Session, exchange_id: int, records: list[_Prepared]) -> dict[str, _Stored]:
+        """What the bank already holds for these records, by upstream id, read in one query.
+
+        Tags and metadata come back as JSON text, decoded once per distinct
+        text: feeds repeat a handful of tag sets across a million items.
+        """
+        wanted = {r.upstream_id for r in records}
+        query = (
+            select(
+                BankContent.upstream_id,
+                BankContent.id,
+                cast(BankContent.tags, Text),
+                cast(BankContent.details, Text),
+                BankContent.enabled,
+                BankContent.sync_generation,
+                BankSignal.signal_type,
+                BankSignal.value,
+            )
+            .join(BankSignal, BankSignal.content_id == BankContent.id)
+            .where(
+                BankContent.exchange_id == exchange_id,
+                any_of(session, BankContent.upstream_key, {short_hash(u) for u in wanted}),
+            )
+        )
+        decoded: dict[str, Any] = {}
+
+        def decode(text: str) -> Any:
+            if text not in decoded:
+                decoded[text] = orjson.loads(text)
+            return decoded[text]
+
+        rows: dict[str, tuple[int, str, str, bool, int | None]] = {}
+        signals: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for (
+            upstream_id,
+            content_id,
+            tags,
+            details,
+            enabled,
+            generation,
+            kind,
+            value,
+        ) in session.execute(query):
+            if upstream_id in wanted:  # not a digest collision
+                rows[upstream_id] = (content_id, tags, details, enabled, generation)
+                signals[upstream_id].append((kind, value))
+        return {
+            upstream_id: _Stored(
+                content_id,
+                tuple(sorted(signals[upstream_id])),
+                decode(tags),
+                decode(details),
+                enabled,
+                generation,
+            )
+            for upstream_id, (content_id, tags, details, enabled, generation) in rows.items()
+        }
+
     def _insert(
         self, session: Session, exchange: Exchange, records: list[_Prepared], generation: int
     ) -> None:
-        """Bulk-insert new content, its signals and their change-log entries."""
-        now = utcnow()
-        content_ids = session.scalars(
-            insert(BankContent).returning(BankContent.id, sort_by_parameter_order=True),
-            [
-                {
-                    "bank_id": exchange.bank_id,
-                    "enabled": r.enabled,
-                    "tags": r.tags,
-                    "details": r.metadata,
-                    "source": f"exchange:{exchange.name}",
-                    "exchange_id": exchange.id,
-                    "upstream_id": r.upstream_id,
-                    "sync_generation": generation,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for r in records
-            ],
-        ).all()
-        rows = [
-            {
-                "content_id": content_id,
-                "bank_id": exchange.bank_id,
-                "signal_type": kind,
-                "value": value,
-                "value_key": value_key(value),
-            }
-            for content_id, record in zip(content_ids, records, strict=True)
-            for kind, value in record.signals
-        ]
-        signal_ids = session.scalars(
-            insert(BankSignal).returning(BankSignal.id, sort_by_parameter_order=True), rows
-        ).all()
-        enabled_content = {cid for cid, r in zip(content_ids, records, strict=True) if r.enabled}
-        changes = [
-            {
-                "op": "add",
-                "bank_id": exchange.bank_id,
-                "content_id": row["content_id"],
-                "signal_id": signal_id,
-                "signal_type": row["signal_type"],
-                "value": row["value"],
-                "created_at": now,
-            }
-            for signal_id, row in zip(signal_ids, rows, strict=True)
-            if row["content_id"] in enabled_content
-        ]
-        if changes:
-            changelog.lock(session)
-            session.execute(insert(SignalChange), changes)
+        """Bulk-insert new content, its signals and their change-log entries.
+
+        Ids are reserved first, so each table takes one executemany and
+        nothing is read back: asking the database to return generated ids
+        would cost more than the inserts themselves on SQLite.
+        """
+        stamp = timestamp(session, utcnow())
+        source = f"exchange:{exchange.name}"
+        bank_id = exchange.bank_id
+        tag_texts: dict[tuple[str, ...], str] = {}
+
+        def tags_text(tags: list[str]) -> str:
+            key = tuple(tags)
+            if key not in tag_texts:  # feeds repeat a few tag sets
+                tag_texts[key] = json.dumps(tags)
+            return tag_texts[key]
+
+        content_ids = reserve_ids(session, BankContent.__table__, len(records))
+        signal_ids = iter(
+            reserve_ids(session, BankSignal.__table__, sum(len(r.signals) for r in records))
+        )
+        contents, signals, changes = [], [], []
+        for content_id, r in zip(content_ids, records, strict=True):
+            contents.append(
+                (
+                    content_id,
+                    bank_id,
+                    r.enabled,
+                    tags_text(r.tags),
+                    json.dumps(r.metadata) if r.metadata else "{}",
+                    source,
+                    exchange.id,
+                    r.upstream_id,
+                    short_hash(r.upstream_id),
+                    generation,
+                    stamp,
+                    stamp,
+                )
+            )
+            for kind, value in r.signals:
+                signal_id = next(signal_ids)
+                signals.append((signal_id, content_id, bank_id, kind, value, short_hash(value)))
+                if r.enabled:
+                    changes.append(("add", bank_id, content_id, signal_id, kind, value, stamp))
+        insert_rows(session, BankContent.__table__, CONTENT_COLUMNS, contents)
+        insert_rows(session, BankSignal.__table__, SIGNAL_COLUMNS, signals)
+        changelog.lock(session)
+        insert_rows(session, SignalChange.__table__, CHANGE_COLUMNS, changes)
 
     def _update(
         self, session: Session, content: BankContent, record: _Prepared, generation: int
-    ) -> bool:
-        """Bring existing content in line with the record; True if anything changed."""
+    ) -> None:
+        """Bring existing content in line with a record that differs from it."""
         content.sync_generation = generation
         current = tuple(sorted((s.signal_type, s.value) for s in content.signals))
-        changed = False
         if current != record.signals:
             if content.enabled:
                 changelog.record(session, "remove", content.signals)
             content.signals = [
-                BankSignal(
-                    bank_id=content.bank_id,
-                    signal_type=kind,
-                    value=value,
-                    value_key=value_key(value),
-                )
+                BankSignal(bank_id=content.bank_id, signal_type=kind, value=value)
                 for kind, value in record.signals
             ]
             session.flush()
             if record.enabled:
                 changelog.record(session, "add", content.signals)
-            content.enabled = record.enabled
-            changed = True
         elif content.enabled != record.enabled:
             changelog.record(session, "add" if record.enabled else "remove", content.signals)
-            content.enabled = record.enabled
-            changed = True
+        content.enabled = record.enabled
         if content.tags != record.tags or content.details != record.metadata:
             content.tags = record.tags
             content.details = record.metadata
             changelog.record(session, "update", content.signals)
-            changed = True
-        return changed
 
     @staticmethod
     def _delete_where(session: Session, condition: Any) -> int:
@@ -417,14 +543,9 @@ class SyncEngine:
                 session.execute(
                     update(BankContent)
                     .where(BankContent.exchange_id == exchange.id)
-                    .values(exchange_id=None, upstream_id=None)
+                    .values(exchange_id=None, upstream_id=None, upstream_key=None)
                 )
             else:
                 removed = self._delete_where(session, BankContent.exchange_id == exchange.id)
             session.delete(exchange)
             return removed
-
-
-def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(items), ID_CHUNK):
-        yield list(items[start : start + ID_CHUNK])

@@ -21,12 +21,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from banks import store, validation
 from banks.errors import DomainError, InvalidInput
-from banks.models import Bank, BankContent, BankSignal, value_key
+from banks.models import Bank, BankContent, BankSignal, short_hash
 from banks.taxonomy import Taxonomy
 from hashers import HashingError, Registry, Signal
 
@@ -100,7 +101,7 @@ def _parse_jsonl(lines: Iterable[str]) -> Iterator[Record | RecordError]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = orjson.loads(line)
             if not isinstance(item, dict):
                 raise InvalidInput("expected a JSON object")
             yield Record(
@@ -203,14 +204,14 @@ def _add_batch(
         return
     present = set(
         session.execute(
-            select(BankSignal.signal_type, BankSignal.value_key).where(
+            select(BankSignal.signal_type, BankSignal.value).where(
                 BankSignal.bank_id == bank.id,
-                BankSignal.value_key.in_({value_key(signal.value) for _, signal in batch}),
+                BankSignal.value_hash.in_({short_hash(signal.value) for _, signal in batch}),
             )
         )
     )
     for record, signal in batch:
-        key = (signal.type, value_key(signal.value))
+        key = (signal.type, signal.value)
         if key in present:
             report.duplicates += 1
             continue

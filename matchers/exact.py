@@ -87,12 +87,13 @@ class ExactIndex(LiveIndex):
 
     def lookup(self, values: Sequence[str], threshold: int = 0) -> list[list[Hit]]:
         """Exact matches only; `threshold` is accepted for interface symmetry."""
-        view = self._delta.view
+        segments, delta = self._state
+        view = delta.view
         delta_rows = view.rows[: view.count]
         delta_alive = ~is_dead(view.dead, np.arange(view.count, dtype=np.int64))
         results = []
         for key in value_keys(values):
-            found = [segment.find(key) for segment in self._segments]  # type: ignore[attr-defined]
+            found = [segment.find(key) for segment in segments]  # type: ignore[attr-defined]
             same = (delta_rows[:, 0] == key[0]) & (delta_rows[:, 1] == key[1]) & delta_alive
             found.append(view.ids[: view.count][same])
             ids = np.sort(np.concatenate(found))

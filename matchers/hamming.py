@@ -66,11 +66,12 @@ class HammingIndex(LiveIndex):
 
     def lookup(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:
         results = []
-        view = self._delta.view
+        segments, delta = self._state
+        view = delta.view
         for q in hex_rows(values, self.width):
             found = [
                 (s.ids[p].astype(np.int64), d)
-                for s in self._segments
+                for s in segments
                 for p, d in [scan_rows(s.rows, len(s.ids), s.dead, q, threshold)]
             ]
             positions, distances = scan_rows(view.rows, view.count, view.dead, q, threshold)

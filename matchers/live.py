@@ -197,8 +197,8 @@ class LiveIndex(ABC):
     snapshot_format: ClassVar[str]
 
     def __init__(self) -> None:
-        self._segments: tuple[Segment, ...] = ()
-        self._delta = Delta(self.width)
+        #: Segments and delta, swapped together: a query reads both from one moment.
+        self._state: tuple[tuple[Segment, ...], Delta] = ((), Delta(self.width))
         self._lock = threading.RLock()
         self._journal: Journal | None = None
         self._compactor: threading.Thread | None = None
@@ -210,8 +210,16 @@ class LiveIndex(ABC):
         if ids.size != rows.shape[0]:
             raise ValueError("ids and values must have the same length")
         index = cls()
-        index._segments = index._build_segments(*last_of_each_id(ids, rows))
+        index._state = (index._build_segments(*last_of_each_id(ids, rows)), index._delta)
         return index
+
+    @property
+    def _segments(self) -> tuple[Segment, ...]:
+        return self._state[0]
+
+    @property
+    def _delta(self) -> Delta:
+        return self._state[1]
 
     def __len__(self) -> int:
         return sum(s.live for s in self._segments) + self._delta.live
@@ -301,7 +309,7 @@ class LiveIndex(ABC):
             fresh = Delta(self.width)
             for op, ids, rows in self._journal:
                 self._apply(op, ids, rows if op == "add" else None, rebuilt, fresh)
-            self._segments, self._delta, self._journal = rebuilt, fresh, None
+            self._state, self._journal = (rebuilt, fresh), None
 
     def wait_for_compaction(self) -> None:
         """Block until a running background compaction finishes."""
@@ -359,7 +367,7 @@ class LiveIndex(ABC):
             }
             arrays["dead"] = np.array(arrays["dead"])
             segments.append(cls.segment_type.from_arrays(arrays, segment_meta))
-        index._segments = tuple(segments)
+        index._state = (tuple(segments), index._delta)
         delta_ids = np.load(source / "delta.ids.npy", allow_pickle=False)
         if len(delta_ids):
             index._delta.append(delta_ids, np.load(source / "delta.rows.npy", allow_pickle=False))

@@ -177,8 +177,9 @@ class PDQIndex(LiveIndex):
         """Every (id, distance) within `threshold` of `hash32`, nearest first."""
         limit = check_threshold(threshold)
         q = _query_words(hash32)
-        parts = [segment.query(q, limit) for segment in self._segments]  # type: ignore[attr-defined]
-        view = self._delta.view
+        segments, delta = self._state
+        parts = [segment.query(q, limit) for segment in segments]  # type: ignore[attr-defined]
+        view = delta.view
         positions, distances = mih.scan(view.rows, view.count, view.dead, q, limit)
         parts.append((view.ids[positions], distances))
         ids = np.concatenate([p[0] for p in parts])

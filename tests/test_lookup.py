@@ -201,6 +201,22 @@ def test_disabling_content_is_applied_as_a_delta(database):
     assert [m.content_id for m in find(database, fresh, [pdq(BASE)])] == [content_id]
 
 
+def test_a_disable_and_enable_read_in_one_catch_up_keep_log_order(database):
+    """Both changes reach a process in one read of the log: the enable must win."""
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        store.create_bank(session, "a")
+    content_id = add(database, "a", [pdq(BASE)])
+    assert find(database, indexes, [pdq(BASE)])
+    with database.session() as session:
+        bank = store.get_bank(session, "a")
+        content = store.get_content(session, bank, content_id)
+        store.update_content(session, content, enabled=False)
+        store.update_content(session, content, enabled=True)
+    assert [m.content_id for m in find(database, indexes, [pdq(BASE)])] == [content_id]
+    assert indexes.status()["indexes"]["pdq"]["size"] == 1
+
+
 def test_snapshots_start_processes_without_reading_every_signal(database, tmp_path, monkeypatch):
     config = MatchConfig(snapshot_dir=tmp_path / "indexes", snapshot_interval=0)
     with database.session() as session:

@@ -179,6 +179,30 @@ def test_compaction_replays_updates_made_while_it_runs(monkeypatch, rng):
         assert index.query(hashes[i], 0) == [(i, 0)]
 
 
+def test_a_query_sees_segments_and_delta_from_one_moment(monkeypatch, rng):
+    """A compaction finishing while a query is between the segments and the delta
+    must not hide what the delta held: the query keeps the pair it started with."""
+    from matchers import pdq
+
+    hashes = random_hashes(rng, 200)
+    index = PDQIndex.build(np.arange(100), hashes[:100])
+    index.auto_compact = False
+    index.add(np.arange(100, 200), hashes[100:])
+    real_query = pdq._PDQSegment.query
+    swapped = []
+
+    def query_then_compact(self, q, threshold):
+        found = real_query(self, q, threshold)
+        if not swapped:
+            swapped.append(True)
+            index.compact()  # the delta's rows move into a new segment mid-query
+        return found
+
+    monkeypatch.setattr(pdq._PDQSegment, "query", query_then_compact)
+    assert index.query(hashes[150], 0) == [(150, 0)]
+    assert swapped and index._delta.live == 0
+
+
 def test_background_compaction_keeps_answers_exact(monkeypatch, rng):
     from matchers import live
 

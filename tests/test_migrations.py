@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -40,15 +42,16 @@ def test_sqlite_tables_never_reuse_ids(database):
     assert [name for name, sql in tables if "AUTOINCREMENT" not in sql] == []
 
 
-def test_upgrade_backfills_value_keys(database_url):
-    """Rows written under revision 0001 get their value_key from 0002."""
+def test_upgrades_backfill_and_keep_every_row(database_url):
+    """Rows written under old revisions are kept, and get what later ones derive from them."""
     from alembic import command
 
-    from banks.models import value_key
+    from banks.models import short_hash
     from hma.db import Database, _alembic_config
 
     db = Database(database_url)
-    command.upgrade(_alembic_config(db.engine), "0001")
+    config = _alembic_config(db.engine)
+    command.upgrade(config, "0001")
     long_value = "x" * 300
     with db.engine.begin() as connection:
         connection.execute(
@@ -77,18 +80,51 @@ def test_upgrade_backfills_value_keys(database_url):
                 " ('add', 1, 'md5', 'x', '2026-01-01'), ('remove', 99, 'md5', 'y', '2026-01-01')"
             )
         )
-    command.upgrade(_alembic_config(db.engine), "head")
+    command.upgrade(config, "0004")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO exchanges (name, type, bank_id, interval_seconds, settings, enabled,"
+                " feedback_enabled, generation, consecutive_failures, totals, last_run,"
+                " created_at, updated_at) VALUES ('e', 'list', 1, 60, '{}', true, true, 0, 0,"
+                " '{}', '{}', '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO bank_content (bank_id, enabled, tags, metadata, source, created_at,"
+                " updated_at, exchange_id, upstream_id) VALUES (1, true, '[]', '{}', 'exchange:e',"
+                " '2026-01-01', '2026-01-01', 1, 'pdq:feed')"
+            )
+        )
+    command.upgrade(config, "head")
     with db.engine.connect() as connection:
         # Nothing written before the upgrade is lost by rebuilt tables.
-        assert connection.execute(text("SELECT count(*) FROM bank_content")).scalar() == 1
+        contents = connection.execute(
+            text("SELECT id, upstream_id, upstream_key FROM bank_content ORDER BY id")
+        )
+        assert [tuple(row) for row in contents] == [
+            (1, None, None),
+            (2, "pdq:feed", short_hash("pdq:feed")),
+        ]
         # Change-log entries learn their bank and content where the signal still exists.
         changes = connection.execute(
             text("SELECT signal_id, bank_id, content_id FROM signal_changes ORDER BY id")
         )
         assert [tuple(row) for row in changes] == [(1, 1, 1), (99, None, None)]
-        keys = connection.execute(text("SELECT value, value_key FROM bank_signals ORDER BY id"))
-        assert [(v, k) for v, k in keys] == [
-            ("ab" * 16, "ab" * 16),
-            (long_value, value_key(long_value)),
+        hashes = connection.execute(text("SELECT value, value_hash FROM bank_signals ORDER BY id"))
+        assert [tuple(row) for row in hashes] == [
+            ("ab" * 16, short_hash("ab" * 16)),
+            (long_value, short_hash(long_value)),
         ]
+
+    # Going back restores revision 0002's value keys, still without losing a row.
+    command.downgrade(config, "0004")
+    with db.engine.connect() as connection:
+        keys = connection.execute(text("SELECT value, value_key FROM bank_signals ORDER BY id"))
+        assert [tuple(row) for row in keys] == [
+            ("ab" * 16, "ab" * 16),
+            (long_value, "sha256:" + hashlib.sha256(long_value.encode()).hexdigest()),
+        ]
+        assert connection.execute(text("SELECT count(*) FROM bank_content")).scalar() == 2
     db.dispose()

@@ -1,0 +1,105 @@
+"""Inserting many rows fast: straight to the driver's executemany.
+
+SQLAlchemy's per-row bind processing (JSON encoding, datetime conversion)
+costs more than the insert itself when a sync writes a million rows. Callers
+here hand over rows of values the driver takes as they are: JSON columns as
+JSON text (encoded once per distinct value by the caller), timestamps through
+`timestamp()` once per batch. Ids are reserved up front (`reserve_ids`), so
+rows that refer to each other are written without reading anything back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, func, select, text
+from sqlalchemy.orm import Session
+from sqlalchemy.types import ARRAY, JSON, Text
+
+
+def timestamp(session: Session, moment: datetime) -> Any:
+    """`moment` as the driver should receive it for a UTCDateTime column."""
+    if session.connection().dialect.name == "sqlite":
+        # The form SQLAlchemy's SQLite DateTime reads back (UTC, no offset).
+        return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
+
+
+def _is_json(table: Table, name: str) -> bool:
+    kind = table.c[name].type
+    variants = getattr(kind, "_variant_mapping", {}).values()
+    return isinstance(kind, JSON) or any(isinstance(v, JSON) for v in variants)
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """INSERT rows (tuples in `columns` order, driver-ready values) with one executemany."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        marks = ["CAST(%s AS JSONB)" if _is_json(table, c) else "%s" for c in columns]
+    else:
+        marks = ["?"] * len(columns)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+    connection.exec_driver_sql(sql, list(rows))
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """`count` fresh ids for `table`'s primary key, which no other writer will be given.
+
+    PostgreSQL draws them from the column's sequence. On SQLite (tables are
+    AUTOINCREMENT) the table's high-water mark in `sqlite_sequence` moves up
+    by `count`; that write also takes the database's write lock, which this
+    transaction then holds until it ends, so the mark read back is ours.
+    """
+    if count <= 0:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        drawn = connection.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table.name, "n": count},
+        )
+        return sorted(drawn.scalars())
+    params = {"table": table.name, "n": count}
+    connection.execute(
+        text(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT :table, 0"
+            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = :table)"
+        ),
+        params,
+    )
+    connection.execute(
+        text("UPDATE sqlite_sequence SET seq = seq + :n WHERE name = :table"), params
+    )
+    top = int(
+        connection.execute(
+            text("SELECT seq FROM sqlite_sequence WHERE name = :table"), params
+        ).scalar_one()
+    )
+    return list(range(top - count + 1, top + 1))
+
+
+def any_of(
+    session: Session, column: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`, with all the values bound as a single parameter.
+
+    An IN list is rendered as one bound parameter per value, which costs more
+    than the lookup itself when a sync compares hundreds of thousands of keys,
+    and runs into the engines' parameter limits. One array (PostgreSQL) or one
+    JSON array read by `json_each` (SQLite) does neither; both still look each
+    value up through the column's index.
+    """
+    items = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(bindparam(None, items), ARRAY(column.type)))
+    listed = func.json_each(bindparam(None, json.dumps(items), type_=Text)).table_valued("value")
+    return column.in_(select(listed.c.value))
