@@ -5,12 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
+#: Cases a reviewer may still work: not yet decided, or escalated for another look.
 OPEN_STATUSES = ("open", "escalated")
+#: A decision has been made but has not taken effect (undo window, second reviewer).
+PENDING = "pending"
 
 
 class Case(Base):
@@ -35,9 +48,19 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     content_ref: Mapped[str] = mapped_column(String(512), index=True)
-    #: "open", "escalated" (still unresolved) or "closed".
+    #: "open", "escalated" (still unresolved), "pending" (decided, not yet in
+    #: effect: inside the undo window or awaiting a second reviewer) or "closed".
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    #: Severity plus confidence (0-100); the queue adds age when it ranks.
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    #: Why the case scores what it does: the parts of `priority`, for reviewers.
+    priority_reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    #: Who holds the case, and until when; an expired lease returns it to the queue.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: An escalation's target: a named reviewer, or a queue (e.g. "senior").
+    assigned_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    queue: Mapped[str] = mapped_column(String(64), default="default")
     #: The platform's own facts about the upload, as sent with the scan.
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument, default=dict)
     #: The decision that closed the case, if any.
@@ -54,6 +77,9 @@ class Case(Base):
     )
     decisions: Mapped[list[CaseDecision]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="CaseDecision.id"
+    )
+    media: Mapped[CaseMedia | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select"
     )
 
 
@@ -103,3 +129,86 @@ class CaseDecision(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: A confirmation's taxonomy classification; a rejection's reason.
+    classification: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: "pending" (undo window open), "awaiting_second" (two-person rule),
+    #: "effective" (acted on) or "undone".
+    state: Mapped[str] = mapped_column(String(16), default="effective", index=True)
+    #: When a pending decision takes effect, unless undone first.
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The second reviewer who agreed, under the two-person rule.
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseMedia(Base):
+    """A reduced copy of the upload, kept only so that reviewers can see it safely.
+
+    Stored at most `review_media_pixels` on its long side (never the upload
+    itself unless configured); the console shows a blurred greyscale preview
+    made from it, and the copy itself only after a logged reveal.
+    """
+
+    __tablename__ = "case_media"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One decision's notice to the platform, retried until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[int] = mapped_column(BigId)
+    body: Mapped[str] = mapped_column(Text)
+    #: "pending", "delivered" or "failed" (retries exhausted).
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit log, chained to the one before by hash."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Exposure(Base):
+    """A reviewer opened a case's media: counted against their exposure limit."""
+
+    __tablename__ = "reviewer_exposures"
+    __table_args__ = (
+        Index("ix_reviewer_exposures_reviewer_at", "reviewer", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[int] = mapped_column(BigId)
+    revealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,21 +37,33 @@ class FeedbackReport:
 
 
 def send_due_feedback(engine: SyncEngine, limit: int = 500) -> FeedbackReport:
+    """Send due feedback, one transaction per exchange.
+
+    Each exchange's rows are marked in the transaction that sent them, so a
+    failure at one exchange neither loses nor repeats another's deliveries.
+    """
     report = FeedbackReport()
     with engine.sessions.begin() as session:
-        due = session.scalars(
-            select(ExchangeFeedback)
+        due = session.execute(
+            select(ExchangeFeedback.id, ExchangeFeedback.exchange_id)
             .where(
                 ExchangeFeedback.status == "pending", ExchangeFeedback.next_attempt_at <= utcnow()
             )
             .order_by(ExchangeFeedback.id)
             .limit(limit)
         ).all()
-        by_exchange: dict[int, list[ExchangeFeedback]] = defaultdict(list)
-        for row in due:
-            by_exchange[row.exchange_id].append(row)
-        for exchange_id, rows in by_exchange.items():
-            _deliver(engine, session.get_one(Exchange, exchange_id), rows, report)
+    by_exchange: dict[int, list[int]] = defaultdict(list)
+    for row_id, exchange_id in due:
+        by_exchange[exchange_id].append(row_id)
+    for exchange_id, ids in by_exchange.items():
+        with engine.sessions.begin() as session:
+            rows = session.scalars(
+                select(ExchangeFeedback)
+                .where(ExchangeFeedback.id.in_(ids), ExchangeFeedback.status == "pending")
+                .order_by(ExchangeFeedback.id)
+            ).all()
+            if rows:
+                _deliver(engine, session.get_one(Exchange, exchange_id), list(rows), report)
     return report
 
 

@@ -234,6 +234,10 @@ class SyncEngine:
                 return exchange.id, adapter, checkpoint, exchange.generation
             if not resuming or force_full:
                 exchange.resync_generation = exchange.generation + 1
+                # The old checkpoint goes now: a resync stopped before its first
+                # batch commits must start again from the beginning, not resume
+                # from a position that would skip older records and then sweep them.
+                exchange.checkpoint = None
                 start = None
             else:
                 start = None if adapter.always_full() else checkpoint

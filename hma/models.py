@@ -1,13 +1,14 @@
-"""Tables the application itself owns: API tokens."""
+"""Tables the application itself owns: API tokens and console users."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import Base, BigId, UTCDateTime, utcnow
+from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class ApiToken(Base):
@@ -23,3 +24,29 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class User(Base):
+    """A person who signs in to the console: password plus TOTP, with a role.
+
+    The password is stored as an Argon2id hash and the TOTP secret encrypted
+    with the secret key. Repeated failures lock the account for a while.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(300))
+    #: The last TOTP time step accepted: a code is good for one login only.
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Preview blur, greyscale and the exposure limit, as the reviewer set them.
+    wellness: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

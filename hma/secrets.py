@@ -17,9 +17,18 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from banks.exchanges.errors import ExchangeError
 from hma.settings import Settings, SettingsError
 
 KEY_FILE = "secret.key"
+
+
+class CredentialsUnreadable(SettingsError, ExchangeError):
+    """Stored credentials do not decrypt with the configured key.
+
+    An exchange error too, so that a sync or a feedback run records it in the
+    exchange's status (and retries later) instead of failing as a whole.
+    """
 
 
 class SecretBox:
@@ -36,7 +45,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise SettingsError(
+            raise CredentialsUnreadable(
                 "stored credentials cannot be decrypted: the secret key has changed;"
                 " set the old secret_key back or enter the credentials again"
             ) from None

@@ -205,6 +205,26 @@ def test_stale_checkpoint_means_full_resync_that_removes_what_is_gone(exchanges,
     )
 
 
+def test_a_full_resync_that_fails_at_once_restarts_from_the_beginning(exchanges, database, fakes):
+    """A resync that commits nothing must not resume from the old incremental
+    checkpoint: it would read nothing older and then sweep everything."""
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(4)]
+    te_exchange(exchanges, database, fake)
+    assert exchanges.sync("te").upserts == 4
+    with database.session() as session:
+        exchange = exchanges.get(session, "te")
+        exchange.checkpoint = dict(exchange.checkpoint) | {"last_fetch": time.time() - 90 * 86400}
+    token, fake.token = fake.token, "rotated"  # the resync's first page fails
+    failed = exchanges.sync("te")
+    assert failed.full and not failed.ok
+    fake.token = token
+    report = exchanges.sync("te")
+    assert report.ok and report.swept == 0
+    assert sorted(content_of(database, "te")) == sorted(f"HASH_PDQ:{p}" for p in PDQS[:4])
+
+
 def test_feedback_reaches_threatexchange_after_a_decision(exchanges, database, fakes, settings):
     make_bank(database)
     fake = fakes(FakeThreatExchange)
