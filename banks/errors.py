@@ -1,14 +1,15 @@
 """Errors of the bank and case layers, by kind, each with a stable code.
 
 The kind tells a caller how to answer (the HTTP layer maps `invalid` to 400,
-`not_found` to 404, `conflict` to 409); the code tells scripts what happened.
+`forbidden` to 403, `not_found` to 404, `conflict` to 409); the code tells
+scripts what happened.
 """
 
 from typing import Literal
 
 from hashers.errors import CodedError
 
-ErrorKind = Literal["invalid", "not_found", "conflict"]
+ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict"]
 
 
 class DomainError(CodedError):
@@ -18,6 +19,11 @@ class DomainError(CodedError):
 
 class InvalidInput(DomainError):
     kind = "invalid"
+
+
+class Forbidden(DomainError):
+    kind = "forbidden"
+    code = "forbidden"
 
 
 class NotFound(DomainError):

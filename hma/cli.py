@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from actioners import audit
 from banks import store, transfer
 from banks.taxonomy import Taxonomy
 from hashers import VPDQ, CodedError, Signal
@@ -236,7 +237,9 @@ def scan(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
 
     def scan_one(path: str, signals: list[Signal]) -> dict[str, Any]:
         with runtime.database.session() as session:
-            result = runtime.scanner.scan(session, signals, str(Path(path).resolve()))
+            result = runtime.scanner.scan(
+                session, signals, str(Path(path).resolve()), media=Path(path).read_bytes()
+            )
         return {
             "matches": [m.to_dict() for m in result.matches],
             "case_id": result.case_id,
@@ -551,6 +554,7 @@ def token_create(runtime: Runtime, name: str, role: str) -> None:
     """Print a new token, alone, on stdout (it is not shown again)."""
     with runtime.database.session() as session:
         secret = create_token(session, name, role)
+        audit.record(session, "cli", audit.TOKEN_CREATE, name, {"role": role})
     click.echo(secret)
 
 
@@ -572,7 +576,88 @@ def token_revoke(runtime: Runtime, name: str) -> None:
     """Revoke a token by name; requests using it fail from now on."""
     with runtime.database.session() as session:
         revoke_token(session, name)
+        audit.record(session, "cli", audit.TOKEN_REVOKE, name)
     click.echo(f"revoked token {name}", err=True)
+
+
+# audit ---------------------------------------------------------------------
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Check and read the hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+@with_runtime
+def audit_verify(runtime: Runtime, as_json: bool) -> None:
+    """Recompute the whole chain; exit 1 at the first broken entry.
+
+    Keep the latest hash it prints somewhere the database's writers cannot
+    change: a rewrite of the chain from some entry onward still verifies, but
+    no longer passes through a hash written down before it.
+    """
+    with runtime.database.session() as session:
+        result = audit.verify(session)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "checked": result.checked,
+                    "latest_hash": result.latest_hash,
+                    "first_broken_id": result.first_broken_id,
+                    "problem": result.problem,
+                }
+            )
+        )
+    elif result.ok:
+        click.echo(f"audit log intact: {result.checked} entries, latest hash {result.latest_hash}")
+    else:
+        click.echo(
+            f"audit log broken at entry {result.first_broken_id}: {result.problem}"
+            f" ({result.checked} entries before it are intact)"
+        )
+    if not result.ok:
+        sys.exit(1)
+
+
+@audit_group.command("log")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--actor", default=None, help="Only this actor's entries.")
+@click.option("--action", default=None, help="Only entries of this action, e.g. case.decide.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
+@with_runtime
+def audit_log(
+    runtime: Runtime, limit: int, actor: str | None, action: str | None, as_json: bool
+) -> None:
+    """The newest entries, newest first."""
+    with runtime.database.session() as session:
+        entries = audit.recent(session, limit=limit, actor=actor, action=action)
+    for entry in entries:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "at": entry.at.isoformat(),
+                        "actor": entry.actor,
+                        "action": entry.action,
+                        "subject": entry.subject,
+                        "details": entry.details,
+                        "prev_hash": entry.prev_hash,
+                        "hash": entry.hash,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            details = f"\t{json.dumps(entry.details, ensure_ascii=False)}" if entry.details else ""
+            click.echo(
+                f"{entry.id}\t{entry.at.isoformat(timespec='seconds')}\t{entry.actor}"
+                f"\t{entry.action}\t{entry.subject}{details}"
+            )
 
 
 # db ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from actioners import cases
+from actioners.media import keep_reduced_copy
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch, MatchConfig
 from banks.taxonomy import Taxonomy, TaxonomyError
@@ -40,10 +41,17 @@ class ScanResult:
 class Scanner:
     """Hashing, matching and case opening, configured once per process."""
 
-    def __init__(self, settings: Settings, registry: Registry, indexes: BankIndexes) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        indexes: BankIndexes,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.indexes = indexes
+        self.taxonomy = taxonomy or load_taxonomy(settings)
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
@@ -62,12 +70,21 @@ class Scanner:
         signals: Sequence[Signal],
         content_ref: str,
         metadata: dict[str, Any] | None = None,
+        media: bytes | None = None,
     ) -> ScanResult:
-        """Match, then open or extend the review case for `content_ref`."""
+        """Match, then open or extend the review case for `content_ref`.
+
+        With the upload's bytes, a case also keeps a reduced copy for
+        reviewers' previews (as the `review_media_pixels` setting allows).
+        """
         content_ref = cases.validate_content_ref(content_ref)
         metadata = validation.metadata(metadata)
         result = self.match(session, signals)
-        case = cases.record_matches(session, content_ref, result.matches, metadata)
+        case = cases.record_matches(
+            session, content_ref, result.matches, metadata, taxonomy=self.taxonomy
+        )
+        if case is not None and media is not None:
+            keep_reduced_copy(session, case, media, self.settings.review_media_pixels)
         result.case_id = case.id if case is not None else None
         return result
 

@@ -2,7 +2,8 @@
 
 APScheduler runs one job per enabled exchange, plus a job that keeps that
 set in step with the database (exchanges added, removed or changed by the CLI
-or the API) and one that delivers due feedback. Several processes may run
+or the API), one that delivers due feedback and, when a webhook URL is set,
+one that sends due decision webhooks to the platform. Several processes may run
 schedulers: the locks in `hma.exchanges` make sure a given sync, and the
 feedback run, happen in one of them at a time. An exchange that keeps failing
 is retried with exponential backoff, never more often than its interval.
@@ -16,6 +17,8 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from actioners.review import finalise_due
+from actioners.webhooks import deliver_due
 from database import utcnow
 from hma.exchanges import Exchanges
 
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 
 RECONCILE_SECONDS = 30
 FEEDBACK_SECONDS = 30
+WEBHOOK_SECONDS = 15
+#: How often decisions whose undo window has passed are made effective.
+DECISION_SECONDS = 5
 LONGEST_BACKOFF = 6 * 3600
 
 
@@ -40,6 +46,11 @@ class Scheduler:
             next_run_time=utcnow(),
         )
         self.jobs.add_job(self.feedback, IntervalTrigger(seconds=FEEDBACK_SECONDS), id="feedback")
+        self.jobs.add_job(self.decisions, IntervalTrigger(seconds=DECISION_SECONDS), id="decisions")
+        if self.exchanges.settings.webhook_url:
+            self.jobs.add_job(
+                self.webhooks, IntervalTrigger(seconds=WEBHOOK_SECONDS), id="webhooks"
+            )
         self.jobs.start()
         log.info("scheduler started")
 
@@ -82,3 +93,26 @@ class Scheduler:
         report = self.exchanges.send_feedback()
         if report is not None and (report.sent or report.retrying or report.failed):
             log.info("feedback: %s", report)
+
+    def decisions(self) -> None:
+        """Decisions whose undo window has passed take effect (each exactly once,
+        whichever process gets to it first)."""
+        with self.exchanges.database.session() as session:
+            done = finalise_due(session, self.exchanges.settings.review_policy)
+        if done:
+            log.info("decisions: %d took effect", done)
+
+    def webhooks(self) -> None:
+        """Send due decision webhooks (each delivery is claimed, so processes never share one)."""
+        settings = self.exchanges.settings
+        if not settings.webhook_url:
+            return
+        report = deliver_due(
+            self.exchanges.database.sessions,
+            settings.webhook_url,
+            settings.webhook_secret,
+            settings.webhook_timeout_seconds,
+            settings.webhook_max_attempts,
+        )
+        if report.delivered or report.retrying or report.failed:
+            log.info("webhooks: %s", report)

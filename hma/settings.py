@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from actioners.review import ReviewPolicy
 from hashers import HashingConfig, MediaLimits
 
 ENV_PREFIX = "HMA_"
@@ -72,8 +73,27 @@ class Settings:
     secret_key: str = dataclasses.field(default="", repr=False)
     #: The program taxonomy (empty: the one shipped in config/taxonomy.toml).
     taxonomy_file: str = ""
-    #: Seconds after a decision before its feedback is sent (the reviewer's undo window).
+    #: Seconds a decision waits, and can be undone, before it acts (webhook, feedback).
     undo_seconds: float = 60.0
+    #: Where decisions that took effect are POSTed as signed JSON (empty: no webhook).
+    webhook_url: str = ""
+    #: Key of the HMAC-SHA256 in the webhook's `X-HMA-Signature` header.
+    webhook_secret: str = dataclasses.field(default="", repr=False)
+    #: Seconds to wait for the platform to answer one webhook delivery.
+    webhook_timeout_seconds: float = 10.0
+    #: Tries per webhook delivery before it is marked failed (backoff doubles up to an hour).
+    webhook_max_attempts: int = 12
+    #: Rejections that would send false-positive feedback to a shared exchange, and
+    #: confirmations in the most severe categories, need a second reviewer.
+    two_person_rule: bool = True
+    #: Seconds a reviewer's claim on a case lasts unless the console renews it.
+    review_lease_seconds: float = 300.0
+    #: Keep a reduced copy of uploads that open cases, for reviewers' previews
+    #: (longest side in pixels; 0: keep nothing, reviewers see match details only).
+    review_media_pixels: int = 640
+    #: Cases whose media a reviewer may open in an hour before the console asks
+    #: for a break (reviewers may set a lower limit for themselves).
+    review_exposure_limit: int = 40
     #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).
     scheduler: bool = True
     #: Threads serving HTTP requests in `hma serve`.
@@ -99,6 +119,15 @@ class Settings:
             unletterbox=self.unletterbox,
             dihedral=self.pdq_dihedral,
             video_seconds_per_hash=self.video_seconds_per_hash,
+        )
+
+    @property
+    def review_policy(self) -> ReviewPolicy:
+        return ReviewPolicy(
+            undo_seconds=self.undo_seconds,
+            two_person_rule=self.two_person_rule,
+            lease_seconds=self.review_lease_seconds,
+            webhook_url=self.webhook_url,
         )
 
     @property

@@ -118,12 +118,19 @@ def test_scan_by_signals_and_decide(api):
     )
     assert decided.status_code == 200
     body = decided.get_json()
-    assert (body["status"], body["decision"]) == ("closed", "reject")
-    assert body["decisions"][0]["decided_by"].startswith("token:test-reviewer-")
+    # Inside the undo window the decision is pending: nothing has acted yet.
+    assert (body["status"], body["decision"]) == ("pending", None)
+    (made,) = body["decisions"]
+    assert (made["state"], made["reason"]) == ("pending", "false_positive")
+    assert made["decided_by"].startswith("token:test-reviewer-")
     again = api.post(f"/cases/{case_id}/decision", role="reviewer", json={"decision": "confirm"})
     assert again.status_code == 409 and error_code(again) == "case_closed"
-    assert api.get("/cases?status=closed", role="reviewer").get_json()["total"] == 1
+    assert api.get("/cases?status=pending", role="reviewer").get_json()["total"] == 1
     assert api.get("/cases", role="reviewer").get_json()["total"] == 0
+    undone = api.post(f"/cases/{case_id}/undo", role="reviewer")
+    assert undone.status_code == 200 and undone.get_json()["status"] == "open"
+    assert undone.get_json()["decisions"][0]["state"] == "undone"
+    assert api.get("/cases", role="reviewer").get_json()["total"] == 1
 
 
 def test_bank_routes(api):

@@ -6,10 +6,19 @@ import threading
 
 import pytest
 
-from actioners import cases
+from actioners import cases, review
 from actioners.errors import CaseClosed, CaseNotFound
+from actioners.priority import case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
+from banks.taxonomy import shipped_taxonomy
+
+#: Decisions act at once, with no second reviewer: these tests are about cases.
+AT_ONCE = review.ReviewPolicy(undo_seconds=0, two_person_rule=False)
+
+
+def decide(session, case, decision, note, who):
+    return review.decide(session, case, decision, who, AT_ONCE, shipped_taxonomy(), note=note)
 
 
 def match(signal_id: int, distance: int = 0, query: str = "q") -> BankMatch:
@@ -43,7 +52,7 @@ def test_rescans_extend_the_unresolved_case(database):
         case = cases.get_case(session, case_id)
         assert [(m.signal_id, m.distance) for m in case.matches] == [(1, 20), (2, 3)]
         assert case.details == {"user": "u1", "ip": "x"}
-        assert case.priority == cases.case_priority(case.matches)
+        assert case.priority == case_priority(case.matches, shipped_taxonomy())[0]
 
 
 def test_priority_orders_the_queue(database):
@@ -62,13 +71,13 @@ def test_decisions(database):
         case = cases.record_matches(session, "upload-1", [match(1)])
     with database.session() as session:
         case = cases.get_case(session, case.id)
-        cases.decide(session, case, "escalate", "needs a second look", "token:alice")
+        decide(session, case, "escalate", "needs a second look", "token:alice")
     with database.session() as session:
         case = cases.get_case(session, case.id)
         assert case.status == "escalated"
         # Still the unresolved case for this upload.
         assert cases.record_matches(session, "upload-1", [match(2)]).id == case.id
-        cases.decide(session, case, "confirm", "", "token:bob")
+        decide(session, case, "confirm", "", "token:bob")
     with database.session() as session:
         case = cases.get_case(session, case.id)
         assert (case.status, case.decision) == ("closed", "confirm")
@@ -78,7 +87,7 @@ def test_decisions(database):
             ("confirm", "token:bob"),
         ]
         with pytest.raises(CaseClosed):
-            cases.decide(session, case, "reject", "", "token:carol")
+            decide(session, case, "reject", "", "token:carol")
     with database.session() as session:
         newer = cases.record_matches(session, "upload-1", [match(1)])
         assert newer.id != case.id
@@ -91,7 +100,7 @@ def test_invalid_decisions(database, decision, note):
     with database.session() as session:
         case = cases.record_matches(session, "upload-1", [match(1)])
         with pytest.raises(InvalidInput):
-            cases.decide(session, case, decision, note, "token:x")
+            decide(session, case, decision, note, "token:x")
 
 
 def test_unknown_case_and_bad_filters(database):
@@ -99,7 +108,7 @@ def test_unknown_case_and_bad_filters(database):
         with pytest.raises(CaseNotFound):
             cases.get_case(session, 12345)
         with pytest.raises(InvalidInput):
-            cases.list_cases(session, status="pending")
+            cases.list_cases(session, status="decided")
         with pytest.raises(InvalidInput):
             cases.list_cases(session, limit=0)
     with pytest.raises(InvalidInput):
@@ -138,16 +147,16 @@ def test_concurrent_decisions_one_wins(database):
     barrier = threading.Barrier(3)
     outcomes: list[str] = []
 
-    def decide(who: str) -> None:
+    def decide_as(who: str) -> None:
         barrier.wait()
         try:
             with database.session() as session:
-                cases.decide(session, cases.get_case(session, case_id), "confirm", "", who)
+                decide(session, cases.get_case(session, case_id), "confirm", "", who)
             outcomes.append("decided")
         except CaseClosed:
             outcomes.append("closed")
 
-    threads = [threading.Thread(target=decide, args=(f"token:{i}",)) for i in range(3)]
+    threads = [threading.Thread(target=decide_as, args=(f"token:{i}",)) for i in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:

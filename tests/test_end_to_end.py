@@ -139,15 +139,25 @@ def printed_token(process: Any) -> str | None:
 @pytest.mark.slow
 def test_bank_scan_case_decision_over_http(tmp_path, database_url):
     data_dir = tmp_path / "fresh-data"
-    with running_server(data_dir, hma_env(database_url)) as (base, process):
+    env = hma_env(database_url) | {"HMA_UNDO_SECONDS": "1"}
+    with running_server(data_dir, env) as (base, process):
         token = first_line_token(process)
         assert token, "hma serve printed no admin token on first start"
         if database_url.startswith("sqlite"):
             assert (data_dir / "hma.db").exists()
-        walk_the_skeleton(Client(base, token))
+        hma = str(Path(sys.executable).with_name("hma"))
+        create = ["token", "create", "--name", "second", "--role", "reviewer"]
+        second = subprocess.run(
+            [hma, *create, "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert second.returncode == 0, second.stderr
+        walk_the_skeleton(Client(base, token), Client(base, second.stdout.strip()))
 
 
-def walk_the_skeleton(api: Client) -> None:
+def walk_the_skeleton(api: Client, second_reviewer: Client) -> None:
 
     status, bank = api.json("POST", "/banks", {"name": "known-abuse"})
     assert status == 201, bank
@@ -177,9 +187,22 @@ def walk_the_skeleton(api: Client) -> None:
         {"decision": "confirm", "note": "matches the banked image"},
     )
     assert status == 200, decided
-    status, case = api.request("GET", f"/cases/{scanned['case_id']}")
+    # The bank's tags include a1, among the most severe: a second reviewer must agree.
+    assert decided["status"] == "pending" and decided["decision"] is None
+    assert decided["decisions"][0]["state"] == "awaiting_second"
+    status, approved = second_reviewer.request("POST", f"/cases/{scanned['case_id']}/approve")
+    assert status == 200 and approved["decisions"][0]["state"] == "pending", approved
+    # One second of undo window, then the server's scheduler makes the decision effective.
+    deadline = time.monotonic() + 30
+    while True:
+        status, case = api.request("GET", f"/cases/{scanned['case_id']}")
+        if case["status"] == "closed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert case["status"] == "closed" and case["decision"] == "confirm"
     assert case["decisions"][0]["note"] == "matches the banked image"
+    assert case["decisions"][0]["classification"] == ["csam", "a1"]
+    assert case["decisions"][0]["approved_by"] == "token:second"
 
     status, unrelated = api.upload("/scan", FIXTURES / "wee.jpg", content_ref="upload-0002")
     assert status == 200

@@ -7,9 +7,10 @@ import json
 import time
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
-from actioners import cases
+from actioners import cases, review
+from actioners.models import CaseDecision
 from banks import store
 from banks.exchanges.http import HttpClient
 from banks.lookup import BankIndexes
@@ -30,6 +31,9 @@ from tests.exchange_servers import (
 # Far apart from one another (about 128 bits), so that only exact copies match.
 PDQS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(200)]
 MD5S = [f"{i:032x}" for i in range(1, 200)]
+#: Review rules for feedback tests: no second reviewer; decisions act at once or wait.
+AT_ONCE = review.ReviewPolicy(undo_seconds=0, two_person_rule=False)
+WITH_UNDO = review.ReviewPolicy(undo_seconds=3600, two_person_rule=False)
 
 
 @pytest.fixture
@@ -239,10 +243,14 @@ def test_feedback_reaches_threatexchange_after_a_decision(exchanges, database, f
     with database.session() as session:
         matches = indexes.find(session, [Signal("pdq", PDQS[0], quality=100)])
         case = cases.record_matches(session, "upload-1", matches)
-        cases.decide(session, case, "confirm", "seen", "token:r", feedback_delay=3600)
+        review.decide(
+            session, case, "confirm", "token:r", WITH_UNDO, Taxonomy.load(), classification=["csam"]
+        )
     assert exchanges.send_feedback().sent == 0  # still inside the undo window
     with database.session() as session:
-        session.execute(update(ExchangeFeedback).values(next_attempt_at=case.created_at))
+        assert session.scalar(select(func.count()).select_from(ExchangeFeedback)) == 0
+        session.execute(update(CaseDecision).values(effective_at=case.created_at))
+        assert review.finalise_due(session, WITH_UNDO) == 1
     assert exchanges.send_feedback().sent == 1
     # A reaction on the other participant's descriptor only, never on our own.
     assert fake.reactions == [("22220", "SAW_THIS_TOO")]
@@ -333,7 +341,9 @@ def test_ncmec_feedback(exchanges, database, fakes):
     with database.session() as session:
         matches = indexes.find(session, [Signal("md5", MD5S[1])])
         case = cases.record_matches(session, "upload-9", matches)
-        cases.decide(session, case, "reject", "not abuse", "token:r", feedback_delay=0)
+        review.decide(
+            session, case, "reject", "token:r", AT_ONCE, Taxonomy.load(), note="not abuse"
+        )
     assert exchanges.send_feedback().sent == 1
     paths = sorted(path for path, _ in fake.feedback)
     assert paths == ["/v2/entries/42/image1/MD5/feedback", "/v2/entries/42/image1/PDQ/feedback"]
@@ -378,7 +388,9 @@ def test_stopncii_pages_withdrawals_and_feedback(exchanges, database, fakes):
         case = cases.record_matches(
             session, "u", indexes.find(session, [Signal("pdq", PDQS[3], quality=100)])
         )
-        cases.decide(session, case, "confirm", "", "token:r", feedback_delay=0)
+        review.decide(
+            session, case, "confirm", "token:r", AT_ONCE, Taxonomy.load(), classification=["csam"]
+        )
     assert exchanges.send_feedback().sent == 1
     assert fake.submitted == [
         {
@@ -414,7 +426,7 @@ def test_feedback_is_retried_after_a_failure_and_can_be_turned_off(exchanges, da
             case = cases.record_matches(
                 session, ref, indexes.find(session, [Signal("pdq", value, quality=100)])
             )
-            cases.decide(session, case, "reject", "", "token:r", feedback_delay=0)
+            review.decide(session, case, "reject", "token:r", AT_ONCE, Taxonomy.load())
 
     decide("first", PDQS[0])
     fake.keys["feedback"] = "rotated"  # the exchange refuses our key: delivery fails

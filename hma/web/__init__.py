@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     register_error_handlers(app)
 
     from hma.web.api import api
+    from hma.web.api.metrics import exposition
 
     app.register_blueprint(api)
+    app.register_blueprint(exposition)
     return app

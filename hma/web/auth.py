@@ -38,7 +38,7 @@ def require(role: str) -> Callable[[View], View]:
             if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
                 token.last_used_at = now
                 session.commit()
-            g.token_name = token.name
+            g.token_name, g.token_role = token.name, token.role
             return view(*args, **kwargs)
 
         return cast(View, wrapped)
@@ -49,3 +49,7 @@ def require(role: str) -> Callable[[View], View]:
 def actor() -> str:
     """Who is acting, as recorded in decisions: the token's name."""
     return f"token:{g.token_name}"
+
+
+def is_admin() -> bool:
+    return bool(g.get("token_role") == "admin")

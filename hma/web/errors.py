@@ -17,7 +17,7 @@ from hashers import CodedError, MediaTooLarge
 
 log = logging.getLogger(__name__)
 
-_DOMAIN_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409}
+_DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 
 
 class ApiError(Exception):

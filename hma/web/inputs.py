@@ -54,6 +54,8 @@ class ContentInput:
 
     signals: list[Signal]
     fields: dict[str, Any]
+    #: The media's bytes, when media (not signals) was sent.
+    data: bytes | None = None
 
 
 def uploaded_bytes() -> bytes:
@@ -70,7 +72,8 @@ def content_input(allow_signals: bool) -> ContentInput:
         fields: dict[str, Any] = dict(request.form)
         if "metadata" in fields:
             fields["metadata"] = validation.metadata_text(fields["metadata"])
-        return ContentInput(scanner.hash(uploaded_bytes()), fields)
+        data = uploaded_bytes()
+        return ContentInput(scanner.hash(data), fields, data)
     body = json_object()
     if "url" in body:
         settings = services().settings
@@ -80,7 +83,7 @@ def content_input(allow_signals: bool) -> ContentInput:
             timeout=settings.fetch_timeout_seconds,
             allow_private=settings.fetch_allow_private,
         )
-        return ContentInput(scanner.hash(data), body)
+        return ContentInput(scanner.hash(data), body, data)
     if allow_signals and "signals" in body:
         return ContentInput(signal_list(body["signals"]), body)
     wanted = "a multipart 'file', or JSON with 'url'" + (" or 'signals'" if allow_signals else "")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from actioners.cases import STATUS_FILTERS
+from actioners.review import REJECT_REASONS
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -297,6 +300,52 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _case_steps(case_params: list[dict[str, Any]]) -> dict[str, Any]:
+    """The review workflow's routes on one case, and its media."""
+    conflict = {"409": _answer("Held by someone else, or not in that state", _ref("Error"))}
+    forbidden = {"403": _answer("The review rules forbid this step", _ref("Error"))}
+
+    def step(summary: str, role: str = "reviewer", **extra: Any) -> dict[str, Any]:
+        answers = {"200": _answer("The case after the step", _ref("Case"))}
+        return {
+            "parameters": case_params,
+            "post": _op(summary, role, answers | conflict | forbidden | _NOT_FOUND, **extra),
+        }
+
+    image = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        "/api/v1/cases/{case_id}/claim": step("Claim the case, or renew the lease on it"),
+        "/api/v1/cases/{case_id}/release": step("Give the case back to the queue"),
+        "/api/v1/cases/{case_id}/reassign": step(
+            "Hand the case to a named reviewer",
+            "admin",
+            requestBody={"required": True, **_json(_object({"to": {"type": "string"}}, ["to"]))},
+        ),
+        "/api/v1/cases/{case_id}/approve": step(
+            "Agree, as the second reviewer, with a decision awaiting one"
+        ),
+        "/api/v1/cases/{case_id}/undo": step(
+            "Take back a decision that has not taken effect (undo window)"
+        ),
+        "/api/v1/cases/{case_id}/preview": {
+            "parameters": case_params,
+            "get": _op(
+                "The reviewer-safe image: downscaled, blurred and greyscale",
+                "reviewer",
+                {"200": {"description": "A JPEG", **image}} | _NOT_FOUND,
+            ),
+        },
+        "/api/v1/cases/{case_id}/reveal": {
+            "parameters": case_params,
+            "post": _op(
+                "The kept copy itself, unblurred; recorded in the audit log",
+                "reviewer",
+                {"200": {"description": "The image", **image}} | _NOT_FOUND,
+            ),
+        },
+    }
+
+
 def _paths() -> dict[str, Any]:
     bank_params = _name_param("name")
     content_params = _name_param("name", "content_id")
@@ -472,8 +521,9 @@ def _paths() -> dict[str, Any]:
                     {
                         "name": "status",
                         "in": "query",
-                        "schema": {"enum": ["unresolved", "open", "escalated", "closed", "all"]},
+                        "schema": {"enum": list(STATUS_FILTERS)},
                     },
+                    {"name": "queue", "in": "query", "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer"}},
                 ],
@@ -505,6 +555,20 @@ def _paths() -> dict[str, Any]:
                             "properties": {
                                 "decision": {"enum": ["confirm", "reject", "escalate"]},
                                 "note": {"type": "string"},
+                                "classification": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                    "description": "confirm: taxonomy tags (default: the"
+                                    " matched signals' tags); one must be primary",
+                                },
+                                "reason": {
+                                    "enum": list(REJECT_REASONS),
+                                    "description": "reject: why (default false_positive)",
+                                },
+                                "escalate_to": {
+                                    "type": "string",
+                                    "description": "escalate: a reviewer or queue (default senior)",
+                                },
                             },
                             "required": ["decision"],
                         }
@@ -512,6 +576,7 @@ def _paths() -> dict[str, Any]:
                 },
             ),
         },
+        **_case_steps(case_params),
         "/api/v1/exchanges": {
             "get": _op(
                 "Exchanges and their sync state",
@@ -647,6 +712,123 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "schema": {"type": "integer", "maximum": 10000},
                     },
+                ],
+            ),
+        },
+        # Review metrics and transparency figures (hma/web/api/metrics.py). The
+        # Prometheus scrape route, GET /metrics (role admin), is outside /api/v1.
+        "/api/v1/metrics": {
+            "get": _op(
+                "The review queue now, and the decisions made in a period"
+                " (400 invalid_period for a malformed or empty period)",
+                "admin",
+                {
+                    "200": _answer(
+                        "Queue and decision figures",
+                        _object(
+                            {
+                                "period": _object(
+                                    {
+                                        "start": {"type": "string", "format": "date-time"},
+                                        "end": {"type": "string", "format": "date-time"},
+                                    }
+                                ),
+                                "queue": _object(
+                                    {
+                                        "at": {"type": "string", "format": "date-time"},
+                                        "by_status": _object(
+                                            {
+                                                "open": {"type": "integer"},
+                                                "escalated": {"type": "integer"},
+                                                "pending": {"type": "integer"},
+                                            }
+                                        ),
+                                        "oldest_age_seconds": {"type": ["number", "null"]},
+                                        "claimed": {"type": "integer"},
+                                    }
+                                ),
+                                "decisions": _object(
+                                    {
+                                        "total": {"type": "integer"},
+                                        "by_decision": _object(
+                                            {
+                                                "confirm": {"type": "integer"},
+                                                "reject": {"type": "integer"},
+                                                "escalate": {"type": "integer"},
+                                            }
+                                        ),
+                                        "by_reviewer": {
+                                            "type": "object",
+                                            "description": "reviewer -> decision -> count",
+                                            "additionalProperties": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "integer"},
+                                            },
+                                        },
+                                        "time_to_decision": _object(
+                                            {
+                                                "count": {"type": "integer"},
+                                                "p50_seconds": {"type": ["number", "null"]},
+                                                "p90_seconds": {"type": ["number", "null"]},
+                                                "mean_seconds": {"type": ["number", "null"]},
+                                            }
+                                        ),
+                                        "undone": {"type": "integer"},
+                                    }
+                                ),
+                            }
+                        ),
+                    )
+                },
+                parameters=(
+                    review_period := [
+                        {
+                            "name": "start",
+                            "in": "query",
+                            "description": "ISO date or datetime (UTC unless it has an"
+                            " offset); default 30 days before end",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "end",
+                            "in": "query",
+                            "description": "ISO date or datetime, exclusive (a date alone"
+                            " includes that whole day); default now",
+                            "schema": {"type": "string"},
+                        },
+                    ]
+                ),
+            ),
+        },
+        "/api/v1/transparency": {
+            "get": _op(
+                "Transparency figures for a period: content actioned, cases rejected,"
+                " matches by signal type, feedback sent, webhooks delivered",
+                "admin",
+                {
+                    "200": {
+                        "description": "The report; as CSV (rows metric,key,value), an"
+                        " attachment named after the period",
+                        "content": {
+                            "application/json": {
+                                "schema": _object(
+                                    {
+                                        "period": {"type": "object"},
+                                        "content_actioned": {"type": "integer"},
+                                        "cases_rejected": {"type": "integer"},
+                                        "matches_by_signal_type": {"type": "object"},
+                                        "feedback_sent_by_verdict": {"type": "object"},
+                                        "webhooks_delivered": {"type": "integer"},
+                                    }
+                                )
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                parameters=[
+                    *review_period,
+                    {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
                 ],
             ),
         },

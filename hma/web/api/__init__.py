@@ -12,4 +12,5 @@ from hma.web.api import (  # noqa: E402, F401
     exchange_feed,
     exchanges,
     meta,
+    metrics,
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, request
 
-from actioners import cases
+from actioners import audit, cases, review, webhooks
+from actioners.errors import CaseNotFound
+from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from hma.web.api import api
-from hma.web.auth import actor, require
+from hma.web.auth import actor, is_admin, require
 from hma.web.context import db_session, services
 from hma.web.inputs import int_arg, json_object
 
@@ -20,7 +22,11 @@ def case_summary_json(case: Case) -> dict[str, Any]:
         "content_ref": case.content_ref,
         "status": case.status,
         "decision": case.decision,
-        "priority": case.priority,
+        "priority": cases.explain(case)[0],
+        "queue": case.queue,
+        "assigned_to": case.assigned_to,
+        "claimed_by": case.claimed_by,
+        "lease_expires_at": case.lease_expires_at.isoformat() if case.lease_expires_at else None,
         "match_count": len(case.matches),
         "banks": sorted({m.bank_name for m in case.matches}),
         "best_distance": min((m.distance for m in case.matches), default=None),
@@ -32,6 +38,8 @@ def case_summary_json(case: Case) -> dict[str, Any]:
 
 def case_json(case: Case) -> dict[str, Any]:
     return case_summary_json(case) | {
+        "priority_reasons": cases.explain(case)[1],
+        "has_media": case.media is not None,
         "metadata": dict(case.details),
         "matches": [
             {
@@ -50,12 +58,29 @@ def case_json(case: Case) -> dict[str, Any]:
         ],
         "decisions": [
             {
+                "id": d.id,
                 "decision": d.decision,
+                "state": d.state,
+                "classification": list(d.classification),
+                "reason": d.reason,
                 "note": d.note,
                 "decided_by": d.decided_by,
                 "decided_at": d.created_at.isoformat(),
+                "effective_at": d.effective_at.isoformat() if d.effective_at else None,
+                "approved_by": d.approved_by,
             }
             for d in case.decisions
+        ],
+        "webhook_deliveries": [
+            {
+                "id": w.id,
+                "status": w.status,
+                "attempts": w.attempts,
+                "last_status_code": w.last_status_code,
+                "last_error": w.last_error,
+                "delivered_at": w.delivered_at.isoformat() if w.delivered_at else None,
+            }
+            for w in webhooks.deliveries_for(db_session(), case.id)
         ],
     }
 
@@ -68,6 +93,7 @@ def list_cases() -> dict[str, Any]:
         status=request.args.get("status", "unresolved"),
         limit=int_arg("limit", 50),
         offset=int_arg("offset", 0),
+        queue=request.args.get("queue") or None,
     )
     return {"cases": [case_summary_json(c) for c in page], "total": total}
 
@@ -78,19 +104,100 @@ def get_case(case_id: int) -> dict[str, Any]:
     return case_json(cases.get_case(db_session(), case_id))
 
 
+def _done(case_id: int) -> dict[str, Any]:
+    """Commit the step, then answer with the case as it now stands."""
+    session = db_session()
+    session.commit()
+    return case_json(cases.get_case(session, case_id))
+
+
 @api.post("/cases/<int:case_id>/decision")
 @require("reviewer")
 def decide_case(case_id: int) -> dict[str, Any]:
     body = json_object()
     session = db_session()
-    case = cases.get_case(session, case_id)
-    cases.decide(
+    found = services()
+    review.decide(
         session,
-        case,
+        cases.get_case(session, case_id),
         decision=body.get("decision"),  # type: ignore[arg-type]
+        reviewer=actor(),
+        policy=found.settings.review_policy,
+        taxonomy=found.taxonomy,
         note=body.get("note") or "",
-        decided_by=actor(),
-        feedback_delay=services().settings.undo_seconds,
+        classification=body.get("classification"),
+        reason=body.get("reason"),
+        escalate_to=body.get("escalate_to"),
     )
+    return _done(case_id)
+
+
+@api.post("/cases/<int:case_id>/claim")
+@require("reviewer")
+def claim_case(case_id: int) -> dict[str, Any]:
+    session = db_session()
+    policy = services().settings.review_policy
+    review.claim(session, cases.get_case(session, case_id), actor(), policy)
+    return _done(case_id)
+
+
+@api.post("/cases/<int:case_id>/release")
+@require("reviewer")
+def release_case(case_id: int) -> dict[str, Any]:
+    session = db_session()
+    review.release(session, cases.get_case(session, case_id), actor(), admin=is_admin())
+    return _done(case_id)
+
+
+@api.post("/cases/<int:case_id>/reassign")
+@require("admin")
+def reassign_case(case_id: int) -> dict[str, Any]:
+    session = db_session()
+    policy = services().settings.review_policy
+    to = json_object().get("to")
+    review.reassign(session, cases.get_case(session, case_id), to, actor(), policy)
+    return _done(case_id)
+
+
+@api.post("/cases/<int:case_id>/approve")
+@require("reviewer")
+def approve_case(case_id: int) -> dict[str, Any]:
+    session = db_session()
+    policy = services().settings.review_policy
+    review.approve(session, cases.get_case(session, case_id), actor(), policy)
+    return _done(case_id)
+
+
+@api.post("/cases/<int:case_id>/undo")
+@require("reviewer")
+def undo_decision(case_id: int) -> dict[str, Any]:
+    session = db_session()
+    policy = services().settings.review_policy
+    review.undo(session, cases.get_case(session, case_id), actor(), policy, admin=is_admin())
+    return _done(case_id)
+
+
+def _media_of(case_id: int) -> Any:
+    case = cases.get_case(db_session(), case_id)
+    if case.media is None:
+        raise CaseNotFound(f"case {case_id} has no media to show", code="no_media")
+    return case.media
+
+
+@api.get("/cases/<int:case_id>/preview")
+@require("reviewer")
+def case_preview(case_id: int) -> Response:
+    """Blurred, downscaled and greyscale, always: the safe view for a first look."""
+    image = preview(_media_of(case_id), DEFAULT_BLUR, greyscale=True)
+    return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@api.post("/cases/<int:case_id>/reveal")
+@require("reviewer")
+def reveal_case(case_id: int) -> Response:
+    """The kept copy itself; a deliberate step, recorded in the audit log first."""
+    media = _media_of(case_id)
+    session = db_session()
+    audit.record(session, actor(), "case.reveal", f"case:{case_id}")
     session.commit()
-    return case_json(cases.get_case(session, case_id))
+    return Response(media.data, mimetype=media.content_type, headers={"Cache-Control": "no-store"})

@@ -35,6 +35,7 @@ def scan_content() -> dict[str, Any]:
         found.signals,
         content_ref=found.fields.get("content_ref"),  # type: ignore[arg-type]
         metadata=found.fields.get("metadata"),
+        media=found.data,
     )
     session.commit()
     return result.to_dict(with_case=True)

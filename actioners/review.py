@@ -1,0 +1,360 @@
+"""Working the review queue: leases, decisions, the undo window and the two-person rule.
+
+A case is worked by one reviewer at a time: claiming it takes a lease that
+the console renews while the reviewer is on the page; an expired lease
+returns the case to the queue without anyone releasing it. Every state
+change is a conditional UPDATE, so two reviewers racing for a case or a
+decision end with exactly one winner and a clear error for the other.
+
+A decision does not act at once. It waits out the undo window (and, where
+the two-person rule applies, a second reviewer's agreement) as "pending";
+`finalise_due` then makes it effective, and only then are the platform's
+webhook and the exchanges' feedback queued. Every step is in the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, get_args
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from actioners import audit, webhooks
+from actioners.cases import get_case
+from actioners.errors import CaseClosed, CaseHeld, NotAllowed
+from actioners.feedback import queue_exchange_feedback
+from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision
+from banks.errors import InvalidInput
+from banks.models import BankContent, Exchange
+from banks.taxonomy import Taxonomy
+from database import utcnow
+
+Decision = Literal["confirm", "reject", "escalate"]
+DECISIONS: tuple[str, ...] = get_args(Decision)
+RejectReason = Literal["false_positive", "not_violating", "unusable_media", "duplicate", "other"]
+REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)
+MAX_NOTE = 10_000
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """The deployment's review rules (from the settings)."""
+
+    #: Seconds a decision stays pending, and can be undone, before it acts.
+    undo_seconds: float = 60.0
+    #: Rejections that would tell a shared exchange "false positive", and
+    #: confirmations in the most severe categories, need a second reviewer.
+    two_person_rule: bool = True
+    #: Seconds a claim lasts unless renewed.
+    lease_seconds: float = 300.0
+    #: Where decisions are announced (empty: no webhook).
+    webhook_url: str = ""
+
+
+# Leases ------------------------------------------------------------------------------
+
+
+def _changed(result: Any) -> bool:
+    return int(result.rowcount) == 1
+
+
+def _free_for(reviewer: str, now: datetime) -> Any:
+    """Unclaimed, claimed by `reviewer`, or held under a lease that has run out."""
+    return or_(Case.claimed_by.is_(None), Case.claimed_by == reviewer, Case.lease_expires_at <= now)
+
+
+def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> Case:
+    """Take (or renew) the lease on an unresolved case; fails if someone else holds it."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), _free_for(reviewer, now))
+        .values(claimed_by=reviewer, lease_expires_at=now + timedelta(seconds=policy.lease_seconds))
+    )
+    session.refresh(case)
+    if not _changed(claimed):
+        if case.status not in OPEN_STATUSES:
+            raise CaseClosed(f"case {case.id} is {case.status}, not in the queue")
+        raise CaseHeld(f"case {case.id} is being reviewed by {case.claimed_by}")
+    audit.record(session, reviewer, "case.claim", f"case:{case.id}")
+    return case
+
+
+def release(session: Session, case: Case, reviewer: str, *, admin: bool = False) -> Case:
+    """Give a case back to the queue (its holder, or an admin)."""
+    holder = case.claimed_by
+    if holder is None:
+        return case
+    if holder != reviewer and not admin:
+        raise NotAllowed(f"case {case.id} is held by {holder}; only they or an admin release it")
+    session.execute(
+        update(Case).where(Case.id == case.id).values(claimed_by=None, lease_expires_at=None)
+    )
+    session.refresh(case)
+    audit.record(session, reviewer, "case.release", f"case:{case.id}", {"held_by": holder})
+    return case
+
+
+def reassign(session: Session, case: Case, to: str, by: str, policy: ReviewPolicy) -> Case:
+    """An admin hands a case to a named reviewer, with a fresh lease."""
+    to = _name(to, "reviewer")
+    if case.status not in OPEN_STATUSES:
+        raise CaseClosed(f"case {case.id} is {case.status}, not in the queue")
+    previous = case.claimed_by
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(
+            claimed_by=to,
+            assigned_to=to,
+            lease_expires_at=utcnow() + timedelta(seconds=policy.lease_seconds),
+        )
+    )
+    session.refresh(case)
+    audit.record(session, by, "case.reassign", f"case:{case.id}", {"from": previous, "to": to})
+    return case
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise InvalidInput(f"{what} must be a name of 1 to {MAX_NAME} characters")
+    return value.strip()
+
+
+# Decisions ---------------------------------------------------------------------------
+
+
+def decide(
+    session: Session,
+    case: Case,
+    decision: str,
+    reviewer: str,
+    policy: ReviewPolicy,
+    taxonomy: Taxonomy,
+    *,
+    note: str = "",
+    classification: list[str] | None = None,
+    reason: str | None = None,
+    escalate_to: str | None = None,
+) -> CaseDecision:
+    """Record a decision. Escalation hands the case on at once; confirm and reject
+    wait out the undo window (and a second reviewer, where the rule applies)."""
+    if decision not in DECISIONS:
+        raise InvalidInput(
+            f"decision must be one of {', '.join(DECISIONS)}", code="invalid_decision"
+        )
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise InvalidInput(
+            f"note must be text of at most {MAX_NOTE} characters", code="invalid_note"
+        )
+    now = utcnow()
+    record = CaseDecision(case_id=case.id, decision=decision, note=note, decided_by=reviewer)
+    if decision == "escalate":
+        target = _name(escalate_to or "senior", "escalate_to")
+        changes: dict[str, Any] = {"status": "escalated", "claimed_by": None}
+        changes["lease_expires_at"] = None
+        changes["assigned_to"] = target
+        record.state, record.effective_at, record.reason = "effective", now, target
+    else:
+        if decision == "confirm":
+            record.classification = _classification(case, classification, taxonomy)
+        else:
+            record.reason = _reject_reason(reason)
+        second = policy.two_person_rule and needs_second_reviewer(
+            session, case, decision, record.classification, taxonomy
+        )
+        record.state = "awaiting_second" if second else PENDING
+        record.effective_at = None if second else now + timedelta(seconds=policy.undo_seconds)
+        changes = {"status": PENDING}
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), _free_for(reviewer, now))
+        .values(updated_at=now, **changes)
+    )
+    if not _changed(result):
+        session.refresh(case)
+        if case.status in OPEN_STATUSES:
+            raise CaseHeld(f"case {case.id} is being reviewed by {case.claimed_by}")
+        raise CaseClosed(f"case {case.id} is {case.status}: it was already decided")
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        reviewer,
+        "case.decide",
+        f"case:{case.id}",
+        {
+            "decision": decision,
+            "state": record.state,
+            "classification": record.classification,
+            "reason": record.reason,
+        },
+    )
+    if record.state == PENDING and policy.undo_seconds <= 0:
+        _take_effect(session, case, record, policy)
+    session.refresh(case)
+    return record
+
+
+def _classification(case: Case, given: list[str] | None, taxonomy: Taxonomy) -> list[str]:
+    """The confirmation's taxonomy tags: as given, or else the matches' primary tags."""
+    if given is not None and (
+        not isinstance(given, list) or not all(isinstance(t, str) and t.strip() for t in given)
+    ):
+        raise InvalidInput("classification must be a list of taxonomy tags")
+    tags = taxonomy.normalize_all(given or [t for m in case.matches for t in m.tags])
+    if not any(taxonomy.is_primary(t) for t in tags):
+        raise InvalidInput(
+            "a confirmation needs a classification with at least one primary taxonomy tag",
+            code="classification_required",
+        )
+    return tags
+
+
+def _reject_reason(reason: Any) -> str:
+    reason = reason or "false_positive"
+    if reason not in REJECT_REASONS:
+        raise InvalidInput(
+            f"reason must be one of {', '.join(REJECT_REASONS)}", code="invalid_reason"
+        )
+    return str(reason)
+
+
+def needs_second_reviewer(
+    session: Session, case: Case, decision: str, classification: list[str], taxonomy: Taxonomy
+) -> bool:
+    """The two-person rule: a rejection that would send false-positive feedback to a
+    shared exchange, or a confirmation in the most severe categories."""
+    if decision == "confirm":
+        return any(t in taxonomy.highest_severity for t in classification)
+    content_ids = {m.content_id for m in case.matches}
+    if not content_ids:
+        return False
+    shared = session.scalar(
+        select(BankContent.id)
+        .join(Exchange, BankContent.exchange_id == Exchange.id)
+        .where(BankContent.id.in_(content_ids), Exchange.feedback_enabled)
+        .limit(1)
+    )
+    return shared is not None
+
+
+def latest_decision(case: Case) -> CaseDecision | None:
+    return case.decisions[-1] if case.decisions else None
+
+
+def approve(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> CaseDecision:
+    """A second reviewer agrees with a decision awaiting them; the undo window starts."""
+    record = latest_decision(case)
+    if case.status != PENDING or record is None or record.state != "awaiting_second":
+        raise CaseClosed(f"case {case.id} has no decision awaiting a second reviewer")
+    if record.decided_by == reviewer:
+        raise NotAllowed("the second reviewer must be someone other than the first")
+    now = utcnow()
+    result = session.execute(
+        update(CaseDecision)
+        .where(CaseDecision.id == record.id, CaseDecision.state == "awaiting_second")
+        .values(
+            state=PENDING,
+            approved_by=reviewer,
+            approved_at=now,
+            effective_at=now + timedelta(seconds=policy.undo_seconds),
+        )
+    )
+    if not _changed(result):
+        raise CaseClosed(f"case {case.id}'s decision was already approved or undone")
+    session.refresh(record)
+    audit.record(session, reviewer, "case.approve", f"case:{case.id}", {"decision_id": record.id})
+    if policy.undo_seconds <= 0:
+        _take_effect(session, case, record, policy)
+    session.refresh(case)
+    return record
+
+
+def undo(
+    session: Session, case: Case, reviewer: str, policy: ReviewPolicy, *, admin: bool = False
+) -> CaseDecision:
+    """Take back a decision that has not taken effect; the case returns to its reviewer.
+
+    Its author (or an admin) may undo it while it waits; a second reviewer
+    declining it is the same step.
+    """
+    record = latest_decision(case)
+    if case.status != PENDING or record is None or record.state not in (PENDING, "awaiting_second"):
+        raise CaseClosed(f"case {case.id} has no decision that can still be undone")
+    allowed = admin or reviewer == record.decided_by or record.state == "awaiting_second"
+    if not allowed:
+        raise NotAllowed("only the reviewer who decided (or an admin) can undo the decision")
+    now = utcnow()
+    result = session.execute(
+        update(CaseDecision)
+        .where(
+            CaseDecision.id == record.id,
+            CaseDecision.state.in_((PENDING, "awaiting_second")),
+            or_(CaseDecision.effective_at.is_(None), CaseDecision.effective_at > now),
+        )
+        .values(state="undone")
+    )
+    if not _changed(result):
+        raise CaseClosed(f"case {case.id}'s undo window has closed: the decision took effect")
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(
+            status="open",
+            claimed_by=reviewer,
+            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
+            updated_at=now,
+        )
+    )
+    audit.record(session, reviewer, "case.undo", f"case:{case.id}", {"decision_id": record.id})
+    session.refresh(record)
+    session.refresh(case)
+    return record
+
+
+def finalise_due(session: Session, policy: ReviewPolicy, now: datetime | None = None) -> int:
+    """Make every pending decision whose undo window has passed effective; how many."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(CaseDecision)
+        .where(CaseDecision.state == PENDING, CaseDecision.effective_at <= now)
+        .order_by(CaseDecision.id)
+    ).all()
+    done = 0
+    for record in due:
+        claimed = session.execute(
+            update(CaseDecision)
+            .where(and_(CaseDecision.id == record.id, CaseDecision.state == PENDING))
+            .values(state="effective")
+        )
+        if _changed(claimed):
+            _take_effect(session, get_case(session, record.case_id), record, policy)
+            done += 1
+    return done
+
+
+def _take_effect(session: Session, case: Case, record: CaseDecision, policy: ReviewPolicy) -> None:
+    """The decision acts: the case closes, and only now are webhook and feedback queued."""
+    now = utcnow()
+    record.state = "effective"
+    session.execute(
+        update(Case)
+        .where(Case.id == case.id)
+        .values(
+            status="closed",
+            decision=record.decision,
+            closed_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    session.flush()
+    session.refresh(case)
+    queue_exchange_feedback(session, case, record.decision, 0)
+    if policy.webhook_url:
+        webhooks.queue_webhook(session, case, record, policy.webhook_url)

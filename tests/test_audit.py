@@ -1,0 +1,331 @@
+"""The hash-chained audit log: appends, tamper detection, concurrency and the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from itertools import pairwise
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, text
+
+from actioners import audit
+from actioners.models import AuditEntry
+from hma.cli import main
+from hma.db import Database
+
+
+def fill(database: Database, count: int = 5) -> list[int]:
+    """`count` entries, each in its own transaction; their ids, oldest first."""
+    ids = []
+    for n in range(count):
+        with database.session() as session:
+            entry = audit.record(
+                session,
+                f"reviewer-{n % 2}",
+                audit.CASE_DECIDE,
+                f"case:{n}",
+                {"decision": "confirm", "n": n, "note": "überprüft"},
+            )
+            ids.append(entry.id)
+    return ids
+
+
+def execute(database: Database, sql: str, **params: object) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+def set_details(database: Database, entry_id: int, details: dict[str, object]) -> None:
+    """Overwrite an entry's details behind the application's back."""
+    json_type = "JSONB" if database.engine.dialect.name == "postgresql" else "TEXT"
+    execute(
+        database,
+        f"UPDATE audit_log SET details = CAST(:details AS {json_type}) WHERE id = :id",
+        details=json.dumps(details),
+        id=entry_id,
+    )
+
+
+def test_empty_log_verifies(database):
+    with database.session() as session:
+        result = audit.verify(session)
+    assert result == audit.AuditVerification(ok=True, checked=0, latest_hash=audit.GENESIS)
+
+
+def test_entries_chain_and_verify(database):
+    ids = fill(database, 5)
+    with database.session() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        result = audit.verify(session)
+        small_batches = audit.verify(session, batch=2)
+    assert [e.id for e in entries] == ids
+    assert entries[0].prev_hash == audit.GENESIS
+    for before, after in pairwise(entries):
+        assert after.prev_hash == before.hash
+    assert len({e.hash for e in entries}) == 5
+    assert all(len(e.hash) == 64 and int(e.hash, 16) >= 0 for e in entries)
+    assert result.ok and result.checked == 5 and result.latest_hash == entries[-1].hash
+    assert result.first_broken_id is None and result.problem is None
+    assert small_batches == result
+
+
+def test_hash_covers_exactly_what_is_stored(database, monkeypatch):
+    """The stored timestamp keeps its microseconds on both engines, and JSON
+    values that an engine rewrites (tuples, int keys, whole floats, which
+    PostgreSQL's JSONB prints as integers) still hash the same when read back."""
+    moment = datetime(2026, 5, 9, 7, 35, 25, 1, tzinfo=UTC)
+    monkeypatch.setattr(audit, "utcnow", lambda: moment)
+    details = {"scores": (1.0, 0.25, 1e20, 2.5e300, 1.5e-7), 7: "int key", "nested": {"b": [1]}}
+    with database.session() as session:
+        written = audit.record(session, "admin", audit.BANK_CHANGE, "bank:known", details)
+        written_id, written_hash = written.id, written.hash
+    with database.session() as session:
+        stored = session.get(AuditEntry, written_id)
+        assert stored is not None
+        assert stored.at == moment and stored.at.microsecond == 1
+        assert stored.hash == written_hash
+        assert written_hash == audit.entry_hash(
+            audit.GENESIS, moment, "admin", audit.BANK_CHANGE, "bank:known", stored.details
+        )
+        assert stored.details["7"] == "int key"
+        assert audit.verify(session).ok
+
+
+def test_changed_details_are_detected(database):
+    ids = fill(database, 5)
+    set_details(database, ids[2], {"decision": "reject", "n": 2, "note": "überprüft"})
+    with database.session() as session:
+        result = audit.verify(session)
+        in_small_batches = audit.verify(session, batch=2)
+    assert not result.ok
+    assert result.first_broken_id == ids[2]
+    assert result.checked == 2
+    assert result.latest_hash is None
+    assert result.problem is not None
+    assert f"entry {ids[2]} was changed after it was written" in result.problem
+    assert in_small_batches == result
+
+
+def test_changed_actor_and_time_are_detected(database):
+    ids = fill(database, 3)
+    execute(database, "UPDATE audit_log SET actor = 'someone-else' WHERE id = :id", id=ids[0])
+    with database.session() as session:
+        assert audit.verify(session).first_broken_id == ids[0]
+    execute(database, "UPDATE audit_log SET actor = 'reviewer-0' WHERE id = :id", id=ids[0])
+    with database.session() as session:
+        assert audit.verify(session).ok
+        entry = session.get(AuditEntry, ids[1])
+        assert entry is not None
+        entry.at = entry.at.replace(microsecond=(entry.at.microsecond + 1) % 1_000_000)
+    with database.session() as session:
+        assert audit.verify(session).first_broken_id == ids[1]
+
+
+def test_deleted_entry_in_the_middle_is_detected(database):
+    ids = fill(database, 5)
+    execute(database, "DELETE FROM audit_log WHERE id = :id", id=ids[2])
+    with database.session() as session:
+        result = audit.verify(session, batch=2)
+    assert not result.ok
+    assert result.first_broken_id == ids[3]
+    assert result.checked == 2
+    assert result.problem is not None
+    assert f"entry {ids[3]} does not follow entry {ids[1]}" in result.problem
+    assert "removed" in result.problem
+    assert f"ids {ids[2]} to {ids[2]} are missing" in result.problem
+
+
+def test_deleted_first_entry_is_detected(database):
+    ids = fill(database, 3)
+    execute(database, "DELETE FROM audit_log WHERE id = :id", id=ids[0])
+    with database.session() as session:
+        result = audit.verify(session)
+    assert (result.ok, result.first_broken_id, result.checked) == (False, ids[1], 0)
+    assert result.problem is not None and "does not start the chain" in result.problem
+
+
+def test_changed_hash_is_detected(database):
+    ids = fill(database, 4)
+    execute(database, "UPDATE audit_log SET hash = :h WHERE id = :id", h="f" * 64, id=ids[1])
+    with database.session() as session:
+        result = audit.verify(session)
+    assert (result.ok, result.first_broken_id, result.checked) == (False, ids[1], 1)
+    assert result.problem is not None
+    assert f"entry {ids[1]}'s stored hash was changed" in result.problem
+
+
+def test_changed_newest_hash_is_detected(database):
+    ids = fill(database, 3)
+    execute(database, "UPDATE audit_log SET hash = :h WHERE id = :id", h="e" * 64, id=ids[-1])
+    with database.session() as session:
+        result = audit.verify(session)
+    assert (result.ok, result.first_broken_id) == (False, ids[-1])
+    assert result.problem is not None and "the newest" in result.problem
+
+
+def test_rewritten_tail_verifies_but_changes_the_latest_hash(database):
+    """The documented limit: a rewrite of the whole tail is only caught by
+    comparing with a latest hash kept elsewhere."""
+    ids = fill(database, 4)
+    with database.session() as session:
+        anchored = audit.verify(session).latest_hash
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        prev = entries[1].hash
+        for entry in entries[2:]:
+            if entry.id == ids[2]:
+                entry.details = {**entry.details, "decision": "reject"}
+            entry.prev_hash = prev
+            entry.hash = audit.entry_hash(
+                prev, entry.at, entry.actor, entry.action, entry.subject, entry.details
+            )
+            prev = entry.hash
+    with database.session() as session:
+        result = audit.verify(session)
+    assert result.ok and result.checked == 4
+    assert result.latest_hash != anchored
+
+
+def test_recent_is_newest_first_and_filters(database):
+    ids = fill(database, 5)
+    with database.session() as session:
+        audit.record(session, "cli", audit.TOKEN_CREATE, "platform", {"role": "ingest"})
+    with database.session() as session:
+        newest = audit.recent(session, limit=3)
+        by_actor = audit.recent(session, actor="reviewer-0")
+        by_action = audit.recent(session, action=audit.TOKEN_CREATE)
+        both = audit.recent(session, actor="reviewer-1", action=audit.CASE_DECIDE)
+    assert [e.action for e in newest] == [audit.TOKEN_CREATE, audit.CASE_DECIDE, audit.CASE_DECIDE]
+    assert [e.id for e in newest[1:]] == [ids[4], ids[3]]
+    assert [e.id for e in by_actor] == [ids[4], ids[2], ids[0]]
+    assert [(e.actor, e.subject, e.details) for e in by_action] == [
+        ("cli", "platform", {"role": "ingest"})
+    ]
+    assert [e.id for e in both] == [ids[3], ids[1]]
+
+
+def test_entry_is_kept_only_if_the_transaction_commits(database):
+    fill(database, 2)
+    with pytest.raises(RuntimeError), database.session() as session:
+        audit.record(session, "admin", audit.BANK_DELETE, "bank:gone")
+        raise RuntimeError("the action failed")
+    with database.session() as session:
+        assert [e.action for e in audit.recent(session)] == [audit.CASE_DECIDE] * 2
+        assert audit.verify(session).ok
+    fill(database, 1)
+    with database.session() as session:
+        assert audit.verify(session).checked == 3
+
+
+def test_concurrent_appends_keep_one_chain(database):
+    """Two writers, each with its own sessions, append at the same time; the
+    lock makes each chain onto the other's committed entries, never fork."""
+    per_thread = 50
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def append(actor: str) -> None:
+        try:
+            start.wait()
+            for n in range(per_thread):
+                with database.session() as session:
+                    audit.record(session, actor, audit.CASE_CLAIM, f"case:{n}", {"n": n})
+        except BaseException as exc:  # reported below; a thread's exception is lost otherwise
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(name,)) for name in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    with database.session() as session:
+        result = audit.verify(session)
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert result.ok, result.problem
+    assert result.checked == 2 * per_thread
+    assert len({e.prev_hash for e in entries}) == 2 * per_thread
+    for actor in ("alice", "bob"):
+        assert [e.details["n"] for e in entries if e.actor == actor] == list(range(per_thread))
+
+
+# The command line ------------------------------------------------------------
+
+
+@pytest.fixture
+def hma(tmp_path, database_url, monkeypatch):
+    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
+    monkeypatch.delenv("HMA_CONFIG", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return run
+
+
+def test_cli_verify_and_log(hma, database_url):
+    empty = hma("audit", "verify")
+    assert empty.exit_code == 0
+    assert empty.stdout.strip() == f"audit log intact: 0 entries, latest hash {audit.GENESIS}"
+
+    assert hma("token", "create", "--name", "platform", "--role", "ingest").exit_code == 0
+    assert hma("token", "create", "--name", "partner", "--role", "exchange").exit_code == 0
+    assert hma("token", "revoke", "platform").exit_code == 0
+
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            entries = audit.recent(session)
+        assert [(e.actor, e.action, e.subject) for e in entries] == [
+            ("cli", audit.TOKEN_REVOKE, "platform"),
+            ("cli", audit.TOKEN_CREATE, "partner"),
+            ("cli", audit.TOKEN_CREATE, "platform"),
+        ]
+        assert entries[2].details == {"role": "ingest"}
+        head = entries[0]
+
+        intact = hma("audit", "verify")
+        assert intact.exit_code == 0
+        assert intact.stdout.strip() == f"audit log intact: 3 entries, latest hash {head.hash}"
+        as_json = hma("audit", "verify", "--json")
+        assert as_json.exit_code == 0
+        assert json.loads(as_json.stdout) == {
+            "ok": True,
+            "checked": 3,
+            "latest_hash": head.hash,
+            "first_broken_id": None,
+            "problem": None,
+        }
+
+        logged = hma("audit", "log", "--limit", "2")
+        assert logged.exit_code == 0
+        lines = logged.stdout.splitlines()
+        assert len(lines) == 2
+        assert lines[0].startswith(f"{head.id}\t")
+        assert lines[0].endswith("\tcli\ttoken.revoke\tplatform")
+        logged_json = hma("audit", "log", "--json", "--action", "token.create")
+        records = [json.loads(line) for line in logged_json.stdout.splitlines()]
+        assert [(r["subject"], r["details"]) for r in records] == [
+            ("partner", {"role": "exchange"}),
+            ("platform", {"role": "ingest"}),
+        ]
+
+        set_details(database, entries[1].id, {"role": "admin"})
+        broken = hma("audit", "verify")
+        assert broken.exit_code == 1
+        assert f"audit log broken at entry {entries[1].id}:" in broken.stdout
+        assert "was changed after it was written" in broken.stdout
+        broken_json = hma("audit", "verify", "--json")
+        assert broken_json.exit_code == 1
+        report = json.loads(broken_json.stdout)
+        assert report["ok"] is False
+        assert report["first_broken_id"] == entries[1].id
+        assert report["checked"] == 1
+        assert report["latest_hash"] is None
+        assert "changed" in report["problem"]
+    finally:
+        database.dispose()
