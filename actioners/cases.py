@@ -20,6 +20,7 @@ from actioners.models import OPEN_STATUSES, Case, CaseMatch
 from actioners.priority import age_reason, case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
+from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
 
@@ -190,3 +191,28 @@ def explain(case: Case, now: datetime | None = None) -> tuple[int, list[dict[str
     """The case's current score and every reason for it, age included."""
     age = age_reason(case.created_at, now or utcnow())
     return case.priority + age.points, [*case.priority_reasons, age.to_dict()]
+
+
+def match_sources(session: Session, case: Case) -> dict[int, dict[str, Any]]:
+    """Where each matched bank content came from: exchange, upstream id, opinions.
+
+    Read at display time, not copied into the case: an exchange's opinions
+    keep changing after the match, and the reviewer should see the latest.
+    Content deleted since the match is simply absent.
+    """
+    content_ids = {m.content_id for m in case.matches}
+    if not content_ids:
+        return {}
+    rows = session.execute(
+        select(BankContent.id, Exchange.name, BankContent.upstream_id, BankContent.details)
+        .outerjoin(Exchange, BankContent.exchange_id == Exchange.id)
+        .where(BankContent.id.in_(content_ids))
+    )
+    return {
+        content_id: {
+            "exchange": exchange,
+            "upstream_id": upstream_id,
+            "opinions": list((details or {}).get("opinions", [])),
+        }
+        for content_id, exchange, upstream_id, details in rows
+    }

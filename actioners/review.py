@@ -35,6 +35,9 @@ Decision = Literal["confirm", "reject", "escalate"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
 RejectReason = Literal["false_positive", "not_violating", "unusable_media", "duplicate", "other"]
 REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)
+#: Rejections that tell the exchanges their signal was wrong; the others (the
+#: media was unusable, a duplicate) say nothing about the signal itself.
+FALSE_POSITIVE_REASONS = frozenset({"false_positive", "not_violating"})
 MAX_NOTE = 10_000
 MAX_NAME = 200
 
@@ -91,7 +94,9 @@ def release(session: Session, case: Case, reviewer: str, *, admin: bool = False)
     if holder != reviewer and not admin:
         raise NotAllowed(f"case {case.id} is held by {holder}; only they or an admin release it")
     session.execute(
-        update(Case).where(Case.id == case.id).values(claimed_by=None, lease_expires_at=None)
+        update(Case)
+        .where(Case.id == case.id, Case.claimed_by == holder)
+        .values(claimed_by=None, lease_expires_at=None)
     )
     session.refresh(case)
     audit.record(session, reviewer, "case.release", f"case:{case.id}", {"held_by": holder})
@@ -164,7 +169,7 @@ def decide(
         else:
             record.reason = _reject_reason(reason)
         second = policy.two_person_rule and needs_second_reviewer(
-            session, case, decision, record.classification, taxonomy
+            session, case, decision, record.classification, record.reason, taxonomy
         )
         record.state = "awaiting_second" if second else PENDING
         record.effective_at = None if second else now + timedelta(seconds=policy.undo_seconds)
@@ -224,12 +229,22 @@ def _reject_reason(reason: Any) -> str:
 
 
 def needs_second_reviewer(
-    session: Session, case: Case, decision: str, classification: list[str], taxonomy: Taxonomy
+    session: Session,
+    case: Case,
+    decision: str,
+    classification: list[str],
+    reason: str | None,
+    taxonomy: Taxonomy,
 ) -> bool:
     """The two-person rule: a rejection that would send false-positive feedback to a
-    shared exchange, or a confirmation in the most severe categories."""
+    shared exchange, or a confirmation in the most severe categories (by the
+    reviewer's classification or by the matched signals' own tags, so that a
+    milder classification cannot step around the rule)."""
     if decision == "confirm":
-        return any(t in taxonomy.highest_severity for t in classification)
+        matched = taxonomy.normalize_all(t for m in case.matches for t in m.tags)
+        return any(t in taxonomy.highest_severity for t in [*classification, *matched])
+    if reason not in FALSE_POSITIVE_REASONS:
+        return False
     content_ids = {m.content_id for m in case.matches}
     if not content_ids:
         return False
@@ -355,6 +370,7 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
     )
     session.flush()
     session.refresh(case)
-    queue_exchange_feedback(session, case, record.decision, 0)
+    if record.decision == "confirm" or record.reason in FALSE_POSITIVE_REASONS:
+        queue_exchange_feedback(session, case, record.decision, 0)
     if policy.webhook_url:
         webhooks.queue_webhook(session, case, record, policy.webhook_url)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from actioners import audit
+from actioners import audit, review
 from banks import store, transfer
 from banks.taxonomy import Taxonomy
 from hashers import VPDQ, CodedError, Signal
@@ -27,6 +27,7 @@ from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.secrets import secret_box
 from hma.settings import Settings, SettingsError, load_settings
 from hma.tokens import ROLES, create_token, list_tokens, revoke_token
+from hma.users import USER_ROLES, NewAccount, create_user, list_users
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -578,6 +579,66 @@ def token_revoke(runtime: Runtime, name: str) -> None:
         revoke_token(session, name)
         audit.record(session, "cli", audit.TOKEN_REVOKE, name)
     click.echo(f"revoked token {name}", err=True)
+
+
+# user ----------------------------------------------------------------------
+
+
+def print_new_account(account: NewAccount) -> None:
+    """The one-time credentials of a new console account, for its owner."""
+    click.echo(f"username: {account.username}")
+    click.echo(f"role: {account.role}")
+    click.echo(f"password: {account.password}")
+    click.echo(f"totp secret: {account.totp_secret}")
+    click.echo(f"totp uri: {account.totp_uri}")
+
+
+@main.group()
+def user() -> None:
+    """Console accounts: reviewers, curators and admins who sign in with a password and TOTP."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(USER_ROLES))
+@with_runtime
+def user_create(runtime: Runtime, username: str, role: str) -> None:
+    """Create an account; prints its password and authenticator secret once."""
+    with runtime.database.session() as session:
+        account = create_user(session, username, role, secret_box(runtime.settings))
+    print_new_account(account)
+    click.echo(
+        "Add the TOTP secret (or URI) to an authenticator app; it is not shown again.", err=True
+    )
+
+
+@user.command("list")
+@with_runtime
+def user_list(runtime: Runtime) -> None:
+    """Usernames, roles, last sign-in and whether the account is locked."""
+    with runtime.database.session() as session:
+        for item in list_users(session):
+            last = item.last_login_at.isoformat() if item.last_login_at else "never"
+            state = "disabled" if item.disabled_at else "active"
+            click.echo(f"{item.username}\t{item.role}\t{state}\tlast sign-in {last}")
+
+
+# review --------------------------------------------------------------------
+
+
+@main.group("review")
+def review_group() -> None:
+    """The review queue from the command line."""
+
+
+@review_group.command("finalise")
+@with_runtime
+def review_finalise(runtime: Runtime) -> None:
+    """Make decisions whose undo window has passed take effect (what `hma serve` does
+    every few seconds; for deployments that run without its scheduler)."""
+    with runtime.database.session() as session:
+        done = review.finalise_due(session, runtime.settings.review_policy)
+    click.echo(f"{done} decision(s) took effect", err=True)
 
 
 # audit ---------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Encrypting exchange credentials at rest.
+"""Encrypting secrets at rest (exchange credentials, TOTP secrets), and keys derived for signing.
 
 The key comes from the `secret_key` setting. Without one, a random key is
 created on first use in `<data_dir>/secret.key` (readable by its owner only);
 deployments with several hosts sharing a database must set the same
-`secret_key` on all of them. Losing the key means re-entering credentials:
-nothing else is encrypted with it.
+`secret_key` on all of them. Losing the key means re-entering exchange
+credentials, enrolling every console user's authenticator again (`hma user
+reset`) and signing everyone out; nothing else depends on it.
 """
 
 from __future__ import annotations
@@ -51,10 +52,18 @@ class SecretBox:
             ) from None
 
 
+def key_material(settings: Settings) -> str:
+    """The deployment's secret: the `secret_key` setting, or the data dir's key file."""
+    return settings.secret_key or _key_file(settings.data_dir / KEY_FILE)
+
+
 def secret_box(settings: Settings) -> SecretBox:
-    if settings.secret_key:
-        return SecretBox(settings.secret_key)
-    return SecretBox(_key_file(settings.data_dir / KEY_FILE))
+    return SecretBox(key_material(settings))
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A key for one purpose (e.g. signing console sessions), independent of the others."""
+    return hashlib.sha256(f"{purpose}:{key_material(settings)}".encode()).digest()
 
 
 def _key_file(path: Path) -> str:

@@ -11,23 +11,30 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from actioners import audit
 from hma.db import Database, ensure_schema
 from hma.scheduler import Scheduler
+from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings
 from hma.tokens import create_token, has_tokens
+from hma.users import NewAccount, create_user, has_users
 from hma.web import create_app
 from hma.web.context import EXTENSION
 
 BOOTSTRAP_TOKEN_NAME = "admin"
+BOOTSTRAP_USER = "admin"
 
 
-def bootstrap(database: Database) -> str | None:
-    """On an empty database: create the schema and a first admin token, returned once."""
+def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | None:
+    """On an empty database: the schema, a first admin token and a first admin
+    account, whose secrets are returned once to be shown to the operator."""
     ensure_schema(database.engine)
     with database.session() as session:
-        if has_tokens(session):
+        if has_tokens(session) or has_users(session):
             return None
-        return create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
+        token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
+        audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
+        return token, create_user(session, BOOTSTRAP_USER, "admin", box, actor="hma serve")
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -54,11 +61,17 @@ def _start_scheduler(app: Any) -> None:
 
 def serve(settings: Settings, host: str, port: int) -> None:
     database = Database(settings.resolved_database_url)
-    secret = bootstrap(database)
-    if secret is not None:
+    first = bootstrap(database, secret_box(settings))
+    if first is not None:
+        token, account = first
         print(
-            "First start: created an admin API token. It is shown only now; keep it safe.\n"
-            f"HMA_ADMIN_TOKEN={secret}",
+            "First start: created an admin API token and an admin console account.\n"
+            "They are shown only now; keep them safe.\n"
+            f"HMA_ADMIN_TOKEN={token}\n"
+            f"HMA_ADMIN_USER={account.username}\n"
+            f"HMA_ADMIN_PASSWORD={account.password}\n"
+            f"HMA_ADMIN_TOTP_SECRET={account.totp_secret}\n"
+            f"HMA_ADMIN_TOTP_URI={account.totp_uri}",
             flush=True,
         )
     app = create_app(settings, database)

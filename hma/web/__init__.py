@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from datetime import timedelta
+
+from flask import Flask, redirect, url_for
 
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.scan import build_scanner, load_taxonomy
-from hma.secrets import secret_box
+from hma.secrets import derived_key, secret_box
 from hma.settings import Settings, load_settings
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 
+#: Hours a console sign-in lasts.
+SESSION_HOURS = 8
 #: Room for multipart framing and form fields around a file of the maximum size.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -24,6 +28,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    # Console sessions: signed with a key of their own, never readable by scripts,
+    # never sent on cross-site requests, and over after a working day.
+    app.secret_key = derived_key(settings, "console-sessions")
+    app.config.update(
+        SESSION_COOKIE_NAME="hma_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     scanner = build_scanner(settings)
     taxonomy = load_taxonomy(settings)
@@ -36,7 +49,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     from hma.web.api import api
     from hma.web.api.metrics import exposition
+    from hma.web.console import console
 
     app.register_blueprint(api)
     app.register_blueprint(exposition)
+    app.register_blueprint(console)
+    app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))
     return app

@@ -37,6 +37,7 @@ def case_summary_json(case: Case) -> dict[str, Any]:
 
 
 def case_json(case: Case) -> dict[str, Any]:
+    sources = cases.match_sources(db_session(), case)
     return case_summary_json(case) | {
         "priority_reasons": cases.explain(case)[1],
         "has_media": case.media is not None,
@@ -51,6 +52,7 @@ def case_json(case: Case) -> dict[str, Any]:
                 "distance": m.distance,
                 "tags": list(m.tags),
                 "variant": m.variant,
+                **sources.get(m.content_id, {}),
                 **(m.detail or {}),
                 "matched_at": m.created_at.isoformat(),
             }

@@ -1,0 +1,165 @@
+"""Console accounts: Argon2id passwords, required TOTP, and lockout after repeated failures.
+
+Reviewers sign in with three things: a username, a password and a code
+from an authenticator app. Every failure looks the same to the person
+trying (so a guesser learns nothing about which part was wrong), counts
+towards a temporary lockout, and is written to the audit log. A TOTP code is
+accepted once: replaying an observed code fails even inside its 30 seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from actioners import audit
+from banks.errors import Conflict, Forbidden, InvalidInput, NotFound
+from database import utcnow
+from hma.models import User
+from hma.secrets import SecretBox
+
+USER_ROLES = ("admin", "curator", "reviewer")
+#: Failures in a row before the account locks, and for how long.
+LOCK_AFTER_FAILURES = 5
+LOCK_MINUTES = 15
+ISSUER = "hma"
+MAX_USERNAME = 100
+
+_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+class LoginFailed(Forbidden):
+    code = "login_failed"
+
+
+class AccountLocked(Forbidden):
+    code = "account_locked"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """What a new account's owner needs once: never stored in this form."""
+
+    username: str
+    role: str
+    password: str
+    totp_secret: str
+
+    @property
+    def totp_uri(self) -> str:
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.username, issuer_name=ISSUER)
+
+
+def has_users(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(User)))
+
+
+def create_user(
+    session: Session, username: str, role: str, box: SecretBox, actor: str = "cli"
+) -> NewAccount:
+    """A new account with a random password and TOTP secret, both returned once."""
+    if not isinstance(username, str) or not username.strip() or len(username) > MAX_USERNAME:
+        raise InvalidInput(f"a username is 1 to {MAX_USERNAME} characters")
+    username = username.strip()
+    if role not in USER_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(USER_ROLES)}", code="invalid_role")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"a user named {username!r} exists", code="user_exists")
+    account = NewAccount(username, role, secrets.token_urlsafe(15), pyotp.random_base32())
+    session.add(
+        User(
+            username=username,
+            role=role,
+            password_hash=_hasher.hash(account.password),
+            totp_secret=box.encrypt(account.totp_secret),
+            wellness={},
+        )
+    )
+    session.flush()
+    audit.record(session, actor, audit.USER_CREATE, f"user:{username}", {"role": role})
+    return account
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    user = session.get(User, user_id)
+    return None if user is None or user.disabled_at is not None else user
+
+
+def authenticate(session: Session, username: str, password: str, code: str, box: SecretBox) -> User:
+    """The user, if all three factors are right and the account is open; else an error.
+
+    Failures are recorded in the caller's transaction, which must be committed
+    even when this raises (the console does), or the lockout would never count.
+    """
+    now = utcnow()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled_at is not None:
+        _hasher_dummy_work(password)
+        audit.record(session, "anonymous", audit.USER_LOGIN_FAILED, f"user:{username[:100]}")
+        raise LoginFailed("the username, password or code is not right")
+    if user.locked_until is not None and user.locked_until > now:
+        audit.record(session, user.username, audit.USER_LOGIN_FAILED, f"user:{user.username}")
+        raise AccountLocked("too many failed attempts: the account is locked for a while")
+    step = _totp_step(user, code, box)
+    if not _password_ok(user, password) or step is None:
+        user.failed_logins += 1
+        details: dict[str, Any] = {"failures": user.failed_logins}
+        audit.record(
+            session, user.username, audit.USER_LOGIN_FAILED, f"user:{user.username}", details
+        )
+        if user.failed_logins >= LOCK_AFTER_FAILURES:
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+            audit.record(session, user.username, audit.USER_LOCKED, f"user:{user.username}")
+        raise LoginFailed("the username, password or code is not right")
+    user.failed_logins, user.locked_until = 0, None
+    user.totp_last_step, user.last_login_at = step, now
+    audit.record(session, user.username, audit.USER_LOGIN, f"user:{user.username}")
+    return user
+
+
+def _password_ok(user: User, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _hasher_dummy_work(password: str) -> None:
+    """Spend what a real check costs, so response times do not reveal unknown usernames."""
+    _hasher.hash(password)
+
+
+def _totp_step(user: User, code: str, box: SecretBox) -> int | None:
+    """The time step `code` belongs to (now or one step either side), if not used before."""
+    if not isinstance(code, str) or not code.strip().isdigit():
+        return None
+    totp = pyotp.TOTP(box.decrypt(user.totp_secret))
+    now = utcnow()
+    for offset in (0, -1, 1):
+        moment = now + timedelta(seconds=offset * totp.interval)
+        if totp.verify(code.strip(), for_time=moment):
+            step = int(totp.timecode(moment))
+            return step if step > user.totp_last_step else None
+    return None
+
+
+def set_wellness(session: Session, user: User, wellness: dict[str, Any]) -> None:
+    user.wellness = dict(wellness)
+    audit.record(session, user.username, audit.USER_CHANGE, f"user:{user.username}", wellness)

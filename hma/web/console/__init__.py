@@ -1,0 +1,372 @@
+"""The reviewer console: server-rendered pages, signed-in users, CSRF on every form.
+
+Everything the browser needs is served from here (no CDN: the console must
+work on an air-gapped network). Media reaches the browser only as the
+blurred greyscale preview, unless a reviewer presses "reveal", which is a
+POST, written to the audit log before the image is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from actioners import audit, cases, review
+from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
+from actioners.models import Case, Exposure
+from banks.errors import DomainError
+from database import utcnow
+from hma.models import User
+from hma.secrets import secret_box
+from hma.users import AccountLocked, LoginFailed, authenticate, get_user, set_wellness
+from hma.web.context import db_session, services
+
+console = Blueprint("console", __name__, url_prefix="/console")
+
+View = TypeVar("View", bound=Callable[..., Any])
+REVIEW_ROLES = ("reviewer", "admin")
+#: Minutes a reviewer may go on after being prompted to take a break.
+BREAK_SKIP_MINUTES = 15
+
+
+# Sessions, sign-in and CSRF ---------------------------------------------------------
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+@console.before_request
+def check_csrf() -> None:
+    """Every state-changing request carries this session's token (forms and fetches)."""
+    if request.method != "POST":
+        return
+    sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token") or ""
+    if not hmac.compare_digest(sent, session.get("csrf", "")):
+        abort(400, "the form has expired: reload the page and try again")
+
+
+def signed_in(*roles: str) -> Callable[[View], View]:
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = get_user(db_session(), session.get("uid", 0))
+            if user is None:
+                return redirect(url_for("console.login", next=request.path))
+            if roles and user.role not in roles:
+                abort(403, "your role does not allow this page")
+            g.user = user
+            return view(*args, **kwargs)
+
+        return cast(View, wrapped)
+
+    return decorate
+
+
+def reviewer() -> str:
+    """The acting reviewer, as decisions and the audit log name them."""
+    return f"user:{g.user.username}"
+
+
+@console.app_context_processor
+def template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "current_user": g.get("user")}
+
+
+@console.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        return render_template("console/login.html")
+    db = db_session()
+    form = request.form
+    try:
+        user = authenticate(
+            db,
+            form.get("username", ""),
+            form.get("password", ""),
+            form.get("code", ""),
+            secret_box(services().settings),
+        )
+    except (LoginFailed, AccountLocked) as exc:
+        db.commit()  # failures count towards the lockout and are audited
+        return render_template("console/login.html", error=str(exc)), 401
+    db.commit()
+    session.clear()  # a fresh session: nothing from before sign-in carries over
+    session.permanent = True
+    session["uid"] = user.id
+    csrf_token()
+    target = request.args.get("next", "")
+    return redirect(target if target.startswith("/console/") else url_for("console.queue"))
+
+
+@console.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+# The queue and the case page ---------------------------------------------------------
+
+
+@console.get("/")
+@console.get("/queue")
+@signed_in(*REVIEW_ROLES)
+def queue() -> str:
+    db = db_session()
+    status = request.args.get("status", "unresolved")
+    page, total = cases.list_cases(db, status=status, limit=100)
+    rows = [(case, cases.explain(case)[0]) for case in page]
+    counts = dict(
+        db.execute(select(Case.status, func.count()).group_by(Case.status)).all()  # type: ignore[arg-type]
+    )
+    return render_template(
+        "console/queue.html", rows=rows, total=total, status=status, counts=counts, now=utcnow()
+    )
+
+
+@console.post("/queue/next")
+@signed_in(*REVIEW_ROLES)
+def next_case() -> Any:
+    """Claim the most urgent case nobody holds, and open it."""
+    db = db_session()
+    policy = services().settings.review_policy
+    page, _total = cases.list_cases(db, limit=50)
+    now = utcnow()
+    for case in page:
+        free = case.claimed_by in (None, reviewer()) or (
+            case.lease_expires_at is not None and case.lease_expires_at <= now
+        )
+        if free and case.assigned_to in (None, "senior", g.user.username):
+            review.claim(db, case, reviewer(), policy)
+            db.commit()
+            return redirect(url_for("console.case_page", case_id=case.id))
+    flash("No case is waiting for you.")
+    return redirect(url_for("console.queue"))
+
+
+@console.get("/cases/<int:case_id>")
+@signed_in(*REVIEW_ROLES)
+def case_page(case_id: int) -> str:
+    db = db_session()
+    case = cases.get_case(db, case_id)
+    score, reasons = cases.explain(case)
+    return render_template(
+        "console/case.html",
+        case=case,
+        score=score,
+        reasons=reasons,
+        sources=cases.match_sources(db, case),
+        decision=review.latest_decision(case),
+        taxonomy=services().taxonomy,
+        reject_reasons=review.REJECT_REASONS,
+        needs_break=_needs_break(db, g.user),
+        me=reviewer(),
+    )
+
+
+def _exposure_limit(user: User) -> int:
+    limit = services().settings.review_exposure_limit
+    own = user.wellness.get("exposure_limit")
+    return min(limit, int(own)) if own else limit
+
+
+def _needs_break(db: Any, user: User) -> bool:
+    skipped_until = session.get("break_skipped_until", 0)
+    if skipped_until > utcnow().timestamp():
+        return False
+    since = utcnow() - timedelta(hours=1)
+    seen = db.scalar(
+        select(func.count(func.distinct(Exposure.case_id))).where(
+            Exposure.reviewer == reviewer(), Exposure.at >= since
+        )
+    )
+    return int(seen or 0) >= _exposure_limit(user)
+
+
+@console.post("/break/skip")
+@signed_in(*REVIEW_ROLES)
+def skip_break() -> Any:
+    session["break_skipped_until"] = (utcnow() + timedelta(minutes=BREAK_SKIP_MINUTES)).timestamp()
+    db = db_session()
+    audit.record(db, reviewer(), "user.break_skipped", f"user:{g.user.username}")
+    db.commit()
+    return redirect(request.form.get("back") or url_for("console.queue"))
+
+
+def _media(case_id: int) -> Any:
+    case = cases.get_case(db_session(), case_id)
+    if case.media is None:
+        abort(404, "this case kept no media")
+    return case.media
+
+
+@console.get("/cases/<int:case_id>/preview")
+@signed_in(*REVIEW_ROLES)
+def case_preview(case_id: int) -> Response:
+    db = db_session()
+    if _needs_break(db, g.user):
+        abort(429, "time for a break: the exposure limit for this hour is reached")
+    media = _media(case_id)
+    wellness = g.user.wellness
+    image = preview(
+        media,
+        blur=int(wellness.get("blur", DEFAULT_BLUR)),
+        greyscale=bool(wellness.get("greyscale", True)),
+    )
+    db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=False))
+    db.commit()
+    return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@console.post("/cases/<int:case_id>/reveal")
+@signed_in(*REVIEW_ROLES)
+def reveal(case_id: int) -> str:
+    db = db_session()
+    media = _media(case_id)
+    audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
+    db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=True))
+    db.commit()
+    encoded = base64.b64encode(media.data).decode()
+    return render_template(
+        "console/reveal.html",
+        case=cases.get_case(db, case_id),
+        image=f"data:{media.content_type};base64,{encoded}",
+    )
+
+
+# Workflow steps ------------------------------------------------------------------------
+
+
+def _step(case_id: int, act: Callable[[Any, Case], Any], done: str) -> Any:
+    """Run one workflow step, commit, and come back to the case with its outcome."""
+    db = db_session()
+    try:
+        act(db, cases.get_case(db, case_id))
+        db.commit()
+        flash(done)
+    except DomainError as exc:
+        db.rollback()
+        flash(f"Not done: {exc.message}", "error")
+    return redirect(url_for("console.case_page", case_id=case_id))
+
+
+@console.post("/cases/<int:case_id>/claim")
+@signed_in(*REVIEW_ROLES)
+def claim(case_id: int) -> Any:
+    policy = services().settings.review_policy
+    return _step(case_id, lambda db, c: review.claim(db, c, reviewer(), policy), "Case claimed.")
+
+
+@console.post("/cases/<int:case_id>/release")
+@signed_in(*REVIEW_ROLES)
+def release(case_id: int) -> Any:
+    admin = g.user.role == "admin"
+    return _step(
+        case_id,
+        lambda db, c: review.release(db, c, reviewer(), admin=admin),
+        "Case returned to the queue.",
+    )
+
+
+@console.post("/cases/<int:case_id>/decide")
+@signed_in(*REVIEW_ROLES)
+def decide(case_id: int) -> Any:
+    form = request.form
+    found = services()
+
+    def act(db: Any, case: Case) -> None:
+        review.decide(
+            db,
+            case,
+            form.get("decision", ""),
+            reviewer(),
+            found.settings.review_policy,
+            found.taxonomy,
+            note=form.get("note", ""),
+            classification=form.getlist("classification") or None,
+            reason=form.get("reason") or None,
+            escalate_to=form.get("escalate_to") or None,
+        )
+
+    return _step(case_id, act, "Decision recorded.")
+
+
+@console.post("/cases/<int:case_id>/approve")
+@signed_in(*REVIEW_ROLES)
+def approve(case_id: int) -> Any:
+    policy = services().settings.review_policy
+    return _step(
+        case_id, lambda db, c: review.approve(db, c, reviewer(), policy), "Decision approved."
+    )
+
+
+@console.post("/cases/<int:case_id>/undo")
+@signed_in(*REVIEW_ROLES)
+def undo(case_id: int) -> Any:
+    policy = services().settings.review_policy
+    admin = g.user.role == "admin"
+    return _step(
+        case_id,
+        lambda db, c: review.undo(db, c, reviewer(), policy, admin=admin),
+        "Decision undone.",
+    )
+
+
+# Wellness settings -------------------------------------------------------------------------
+
+
+@console.route("/settings", methods=["GET", "POST"])
+@signed_in()
+def wellness() -> Any:
+    limit = services().settings.review_exposure_limit
+    if request.method == "POST":
+        form = request.form
+        try:
+            blur = int(form.get("blur", DEFAULT_BLUR))
+            own_limit = int(form.get("exposure_limit") or limit)
+        except ValueError:
+            flash("Blur and limit are whole numbers.", "error")
+            return redirect(url_for("console.wellness"))
+        db = db_session()
+        set_wellness(
+            db,
+            g.user,
+            {
+                "blur": max(LEAST_BLUR, min(MOST_BLUR, blur)),
+                "greyscale": form.get("greyscale") == "on",
+                "exposure_limit": max(1, min(limit, own_limit)),
+            },
+        )
+        db.commit()
+        flash("Settings saved.")
+        return redirect(url_for("console.wellness"))
+    return render_template(
+        "console/settings.html",
+        wellness=g.user.wellness,
+        default_blur=DEFAULT_BLUR,
+        least_blur=LEAST_BLUR,
+        most_blur=MOST_BLUR,
+        limit=limit,
+    )

@@ -1,0 +1,116 @@
+"""Console accounts and sessions: password + TOTP, lockout, replayed codes, CSRF."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from actioners import audit
+from actioners.models import AuditEntry
+from hma.secrets import SecretBox
+from hma.users import (
+    LOCK_AFTER_FAILURES,
+    AccountLocked,
+    LoginFailed,
+    authenticate,
+    create_user,
+)
+from hma.web import create_app
+
+BOX = SecretBox("users-test")
+
+
+def new_reviewer(database, name="alice"):
+    with database.session() as session:
+        return create_user(session, name, "reviewer", BOX)
+
+
+def login(database, username, password, code):
+    """One attempt in its own committed transaction, as the console makes it."""
+    with database.sessions() as session:
+        try:
+            return authenticate(session, username, password, code, BOX).username
+        finally:
+            session.commit()
+
+
+def test_all_three_factors_are_needed(database):
+    account = new_reviewer(database)
+    totp = pyotp.TOTP(account.totp_secret)
+    with pytest.raises(LoginFailed):
+        login(database, "alice", "wrong", totp.now())
+    with pytest.raises(LoginFailed):
+        login(database, "alice", account.password, "000000" if totp.now() != "000000" else "1")
+    with pytest.raises(LoginFailed):
+        login(database, "nobody", account.password, totp.now())
+    assert login(database, "alice", account.password, totp.now()) == "alice"
+    with database.session() as session:
+        stored = session.scalar(select(AuditEntry.action).order_by(AuditEntry.id.desc()))
+        assert stored == audit.USER_LOGIN
+        assert audit.verify(session).ok
+
+
+def test_a_code_is_good_for_one_sign_in_only(database):
+    account = new_reviewer(database)
+    code = pyotp.TOTP(account.totp_secret).now()
+    assert login(database, "alice", account.password, code) == "alice"
+    with pytest.raises(LoginFailed):
+        login(database, "alice", account.password, code)
+
+
+def test_repeated_failures_lock_the_account(database):
+    account = new_reviewer(database)
+    totp = pyotp.TOTP(account.totp_secret)
+    for _ in range(LOCK_AFTER_FAILURES):
+        with pytest.raises(LoginFailed):
+            login(database, "alice", "guess", totp.now())
+    # Locked now: even the right password and code are refused.
+    with pytest.raises(AccountLocked):
+        login(database, "alice", account.password, totp.now())
+    with database.session() as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert audit.USER_LOCKED in actions
+
+
+def test_passwords_are_stored_as_argon2_and_totp_secrets_encrypted(database):
+    account = new_reviewer(database)
+    from hma.models import User
+
+    with database.session() as session:
+        user = session.scalar(select(User))
+        assert user.password_hash.startswith("$argon2id$")
+        assert account.password not in user.password_hash
+        assert account.totp_secret not in user.totp_secret
+        assert BOX.decrypt(user.totp_secret) == account.totp_secret
+
+
+def test_console_forms_need_the_session_csrf_token(settings, database):
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    account = new_reviewer(database)
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {
+        "username": "alice",
+        "password": account.password,
+        "code": pyotp.TOTP(account.totp_secret).now(),
+    }
+    assert client.post("/console/login", data=form).status_code == 400  # no token
+    signed_in = client.post("/console/login", data=form | {"csrf": token})
+    assert signed_in.status_code == 302 and signed_in.location.endswith("/console/queue")
+    assert client.get("/console/queue").status_code == 200
+    cookie = client.get_cookie("hma_session")
+    assert cookie.http_only and cookie.same_site == "Strict"
+    # The session's token changed at sign-in: the one from before no longer works.
+    assert client.post("/console/logout", data={"csrf": token}).status_code == 400
+
+
+def test_pages_need_a_signed_in_reviewer(settings, database):
+    app = create_app(settings, database)
+    client = app.test_client()
+    answer = client.get("/console/queue")
+    assert answer.status_code == 302 and "/console/login" in answer.location
+    assert client.get("/").location.endswith("/console/queue")
