@@ -58,8 +58,10 @@ class Case(Base):
     #: Who holds the case, and until when; an expired lease returns it to the queue.
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    #: An escalation's target: a named reviewer, or a queue (e.g. "senior").
+    #: The reviewer an admin handed the case to, if any.
     assigned_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The queue the case waits in: "default", or where an escalation sent it
+    #: (a queue such as "senior", or a reviewer's name).
     queue: Mapped[str] = mapped_column(String(64), default="default")
     #: The platform's own facts about the upload, as sent with the scan.
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument, default=dict)

@@ -161,7 +161,7 @@ def decide(
         target = _name(escalate_to or "senior", "escalate_to")
         changes: dict[str, Any] = {"status": "escalated", "claimed_by": None}
         changes["lease_expires_at"] = None
-        changes["assigned_to"] = target
+        changes["queue"] = target
         record.state, record.effective_at, record.reason = "effective", now, target
     else:
         if decision == "confirm":

@@ -329,11 +329,11 @@ def test_escalation_hands_the_case_on_and_keeps_it_queued(database):
         assert record.state == "effective"
     with database.session() as session:
         case = get(session, case_id)
-        assert (case.status, case.assigned_to) == ("escalated", "senior")
+        assert (case.status, case.queue, case.assigned_to) == ("escalated", "senior", None)
         assert (case.claimed_by, case.lease_expires_at) == (None, None)
         assert [c.id for c in cases.list_cases(session)[0]] == [case_id]
         review.decide(session, case, "escalate", "bob", UNDO, TAX, escalate_to="legal")
-        assert get(session, case_id).assigned_to == "legal"
+        assert get(session, case_id).queue == "legal"
 
 
 # Audit ------------------------------------------------------------------------------

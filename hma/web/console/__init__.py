@@ -158,7 +158,10 @@ def next_case() -> Any:
         free = case.claimed_by in (None, reviewer()) or (
             case.lease_expires_at is not None and case.lease_expires_at <= now
         )
-        if free and case.assigned_to in (None, "senior", g.user.username):
+        mine = case.assigned_to in (None, reviewer()) and (
+            case.queue in ("default", g.user.username) or g.user.role == "admin"
+        )
+        if free and mine:
             review.claim(db, case, reviewer(), policy)
             db.commit()
             return redirect(url_for("console.case_page", case_id=case.id))
