@@ -20,7 +20,7 @@ from actioners.models import OPEN_STATUSES, Case, CaseMatch
 from actioners.priority import age_reason, case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
-from banks.models import BankContent, Exchange
+from banks.models import Bank, BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
 
@@ -88,7 +88,14 @@ def record_matches(
     session.flush()
     case = get_case(session, case_id)
     session.refresh(case, ["matches"])
-    case.priority, reasons = case_priority(case.matches, taxonomy or shipped_taxonomy())
+    bank_ids = {m.bank_id for m in case.matches}
+    trust = {
+        name: points
+        for name, points in session.execute(
+            select(Bank.name, Bank.trust).where(Bank.id.in_(bank_ids))
+        )
+    }
+    case.priority, reasons = case_priority(case.matches, taxonomy or shipped_taxonomy(), trust)
     case.priority_reasons = [r.to_dict() for r in reasons]
     if metadata:
         case.details = {**case.details, **metadata}

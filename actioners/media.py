@@ -78,7 +78,7 @@ def _first_video_frame(data: bytes) -> Image.Image | None:
 
 def preview(media: CaseMedia, blur: int = DEFAULT_BLUR, greyscale: bool = True) -> bytes:
     """The reviewer-safe image: downscaled, blurred and (by default) greyscale, as JPEG."""
-    image = Image.open(io.BytesIO(media.data))
+    image: Image.Image = Image.open(io.BytesIO(media.data))
     image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
     if greyscale:
         image = image.convert("L")

@@ -36,6 +36,8 @@ class Bank(Base):
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: Readable by tokens of role `exchange`, as a feed of its changes.
     published: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: How far reviewers' priority trusts this bank's matches (0 to 10 points).
+    trust: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

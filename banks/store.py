@@ -90,9 +90,10 @@ def update_bank(
     pdq_threshold: int | None = UNCHANGED,
     published: bool | None = None,
     taxonomy: Taxonomy | None = None,
+    trust: int | None = None,
 ) -> Bank:
     """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
-    or publish it to tokens of role `exchange`.
+    publish it to tokens of role `exchange`, or set how far reviewers trust it.
 
     Takes effect on the next lookup: these are read at query time, not indexed.
     Publishing needs every enabled item to carry a primary taxonomy tag.
@@ -109,6 +110,8 @@ def update_bank(
         check_publishable(session, bank, taxonomy or shipped_taxonomy())
     if published is not None:
         bank.published = published
+    if trust is not None:
+        bank.trust = validation.trust(trust)
     _flush_unique_name(session, bank)
     return bank
 

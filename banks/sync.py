@@ -536,20 +536,18 @@ class SyncEngine:
 
     # Exchanges as a whole ---------------------------------------------------------
 
-    def remove(self, name: str, keep_content: bool = False) -> int:
-        """Stop following an exchange; its content goes too unless kept. How many items went."""
-        with self.sessions.begin() as session:
-            exchange = session.scalar(select(Exchange).where(Exchange.name == name))
-            if exchange is None:
-                raise NotFound(f"no exchange named {name!r}", code="exchange_not_found")
-            removed = 0
-            if keep_content:
-                session.execute(
-                    update(BankContent)
-                    .where(BankContent.exchange_id == exchange.id)
-                    .values(exchange_id=None, upstream_id=None, upstream_key=None)
-                )
-            else:
-                removed = self._delete_where(session, BankContent.exchange_id == exchange.id)
-            session.delete(exchange)
-            return removed
+    def remove(self, session: Session, exchange: Exchange, keep_content: bool = False) -> int:
+        """Stop following an exchange, in the caller's transaction (so that whatever the
+        caller records about it commits with it); its content goes too unless kept.
+        How many items went."""
+        removed = 0
+        if keep_content:
+            session.execute(
+                update(BankContent)
+                .where(BankContent.exchange_id == exchange.id)
+                .values(exchange_id=None, upstream_id=None, upstream_key=None)
+            )
+        else:
+            removed = self._delete_where(session, BankContent.exchange_id == exchange.id)
+        session.delete(exchange)
+        return removed

@@ -28,6 +28,8 @@ def bank_name(name: Any) -> str:
 
 
 MAX_PDQ_THRESHOLD = 64
+#: Most priority points a bank's trust can add.
+MAX_TRUST = 10
 
 
 def pdq_threshold(value: Any) -> int | None:
@@ -39,6 +41,13 @@ def pdq_threshold(value: Any) -> int | None:
             f"pdq_threshold must be an integer from 0 to {MAX_PDQ_THRESHOLD}, or null",
             code="invalid_threshold",
         )
+    return value
+
+
+def trust(value: Any) -> int:
+    """How many priority points a bank's matches earn for the trust put in its source."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TRUST:
+        raise InvalidInput(f"trust must be an integer from 0 to {MAX_TRUST}", code="invalid_trust")
     return value
 
 

@@ -265,6 +265,7 @@ def bank_create(runtime: Runtime, name: str, description: str) -> None:
     """Create an empty bank."""
     with runtime.database.session() as session:
         store.create_bank(session, name, description=description)
+        audit.record(session, "cli", audit.BANK_CREATE, f"bank:{name}")
     click.echo(f"created bank {name}", err=True)
 
 
@@ -320,6 +321,9 @@ def bank_add(runtime: Runtime, name: str, paths: tuple[str, ...], tags: tuple[st
                 source="cli",
                 taxonomy=runtime.taxonomy,
             )
+            audit.record(
+                session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"content_added": content.id}
+            )
         dropped = "" if len(usable) == len(outcome.signals) else " (unusable signals not added)"
         click.echo(f"{outcome.path}: content {content.id}{dropped}", err=True)
     if failed:
@@ -348,6 +352,12 @@ def bank_import(runtime: Runtime, name: str, file: Any, fmt: Any) -> None:
             transfer.parse(file, fmt),
             taxonomy=runtime.taxonomy,
         )
+        counts = {
+            "imported": report.added,
+            "duplicates": report.duplicates,
+            "bad_lines": len(report.errors),
+        }
+        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", counts)
     for error in report.errors:
         click.echo(f"line {error.line}: {error.message}", err=True)
     click.echo(
@@ -385,6 +395,7 @@ def bank_publish(runtime: Runtime, name: str, off: bool) -> None:
         store.update_bank(
             session, store.get_bank(session, name), published=not off, taxonomy=runtime.taxonomy
         )
+        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"changed": ["published"]})
     click.echo(f"bank {name} is {'no longer' if off else 'now'} published", err=True)
 
 
@@ -464,6 +475,8 @@ def exchange_add(
             credentials=_secret(credentials),
             feedback=not no_feedback,
         )
+        details = {"type": kind, "bank": bank, "interval": interval}  # never the credentials
+        audit.record(session, "cli", audit.EXCHANGE_ADD, f"exchange:{name}", details)
     click.echo(f"added exchange {name}; `hma exchange sync {name}` syncs it now", err=True)
 
 
@@ -533,7 +546,7 @@ def exchange_status(runtime: Runtime, name: str, as_json: bool) -> None:
 @with_runtime
 def exchange_remove(runtime: Runtime, name: str, keep_content: bool) -> None:
     """Stop following an exchange; its content is removed from the bank unless kept."""
-    removed = runtime.exchanges.remove(name, keep_content=keep_content)
+    removed = runtime.exchanges.remove(name, keep_content=keep_content, actor="cli")
     click.echo(
         f"removed exchange {name}" + (f" and {removed} item(s)" if removed else ""), err=True
     )

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from actioners import audit
 from banks import store
 from banks.errors import Conflict, InvalidInput, NotFound
 from banks.exchanges import adapter_type
@@ -191,13 +192,20 @@ class Exchanges:
         with exclusive(self.database, self.settings.data_dir, FEEDBACK_LOCK) as taken:
             return send_due_feedback(self.engine) if taken else None
 
-    def remove(self, name: str, keep_content: bool = False) -> int:
+    def remove(self, name: str, keep_content: bool = False, actor: str = "cli") -> int:
+        """Stop following an exchange; its content goes too unless kept. How many items went."""
         with exclusive(self.database, self.settings.data_dir, f"exchange-sync:{name}") as taken:
             if not taken:
                 raise Conflict(
                     f"exchange {name!r} is syncing; try again when it is done", code="exchange_busy"
                 )
-            return self.engine.remove(name, keep_content)
+            with self.database.sessions.begin() as session:
+                exchange = self.get(session, name)
+                bank = exchange.bank.name
+                removed = self.engine.remove(session, exchange, keep_content)
+                details = {"bank": bank, "keep_content": keep_content, "removed": removed}
+                audit.record(session, actor, audit.EXCHANGE_REMOVE, f"exchange:{name}", details)
+                return removed
 
 
 def _interval(seconds: int) -> int:

@@ -142,6 +142,10 @@ def test_bank_routes(api):
     renamed = api.patch("/banks/b1", json={"name": "b2", "enabled": False})
     assert renamed.get_json()["name"] == "b2" and renamed.get_json()["enabled"] is False
     assert api.get("/banks/b1").status_code == 404
+    trusted = api.patch("/banks/b2", json={"trust": 7})
+    assert trusted.status_code == 200 and trusted.get_json()["trust"] == 7
+    too_much = api.patch("/banks/b2", json={"trust": 11})
+    assert too_much.status_code == 400 and error_code(too_much) == "invalid_trust"
 
     added = api.post(
         "/banks/b2/content",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import timedelta
 
@@ -111,6 +112,22 @@ def test_exact_match_and_agreeing_banks_raise_confidence(database):
     ]
     agreement = [r for r in page[2].priority_reasons if r["factor"] == "agreement"]
     assert agreement[0]["points"] == 5
+
+
+def test_a_trusted_bank_raises_confidence(database):
+    with database.session() as session:
+        trusted = Bank(name="trusted-source", trust=8)
+        session.add(trusted)
+        session.flush()
+        bank_id = trusted.id
+    plain = make_case(database, "plain", hit())
+    match = hit(bank="trusted-source")
+    trusted_case = make_case(database, "trusted", dataclasses.replace(match, bank_id=bank_id))
+    with database.session() as session:
+        assert get(session, trusted_case).priority == get(session, plain).priority + 8
+        reasons = {r["factor"]: r for r in get(session, trusted_case).priority_reasons}
+        assert reasons["trust"]["points"] == 8 and "trusted-source" in reasons["trust"]["why"]
+        assert cases.list_cases(session)[0][0].id == trusted_case
 
 
 def test_age_adds_at_most_ten_points_when_ranking(database):

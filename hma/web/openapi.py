@@ -186,6 +186,12 @@ SCHEMAS: dict[str, Any] = {
                 " null uses the deployment default",
             },
             "published": {"type": "boolean", "description": "followed by tokens of role exchange"},
+            "trust": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 10,
+                "description": "priority points its matches earn reviewers' attention",
+            },
             "content_count": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
@@ -361,6 +367,7 @@ def _paths() -> dict[str, Any]:
                     "enabled": {"type": "boolean"},
                     "pdq_threshold": {"type": ["integer", "null"]},
                     "published": {"type": "boolean"},
+                    "trust": {"type": "integer", "minimum": 0, "maximum": 10},
                 },
             }
         ),

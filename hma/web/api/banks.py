@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import request
+from sqlalchemy import inspect as sa_inspect
 
+from actioners import audit
 from banks import store, validation
 from banks.models import Bank, BankContent
 from hma.web.api import api
-from hma.web.auth import require
+from hma.web.auth import actor, require
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 from hma.web.inputs import (
@@ -22,6 +25,23 @@ from hma.web.inputs import (
 )
 
 
+def record(action: str, subject: str, details: dict[str, Any] | None = None) -> None:
+    """Audit a change by this request's token, in the transaction the view commits."""
+    audit.record(db_session(), actor(), action, subject, details)
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """A row's column values (but its id and timestamps), to compare with `changed` later."""
+    columns = sa_inspect(obj).mapper.column_attrs
+    skip = {"id", "created_at", "updated_at"}
+    return {c.key: copy.copy(getattr(obj, c.key)) for c in columns if c.key not in skip}
+
+
+def changed(obj: Any, before: dict[str, Any]) -> list[str]:
+    """The names (never the values) of the attributes in `before` that `obj` no longer has."""
+    return [attr for attr, value in before.items() if getattr(obj, attr) != value]
+
+
 def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
     return {
         "name": bank.name,
@@ -29,6 +49,7 @@ def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
         "enabled": bank.enabled,
         "pdq_threshold": bank.pdq_threshold,
         "published": bank.published,
+        "trust": bank.trust,
         "content_count": content_count,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -71,6 +92,7 @@ def create_bank() -> tuple[dict[str, Any], int]:
         description=optional_text(body, "description") or "",
         enabled=optional_bool(body, "enabled") is not False,
     )
+    record(audit.BANK_CREATE, f"bank:{bank.name}")
     session.commit()
     return bank_json(bank, 0), 201
 
@@ -88,16 +110,21 @@ def get_bank(name: str) -> dict[str, Any]:
 def update_bank(name: str) -> dict[str, Any]:
     body = json_object()
     session = db_session()
-    bank = store.update_bank(
+    bank = store.get_bank(session, name)
+    before = snapshot(bank)
+    store.update_bank(
         session,
-        store.get_bank(session, name),
+        bank,
         name=optional_text(body, "name"),
         description=optional_text(body, "description"),
         enabled=optional_bool(body, "enabled"),
         pdq_threshold=body.get("pdq_threshold", store.UNCHANGED),
         published=optional_bool(body, "published"),
+        trust=body.get("trust"),
         taxonomy=services().taxonomy,
     )
+    renamed = {"renamed_from": name} if bank.name != name else {}
+    record(audit.BANK_CHANGE, f"bank:{bank.name}", {"changed": changed(bank, before)} | renamed)
     session.commit()
     return bank_json(bank, store.count_content(session, bank))
 
@@ -107,6 +134,7 @@ def update_bank(name: str) -> dict[str, Any]:
 def delete_bank(name: str) -> tuple[str, int]:
     session = db_session()
     store.delete_bank(session, store.get_bank(session, name))
+    record(audit.BANK_DELETE, f"bank:{name}")
     session.commit()
     return "", 204
 
@@ -150,6 +178,7 @@ def add_content(name: str) -> tuple[dict[str, Any], int]:
     content = store.add_content(
         session, bank, signals, tags=tags, metadata=metadata, taxonomy=services().taxonomy
     )
+    record(audit.BANK_CHANGE, f"bank:{name}", {"content_added": content.id})
     session.commit()
     return content_json(bank, content) | {"skipped_signals": skipped}, 201
 
@@ -168,14 +197,20 @@ def update_content(name: str, content_id: int) -> dict[str, Any]:
     body = json_object()
     session = db_session()
     bank = store.get_bank(session, name)
-    content = store.update_content(
+    content = store.get_content(session, bank, content_id)
+    before = snapshot(content)
+    store.update_content(
         session,
-        store.get_content(session, bank, content_id),
+        content,
         enabled=optional_bool(body, "enabled"),
         tags=body.get("tags"),
         metadata=body.get("metadata"),
         taxonomy=services().taxonomy,
     )
+    # The API's names for the fields; "enabled" alone would not say which way it went.
+    names = {"enabled": "enabled" if content.enabled else "disabled", "details": "metadata"}
+    change = ",".join(names.get(f, f) for f in changed(content, before))
+    record(audit.BANK_CHANGE, f"bank:{name}", {"content_id": content_id, "change": change})
     session.commit()
     return content_json(bank, content)
 
@@ -186,5 +221,6 @@ def delete_content(name: str, content_id: int) -> tuple[str, int]:
     session = db_session()
     bank = store.get_bank(session, name)
     store.remove_content(session, store.get_content(session, bank, content_id))
+    record(audit.BANK_CHANGE, f"bank:{name}", {"content_id": content_id, "change": "removed"})
     session.commit()
     return "", 204

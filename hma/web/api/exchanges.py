@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import request
 
+from actioners import audit
 from hma.web.api import api
-from hma.web.auth import require
+from hma.web.api.banks import changed, record, snapshot
+from hma.web.auth import actor, require
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 from hma.web.inputs import json_object, optional_bool, optional_text
@@ -51,6 +53,12 @@ def create_exchange() -> tuple[dict[str, Any], int]:
         enabled=optional_bool(body, "enabled") is not False,
         feedback=optional_bool(body, "feedback_enabled") is not False,
     )
+    details = {
+        "type": exchange.type,
+        "bank": exchange.bank.name,
+        "interval": exchange.interval_seconds,
+    }
+    record(audit.EXCHANGE_ADD, f"exchange:{exchange.name}", details)
     session.commit()
     return exchanges.status(exchange), 201
 
@@ -68,9 +76,11 @@ def update_exchange(name: str) -> dict[str, Any]:
     body = json_object()
     exchanges = services().exchanges
     session = db_session()
-    exchange = exchanges.update(
+    exchange = exchanges.get(session, name)
+    before = snapshot(exchange)
+    exchanges.update(
         session,
-        exchanges.get(session, name),
+        exchange,
         interval=_interval(body),
         config=_settings(body),
         credentials=optional_text(body, "credentials"),
@@ -78,6 +88,8 @@ def update_exchange(name: str) -> dict[str, Any]:
         feedback=optional_bool(body, "feedback_enabled"),
         url=optional_text(body, "url"),
     )
+    # Names only: a changed "credentials" is listed, its value never is.
+    record(audit.EXCHANGE_CHANGE, f"exchange:{name}", {"changed": changed(exchange, before)})
     session.commit()
     return exchanges.status(exchange)
 
@@ -87,7 +99,8 @@ def update_exchange(name: str) -> dict[str, Any]:
 def delete_exchange(name: str) -> tuple[str, int]:
     exchanges = services().exchanges
     exchanges.get(db_session(), name)
-    exchanges.remove(name, keep_content=request.args.get("keep_content") == "true")
+    keep = request.args.get("keep_content") == "true"
+    exchanges.remove(name, keep_content=keep, actor=actor())  # audited in its transaction
     return "", 204
 
 

@@ -30,7 +30,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from actioners import audit, cases, review
+from actioners import audit, cases, review, webhooks
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case, Exposure
 from banks.errors import DomainError
@@ -138,9 +138,10 @@ def queue() -> str:
     status = request.args.get("status", "unresolved")
     page, total = cases.list_cases(db, status=status, limit=100)
     rows = [(case, cases.explain(case)[0]) for case in page]
-    counts = dict(
-        db.execute(select(Case.status, func.count()).group_by(Case.status)).all()  # type: ignore[arg-type]
-    )
+    counts = {
+        state: number
+        for state, number in db.execute(select(Case.status, func.count()).group_by(Case.status))
+    }
     return render_template(
         "console/queue.html", rows=rows, total=total, status=status, counts=counts, now=utcnow()
     )
@@ -185,6 +186,7 @@ def case_page(case_id: int) -> str:
         taxonomy=services().taxonomy,
         reject_reasons=review.REJECT_REASONS,
         needs_break=_needs_break(db, g.user),
+        deliveries=webhooks.deliveries_for(db, case.id),
         me=reviewer(),
     )
 
