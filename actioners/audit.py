@@ -52,11 +52,13 @@ CASE_RELEASE = "case.release"
 CASE_REASSIGN = "case.reassign"
 CASE_ESCALATE = "case.escalate"
 CASE_REVEAL = "case.reveal"
+CASE_EFFECTIVE = "case.effective"
 USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
 USER_LOCKED = "user.locked"
 USER_CREATE = "user.create"
 USER_CHANGE = "user.change"
+USER_BREAK_SKIPPED = "user.break_skipped"
 BANK_CREATE = "bank.create"
 BANK_CHANGE = "bank.change"
 BANK_DELETE = "bank.delete"
@@ -75,11 +77,13 @@ ACTIONS = (
     CASE_REASSIGN,
     CASE_ESCALATE,
     CASE_REVEAL,
+    CASE_EFFECTIVE,
     USER_LOGIN,
     USER_LOGIN_FAILED,
     USER_LOCKED,
     USER_CREATE,
     USER_CHANGE,
+    USER_BREAK_SKIPPED,
     BANK_CREATE,
     BANK_CHANGE,
     BANK_DELETE,

@@ -90,9 +90,9 @@ def record_matches(
     session.refresh(case, ["matches"])
     bank_ids = {m.bank_id for m in case.matches}
     trust = {
-        name: points
-        for name, points in session.execute(
-            select(Bank.name, Bank.trust).where(Bank.id.in_(bank_ids))
+        bank_id: points
+        for bank_id, points in session.execute(
+            select(Bank.id, Bank.trust).where(Bank.id.in_(bank_ids))
         )
     }
     case.priority, reasons = case_priority(case.matches, taxonomy or shipped_taxonomy(), trust)
@@ -104,15 +104,19 @@ def record_matches(
 
 
 def _claim_case(session: Session, content_ref: str, metadata: dict[str, Any]) -> int:
-    """The id of the unresolved case for `content_ref`, locked for this transaction."""
+    """The id of the case for `content_ref` not yet closed, locked for this transaction.
+
+    A case whose decision waits out its undo window still takes new matches:
+    the reviewer who undoes it then sees them.
+    """
     for _attempt in range(5):
         found = session.scalar(
-            select(Case.id).where(Case.content_ref == content_ref, Case.status.in_(OPEN_STATUSES))
+            select(Case.id).where(Case.content_ref == content_ref, Case.status != "closed")
         )
         if found is not None:
             claimed = session.execute(
                 update(Case)
-                .where(Case.id == found, Case.status.in_(OPEN_STATUSES))
+                .where(Case.id == found, Case.status != "closed")
                 .values(updated_at=utcnow())
             )
             if _rowcount(claimed) == 1:

@@ -1,9 +1,9 @@
 """Queueing feedback for the exchanges whose signals a decided case matched.
 
-Only a person's decision queues feedback, and nothing is sent before
-`not_before` (the reviewer's undo window): a confirmation tells the exchange
-"seen this too", a rejection "this is a false positive". Exchanges a curator
-opted out of feedback for get none.
+Only a person's decision queues feedback, and only once it has taken effect
+(after the undo window and any second reviewer; see `actioners.review`): a
+confirmation tells the exchange "seen this too", a rejection "this is a
+false positive". Exchanges a curator opted out of feedback for get none.
 """
 
 from __future__ import annotations

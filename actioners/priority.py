@@ -6,10 +6,10 @@ the console can show exactly why a case ranks where it does:
 
 - severity (up to 50): a tag the taxonomy lists as most severe scores 50, a
   primary tag 30, anything else 10;
-- confidence (up to 50): the best match's closeness (an exact hash match 30,
+- confidence (up to 40): the best match's closeness (an exact hash match 30,
   a perceptual one from 30 at distance 0 down to 0 at distance 64), plus 5
-  for each further independent source (bank) that matched, at most 10, plus
-  the trust a curator gave the most trusted matching bank (0 to 10);
+  for each further independent source (bank) that matched, at most 10;
+- trust (up to 10): the trust a curator gave the most trusted matching bank;
 - age (up to 10): one point an hour while the case waits, added when the
   queue is ranked rather than stored, since it keeps changing.
 """
@@ -48,18 +48,16 @@ class Reason:
 
 
 def case_priority(
-    matches: Iterable[CaseMatch], taxonomy: Taxonomy, trust: Mapping[str, int] | None = None
+    matches: Iterable[CaseMatch], taxonomy: Taxonomy, trust: Mapping[int, int] | None = None
 ) -> tuple[int, list[Reason]]:
-    """The stored part of the score (severity plus confidence) and its reasons.
+    """The stored part of the score (severity, confidence, trust) and its reasons.
 
-    `trust` gives each bank's trust points by bank name.
+    `trust` gives each bank's trust points by bank id.
     """
     matches = list(matches)
     reasons = [_severity(matches, taxonomy), _closeness(matches)]
     trusted = (
-        max(((trust or {}).get(m.bank_name, 0), m.bank_name) for m in matches)
-        if matches
-        else (0, "")
+        max(((trust or {}).get(m.bank_id, 0), m.bank_name) for m in matches) if matches else (0, "")
     )
     if trusted[0] > 0:
         reasons.append(Reason("trust", trusted[0], f"bank {trusted[1]} is trusted {trusted[0]}/10"))

@@ -40,6 +40,7 @@ REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)
 FALSE_POSITIVE_REASONS = frozenset({"false_positive", "not_violating"})
 MAX_NOTE = 10_000
 MAX_NAME = 200
+MAX_QUEUE = 64
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,15 @@ def _free_for(reviewer: str, now: datetime) -> Any:
 
 
 def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> Case:
-    """Take (or renew) the lease on an unresolved case; fails if someone else holds it."""
+    """Take (or renew) the lease on an unresolved case; fails if someone else holds it.
+
+    Taking it is audited; renewing a lease one already holds is not (the
+    console renews every minute while the reviewer stays on the case).
+    """
     now = utcnow()
+    renewing = case.claimed_by == reviewer and (
+        case.lease_expires_at is not None and case.lease_expires_at > now
+    )
     claimed = session.execute(
         update(Case)
         .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), _free_for(reviewer, now))
@@ -82,7 +90,8 @@ def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> 
         if case.status not in OPEN_STATUSES:
             raise CaseClosed(f"case {case.id} is {case.status}, not in the queue")
         raise CaseHeld(f"case {case.id} is being reviewed by {case.claimed_by}")
-    audit.record(session, reviewer, "case.claim", f"case:{case.id}")
+    if not renewing:
+        audit.record(session, reviewer, audit.CASE_CLAIM, f"case:{case.id}")
     return case
 
 
@@ -99,13 +108,19 @@ def release(session: Session, case: Case, reviewer: str, *, admin: bool = False)
         .values(claimed_by=None, lease_expires_at=None)
     )
     session.refresh(case)
-    audit.record(session, reviewer, "case.release", f"case:{case.id}", {"held_by": holder})
+    audit.record(session, reviewer, audit.CASE_RELEASE, f"case:{case.id}", {"held_by": holder})
     return case
 
 
 def reassign(session: Session, case: Case, to: str, by: str, policy: ReviewPolicy) -> Case:
-    """An admin hands a case to a named reviewer, with a fresh lease."""
+    """An admin hands a case to a named reviewer, with a fresh lease.
+
+    `to` names the reviewer as decisions do ("user:alice", "token:bot"); a
+    bare name means a console user.
+    """
     to = _name(to, "reviewer")
+    if ":" not in to:
+        to = f"user:{to}"
     if case.status not in OPEN_STATUSES:
         raise CaseClosed(f"case {case.id} is {case.status}, not in the queue")
     previous = case.claimed_by
@@ -119,13 +134,13 @@ def reassign(session: Session, case: Case, to: str, by: str, policy: ReviewPolic
         )
     )
     session.refresh(case)
-    audit.record(session, by, "case.reassign", f"case:{case.id}", {"from": previous, "to": to})
+    audit.record(session, by, audit.CASE_REASSIGN, f"case:{case.id}", {"from": previous, "to": to})
     return case
 
 
-def _name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
-        raise InvalidInput(f"{what} must be a name of 1 to {MAX_NAME} characters")
+def _name(value: Any, what: str, longest: int = MAX_NAME) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > longest:
+        raise InvalidInput(f"{what} must be a name of 1 to {longest} characters")
     return value.strip()
 
 
@@ -158,7 +173,7 @@ def decide(
     now = utcnow()
     record = CaseDecision(case_id=case.id, decision=decision, note=note, decided_by=reviewer)
     if decision == "escalate":
-        target = _name(escalate_to or "senior", "escalate_to")
+        target = _name(escalate_to or "senior", "escalate_to", MAX_QUEUE)
         changes: dict[str, Any] = {"status": "escalated", "claimed_by": None}
         changes["lease_expires_at"] = None
         changes["queue"] = target
@@ -189,7 +204,7 @@ def decide(
     audit.record(
         session,
         reviewer,
-        "case.decide",
+        audit.CASE_ESCALATE if decision == "escalate" else audit.CASE_DECIDE,
         f"case:{case.id}",
         {
             "decision": decision,
@@ -282,7 +297,9 @@ def approve(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -
     if not _changed(result):
         raise CaseClosed(f"case {case.id}'s decision was already approved or undone")
     session.refresh(record)
-    audit.record(session, reviewer, "case.approve", f"case:{case.id}", {"decision_id": record.id})
+    audit.record(
+        session, reviewer, audit.CASE_APPROVE, f"case:{case.id}", {"decision_id": record.id}
+    )
     if policy.undo_seconds <= 0:
         _take_effect(session, case, record, policy)
     session.refresh(case)
@@ -325,7 +342,7 @@ def undo(
             updated_at=now,
         )
     )
-    audit.record(session, reviewer, "case.undo", f"case:{case.id}", {"decision_id": record.id})
+    audit.record(session, reviewer, audit.CASE_UNDO, f"case:{case.id}", {"decision_id": record.id})
     session.refresh(record)
     session.refresh(case)
     return record
@@ -370,6 +387,13 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
     )
     session.flush()
     session.refresh(case)
+    audit.record(
+        session,
+        "hma",
+        audit.CASE_EFFECTIVE,
+        f"case:{case.id}",
+        {"decision_id": record.id, "decision": record.decision},
+    )
     if record.decision == "confirm" or record.reason in FALSE_POSITIVE_REASONS:
         queue_exchange_feedback(session, case, record.decision, 0)
     if policy.webhook_url:

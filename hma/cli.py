@@ -27,7 +27,14 @@ from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.secrets import secret_box
 from hma.settings import Settings, SettingsError, load_settings
 from hma.tokens import ROLES, create_token, list_tokens, revoke_token
-from hma.users import USER_ROLES, NewAccount, create_user, list_users
+from hma.users import (
+    USER_ROLES,
+    NewAccount,
+    create_user,
+    disable_user,
+    list_users,
+    reset_user,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -625,10 +632,30 @@ def user_create(runtime: Runtime, username: str, role: str) -> None:
     )
 
 
+@user.command("reset")
+@click.argument("username")
+@with_runtime
+def user_reset(runtime: Runtime, username: str) -> None:
+    """New password and authenticator secret, printed once; unlocks and re-enables."""
+    with runtime.database.session() as session:
+        account = reset_user(session, username, secret_box(runtime.settings))
+    print_new_account(account)
+
+
+@user.command("disable")
+@click.argument("username")
+@with_runtime
+def user_disable(runtime: Runtime, username: str) -> None:
+    """Refuse this account's sign-ins from now on (its sessions end too)."""
+    with runtime.database.session() as session:
+        disable_user(session, username)
+    click.echo(f"disabled {username}", err=True)
+
+
 @user.command("list")
 @with_runtime
 def user_list(runtime: Runtime) -> None:
-    """Usernames, roles, last sign-in and whether the account is locked."""
+    """Usernames, roles, whether the account is active, and the last sign-in."""
     with runtime.database.session() as session:
         for item in list_users(session):
             last = item.last_login_at.isoformat() if item.last_login_at else "never"

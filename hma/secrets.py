@@ -4,8 +4,9 @@ The key comes from the `secret_key` setting. Without one, a random key is
 created on first use in `<data_dir>/secret.key` (readable by its owner only);
 deployments with several hosts sharing a database must set the same
 `secret_key` on all of them. Losing the key means re-entering exchange
-credentials, enrolling every console user's authenticator again (`hma user
-reset`) and signing everyone out; nothing else depends on it.
+credentials, resetting every console user (`hma user reset`, which issues a
+new password and authenticator secret) and signing everyone out; nothing
+else depends on it.
 """
 
 from __future__ import annotations

@@ -94,11 +94,20 @@ class Settings:
     #: Cases whose media a reviewer may open in an hour before the console asks
     #: for a break (reviewers may set a lower limit for themselves).
     review_exposure_limit: int = 40
+    #: Mark the console's session cookie Secure (set it when the console is served over HTTPS).
+    console_secure_cookie: bool = False
     #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).
     scheduler: bool = True
     #: Threads serving HTTP requests in `hma serve`.
     serve_threads: int = 8
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.webhook_url and not self.webhook_secret:
+            raise SettingsError(
+                "webhook_secret is required with webhook_url: the platform checks"
+                " each notice's signature with it"
+            )
 
     @property
     def resolved_database_url(self) -> str:

@@ -31,6 +31,12 @@ USER_ROLES = ("admin", "curator", "reviewer")
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 ISSUER = "hma"
+#: The one answer to every failed sign-in, locked accounts included: it tells a
+#: guesser nothing about which factor was wrong or whether the account exists.
+SIGN_IN_FAILED = (
+    "sign-in failed: check the username, password and code"
+    f" (after {LOCK_AFTER_FAILURES} failures in a row an account locks for {LOCK_MINUTES} minutes)"
+)
 MAX_USERNAME = 100
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -92,6 +98,32 @@ def create_user(
     return account
 
 
+def _find(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserNotFound(f"no user named {username!r}")
+    return user
+
+
+def reset_user(session: Session, username: str, box: SecretBox, actor: str = "cli") -> NewAccount:
+    """New password and TOTP secret (a lost phone, a new secret key), returned once;
+    the account is unlocked and enabled again."""
+    user = _find(session, username)
+    account = NewAccount(user.username, user.role, secrets.token_urlsafe(15), pyotp.random_base32())
+    user.password_hash = _hasher.hash(account.password)
+    user.totp_secret, user.totp_last_step = box.encrypt(account.totp_secret), 0
+    user.failed_logins, user.locked_until, user.disabled_at = 0, None, None
+    audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"change": "reset"})
+    return account
+
+
+def disable_user(session: Session, username: str, actor: str = "cli") -> None:
+    """Sign-in refused from now on, and any open console session ends at its next request."""
+    user = _find(session, username)
+    user.disabled_at = utcnow()
+    audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"change": "disabled"})
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
@@ -112,25 +144,24 @@ def authenticate(session: Session, username: str, password: str, code: str, box:
     if user is None or user.disabled_at is not None:
         _hasher_dummy_work(password)
         audit.record(session, "anonymous", audit.USER_LOGIN_FAILED, f"user:{username[:100]}")
-        raise LoginFailed("the username, password or code is not right")
+        raise LoginFailed(SIGN_IN_FAILED)
+    who = f"user:{user.username}"
     if user.locked_until is not None and user.locked_until > now:
-        audit.record(session, user.username, audit.USER_LOGIN_FAILED, f"user:{user.username}")
-        raise AccountLocked("too many failed attempts: the account is locked for a while")
+        audit.record(session, who, audit.USER_LOGIN_FAILED, who, {"locked": True})
+        raise AccountLocked(SIGN_IN_FAILED)
     step = _totp_step(user, code, box)
     if not _password_ok(user, password) or step is None:
         user.failed_logins += 1
         details: dict[str, Any] = {"failures": user.failed_logins}
-        audit.record(
-            session, user.username, audit.USER_LOGIN_FAILED, f"user:{user.username}", details
-        )
+        audit.record(session, who, audit.USER_LOGIN_FAILED, who, details)
         if user.failed_logins >= LOCK_AFTER_FAILURES:
             user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
             user.failed_logins = 0
-            audit.record(session, user.username, audit.USER_LOCKED, f"user:{user.username}")
-        raise LoginFailed("the username, password or code is not right")
+            audit.record(session, who, audit.USER_LOCKED, who)
+        raise LoginFailed(SIGN_IN_FAILED)
     user.failed_logins, user.locked_until = 0, None
     user.totp_last_step, user.last_login_at = step, now
-    audit.record(session, user.username, audit.USER_LOGIN, f"user:{user.username}")
+    audit.record(session, who, audit.USER_LOGIN, who)
     return user
 
 
@@ -162,4 +193,5 @@ def _totp_step(user: User, code: str, box: SecretBox) -> int | None:
 
 def set_wellness(session: Session, user: User, wellness: dict[str, Any]) -> None:
     user.wellness = dict(wellness)
-    audit.record(session, user.username, audit.USER_CHANGE, f"user:{user.username}", wellness)
+    who = f"user:{user.username}"
+    audit.record(session, who, audit.USER_CHANGE, who, {"wellness": wellness})

@@ -164,3 +164,15 @@ def test_concurrent_decisions_one_wins(database):
     assert sorted(outcomes) == ["closed", "closed", "decided"]
     with database.session() as session:
         assert len(cases.get_case(session, case_id).decisions) == 1
+
+
+def test_a_rescan_inside_the_undo_window_adds_to_the_pending_case(database):
+    waiting = review.ReviewPolicy(undo_seconds=60, two_person_rule=False)
+    with database.session() as session:
+        case = cases.record_matches(session, "upload-1", [match(1)])
+        review.decide(session, case, "reject", "token:x", waiting, shipped_taxonomy())
+        case_id = case.id
+    with database.session() as session:
+        again = cases.record_matches(session, "upload-1", [match(2)])
+        assert again.id == case_id and again.status == "pending"
+        assert sorted(m.signal_id for m in again.matches) == [1, 2]

@@ -17,6 +17,8 @@ from hma.users import (
     LoginFailed,
     authenticate,
     create_user,
+    disable_user,
+    reset_user,
 )
 from hma.web import create_app
 
@@ -114,3 +116,23 @@ def test_pages_need_a_signed_in_reviewer(settings, database):
     answer = client.get("/console/queue")
     assert answer.status_code == 302 and "/console/login" in answer.location
     assert client.get("/").location.endswith("/console/queue")
+
+
+def test_a_locked_or_disabled_account_answers_like_any_failure(database):
+    account = new_reviewer(database)
+    totp = pyotp.TOTP(account.totp_secret)
+    for _ in range(LOCK_AFTER_FAILURES):
+        with pytest.raises(LoginFailed) as failed:
+            login(database, "alice", "guess", totp.now())
+    with pytest.raises(AccountLocked) as locked:
+        login(database, "alice", account.password, totp.now())
+    assert str(locked.value) == str(failed.value)
+    # A reset issues new secrets and opens the account again; disabling closes it.
+    with database.session() as session:
+        fresh = reset_user(session, "alice", BOX)
+    assert fresh.password != account.password
+    assert login(database, "alice", fresh.password, pyotp.TOTP(fresh.totp_secret).now()) == "alice"
+    with database.session() as session:
+        disable_user(session, "alice")
+    with pytest.raises(LoginFailed):
+        login(database, "alice", fresh.password, pyotp.TOTP(fresh.totp_secret).now())

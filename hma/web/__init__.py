@@ -29,12 +29,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     # Console sessions: signed with a key of their own, never readable by scripts,
-    # never sent on cross-site requests, and over after a working day.
+    # never sent on cross-site requests, and over after eight hours without a request.
     app.secret_key = derived_key(settings, "console-sessions")
     app.config.update(
         SESSION_COOKIE_NAME="hma_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.console_secure_cookie,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -547,11 +547,13 @@ def _paths() -> dict[str, Any]:
         "/api/v1/cases/{case_id}/decision": {
             "parameters": case_params,
             "post": _op(
-                "Decide a case: confirm or reject close it, escalate keeps it open",
+                "Decide a case: confirm or reject wait out the undo window (and a second"
+                " reviewer where the two-person rule applies) before closing it; escalate"
+                " moves it to another queue at once",
                 "reviewer",
                 {
                     "200": _answer("The case after the decision", _ref("Case")),
-                    "409": _answer("The case is already closed", _ref("Error")),
+                    "409": _answer("Already decided, or held by another reviewer", _ref("Error")),
                 }
                 | _NOT_FOUND,
                 requestBody={

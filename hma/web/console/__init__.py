@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,9 +37,11 @@ from actioners.models import Case, Exposure
 from banks.errors import DomainError
 from database import utcnow
 from hma.models import User
-from hma.secrets import secret_box
+from hma.secrets import CredentialsUnreadable, secret_box
 from hma.users import AccountLocked, LoginFailed, authenticate, get_user, set_wellness
 from hma.web.context import db_session, services
+
+log = logging.getLogger(__name__)
 
 console = Blueprint("console", __name__, url_prefix="/console")
 
@@ -112,6 +115,10 @@ def login() -> Any:
     except (LoginFailed, AccountLocked) as exc:
         db.commit()  # failures count towards the lockout and are audited
         return render_template("console/login.html", error=str(exc)), 401
+    except CredentialsUnreadable:
+        log.error("sign-in impossible: TOTP secrets do not decrypt with the secret key")
+        message = "sign-in is unavailable: the server's secret key has changed (see the logs)"
+        return render_template("console/login.html", error=message), 503
     db.commit()
     session.clear()  # a fresh session: nothing from before sign-in carries over
     session.permanent = True
@@ -153,7 +160,7 @@ def next_case() -> Any:
     """Claim the most urgent case nobody holds, and open it."""
     db = db_session()
     policy = services().settings.review_policy
-    page, _total = cases.list_cases(db, limit=50)
+    page, _total = cases.list_cases(db, limit=cases.MAX_PAGE)
     now = utcnow()
     for case in page:
         free = case.claimed_by in (None, reviewer()) or (
@@ -215,7 +222,7 @@ def _needs_break(db: Any, user: User) -> bool:
 def skip_break() -> Any:
     session["break_skipped_until"] = (utcnow() + timedelta(minutes=BREAK_SKIP_MINUTES)).timestamp()
     db = db_session()
-    audit.record(db, reviewer(), "user.break_skipped", f"user:{g.user.username}")
+    audit.record(db, reviewer(), audit.USER_BREAK_SKIPPED, reviewer())
     db.commit()
     return redirect(request.form.get("back") or url_for("console.queue"))
 
@@ -249,6 +256,8 @@ def case_preview(case_id: int) -> Response:
 @signed_in(*REVIEW_ROLES)
 def reveal(case_id: int) -> str:
     db = db_session()
+    if _needs_break(db, g.user):
+        abort(429, "time for a break: the exposure limit for this hour is reached")
     media = _media(case_id)
     audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
     db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=True))
@@ -282,6 +291,20 @@ def _step(case_id: int, act: Callable[[Any, Case], Any], done: str) -> Any:
 def claim(case_id: int) -> Any:
     policy = services().settings.review_policy
     return _step(case_id, lambda db, c: review.claim(db, c, reviewer(), policy), "Case claimed.")
+
+
+@console.post("/cases/<int:case_id>/renew")
+@signed_in(*REVIEW_ROLES)
+def renew(case_id: int) -> tuple[str, int]:
+    """Keep the lease while the reviewer stays on the case (the page calls it every minute)."""
+    db = db_session()
+    try:
+        review.claim(db, cases.get_case(db, case_id), reviewer(), services().settings.review_policy)
+    except DomainError:
+        db.rollback()
+        return "", 409
+    db.commit()
+    return "", 204
 
 
 @console.post("/cases/<int:case_id>/release")

@@ -54,9 +54,9 @@
   var release = document.getElementById("release");
   var token = document.querySelector("meta[name=csrf-token]");
   if (release && token) {
-    var claimUrl = release.form.action.replace(/\/release$/, "/claim");
+    var renewUrl = release.form.action.replace(/\/release$/, "/renew");
     setInterval(function () {
-      fetch(claimUrl, { method: "POST", headers: { "X-CSRF-Token": token.content }, redirect: "manual" });
+      fetch(renewUrl, { method: "POST", headers: { "X-CSRF-Token": token.content } });
     }, 60000);
   }
 })();
