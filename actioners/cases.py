@@ -80,6 +80,7 @@ def record_matches(
                 signal=match.signal,
                 query_signal=match.query_signal,
                 distance=match.distance,
+                quality=match.quality,
                 tags=list(match.tags),
                 variant=match.variant,
                 detail=match.detail,

@@ -109,6 +109,8 @@ class CaseMatch(Base):
     signal: Mapped[str] = mapped_column(Text)
     query_signal: Mapped[str] = mapped_column(Text)
     distance: Mapped[int] = mapped_column(Integer)
+    #: The upload's signal quality (PDQ's 0-100), when its type has one.
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     #: The rotation or flip of the upload that matched, when not the original.
     variant: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -77,6 +77,8 @@ class BankMatch:
     variant: str | None = None
     #: Matcher-specific facts (a video match's shares of matched frames).
     detail: dict[str, float] | None = None
+    #: The queried signal's quality (PDQ's 0-100), when it has one.
+    quality: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -106,6 +108,7 @@ class _Candidate:
     variant: str | None
     distance: int
     detail: dict[str, float] | None
+    quality: int | None
 
 
 class BankIndexes:
@@ -307,7 +310,9 @@ class BankIndexes:
             for (value, variant), signal_hits in zip(queries, found, strict=True):
                 for hit in signal_hits:
                     detail = dict(hit.detail) if hit.detail else None
-                    hits[hit.id].append(_Candidate(value, variant, hit.distance, detail))
+                    hits[hit.id].append(
+                        _Candidate(value, variant, hit.distance, detail, signal.quality)
+                    )
         if not hits:
             return []
         rows = session.execute(
@@ -337,6 +342,7 @@ class BankIndexes:
                         tags=list(tags),
                         variant=candidate.variant,
                         detail=candidate.detail,
+                        quality=candidate.quality,
                     )
                 )
         matches.sort(key=lambda m: (m.distance, m.bank, m.content_id, m.signal_type))

@@ -203,6 +203,8 @@ def walk_the_skeleton(api: Client, second_reviewer: Client) -> None:
     assert case["decisions"][0]["note"] == "matches the banked image"
     assert case["decisions"][0]["classification"] == ["csam", "a1"]
     assert case["decisions"][0]["approved_by"] == "token:second"
+    qualities = {m["signal_type"]: m["quality"] for m in case["matches"]}
+    assert qualities["pdq"] >= 50 and qualities.get("md5") is None
 
     status, unrelated = api.upload("/scan", FIXTURES / "wee.jpg", content_ref="upload-0002")
     assert status == 200

@@ -9,7 +9,8 @@ The review queue and console: banks gain a trust level that feeds it; cases gain
 a classification or reason, a state (pending inside the undo window, awaiting
 a second reviewer, effective, undone) and the second reviewer. New tables:
 console users, reduced media kept for safe previews, webhook deliveries, the
-hash-chained audit log, and reviewers' exposure to media. Existing cases and
+hash-chained audit log, and reviewers' exposure to media. Case matches keep
+the upload's signal quality. Existing cases and
 decisions keep their meaning: decisions already made are effective.
 """
 
@@ -121,6 +122,9 @@ def upgrade() -> None:
     with op.batch_alter_table('banks', schema=None, **KEEP) as batch_op:
         batch_op.add_column(sa.Column('trust', sa.Integer(), nullable=False, server_default=sa.text("0")))
 
+    with op.batch_alter_table('case_matches', schema=None, **KEEP) as batch_op:
+        batch_op.add_column(sa.Column('quality', sa.Integer(), nullable=True))
+
     with op.batch_alter_table('cases', schema=None, **KEEP) as batch_op:
         batch_op.add_column(sa.Column('priority_reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False, server_default=sa.text("'[]'")))
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=200), nullable=True))
@@ -132,6 +136,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('case_matches', schema=None, **KEEP) as batch_op:
+        batch_op.drop_column('quality')
+
     with op.batch_alter_table('banks', schema=None, **KEEP) as batch_op:
         batch_op.drop_column('trust')
 

@@ -50,6 +50,7 @@ def case_json(case: Case) -> dict[str, Any]:
                 "signal": m.signal,
                 "query_signal": m.query_signal,
                 "distance": m.distance,
+                "quality": m.quality,
                 "tags": list(m.tags),
                 "variant": m.variant,
                 **sources.get(m.content_id, {}),
