@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from hma.cli import main
 from hma.db import Database, ensure_schema
 from hma.settings import Settings, load_settings
 from hma.tokens import ROLES, create_token
@@ -188,3 +190,20 @@ def http_server() -> Iterator[Any]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# The command line --------------------------------------------------------------
+
+
+@pytest.fixture
+def hma(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run `hma ARGS...` in this process on the test database; stdout and stderr apart."""
+    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
+    monkeypatch.delenv("HMA_CONFIG", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return run

@@ -8,12 +8,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from actioners import audit
 from actioners.models import AuditEntry
-from hma.cli import main
 from hma.db import Database
 
 
@@ -252,19 +250,6 @@ def test_concurrent_appends_keep_one_chain(database):
 
 
 # The command line ------------------------------------------------------------
-
-
-@pytest.fixture
-def hma(tmp_path, database_url, monkeypatch):
-    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
-    monkeypatch.delenv("HMA_CONFIG", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_cli_verify_and_log(hma, database_url):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
-from hma.cli import main
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 SECRET = "s3cret-credential-value"
@@ -74,27 +71,16 @@ def test_a_failed_change_leaves_no_entry(api, database):
     assert [e.action for e in entries(database)] == [audit.BANK_CREATE]
 
 
-@pytest.fixture
-def hma(tmp_path, database_url, monkeypatch):
-    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
-    monkeypatch.delenv("HMA_CONFIG", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str):
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.stderr
-        return result
-
-    return run
-
-
 def test_cli_bank_and_exchange_changes_are_audited_as_cli(hma, database, tmp_path):
     feed = tmp_path / "feed.txt"
     feed.write_text("")
-    hma("bank", "create", "followed")
-    hma("exchange", "add", "l", "--type", "list", "--bank", "followed", "--url", str(feed))
-    hma("exchange", "remove", "l")
+    for command in (
+        ["bank", "create", "followed"],
+        ["exchange", "add", "l", "--type", "list", "--bank", "followed", "--url", str(feed)],
+        ["exchange", "remove", "l"],
+    ):
+        done = hma(*command)
+        assert done.exit_code == 0, done.stderr
 
     log = entries(database)
     assert [(e.actor, e.action, e.subject) for e in log] == [

@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from hma.cli import main
 from tests.conftest import FIXTURES
-
-
-@pytest.fixture
-def hma(tmp_path, database_url, monkeypatch):
-    """Run `hma ARGS...`; stdout and stderr are kept apart."""
-    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
-    monkeypatch.delenv("HMA_CONFIG", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None):
-        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
-
-    return run
 
 
 def image(name: str) -> str:

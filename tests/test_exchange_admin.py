@@ -7,32 +7,17 @@ import os
 import stat
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
 from banks.models import BankContent, Exchange
-from hma.cli import main
 from hma.scheduler import Scheduler
 from hma.secrets import SecretBox, secret_box
 from hma.settings import SettingsError
 from tests.exchange_servers import FakeThreatExchange, TEUpdate, wait_until
 
 MD5S = [f"{i:032x}" for i in range(1, 50)]
-
-
-@pytest.fixture
-def hma(tmp_path, database_url, monkeypatch):
-    monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HMA_DATABASE_URL", database_url)
-    monkeypatch.delenv("HMA_CONFIG", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None):
-        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
-
-    return run
 
 
 def test_exchange_commands(hma, tmp_path):
