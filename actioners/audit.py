@@ -53,6 +53,7 @@ CASE_REASSIGN = "case.reassign"
 CASE_ESCALATE = "case.escalate"
 CASE_REVEAL = "case.reveal"
 CASE_EFFECTIVE = "case.effective"
+CASE_REOPENED = "case.reopened"
 USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
 USER_LOCKED = "user.locked"
@@ -78,6 +79,7 @@ ACTIONS = (
     CASE_ESCALATE,
     CASE_REVEAL,
     CASE_EFFECTIVE,
+    CASE_REOPENED,
     USER_LOGIN,
     USER_LOGIN_FAILED,
     USER_LOCKED,

@@ -15,8 +15,9 @@ from sqlalchemy import and_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from actioners import audit
 from actioners.errors import CaseNotFound
-from actioners.models import OPEN_STATUSES, Case, CaseMatch
+from actioners.models import OPEN_STATUSES, PENDING, Case, CaseMatch
 from actioners.priority import age_reason, case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
@@ -64,11 +65,13 @@ def record_matches(
             select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case_id)
         )
     )
+    added = 0
     for match in matches:
         key = (match.signal_id, match.query_signal)
         if key in existing:
             continue
         existing.add(key)
+        added += 1
         session.add(
             CaseMatch(
                 case_id=case_id,
@@ -89,6 +92,8 @@ def record_matches(
     session.flush()
     case = get_case(session, case_id)
     session.refresh(case, ["matches"])
+    if added and case.status == PENDING:
+        _reopen(session, case)
     bank_ids = {m.bank_id for m in case.matches}
     trust = {
         bank_id: points
@@ -104,11 +109,29 @@ def record_matches(
     return case
 
 
+def _reopen(session: Session, case: Case) -> None:
+    """New evidence arrived while a decision waited: the decision no longer covers
+    everything known, so it is set aside and the case goes back to the queue."""
+    waiting = [d for d in case.decisions if d.state in (PENDING, "awaiting_second")]
+    for decision in waiting:
+        decision.state = "undone"
+    case.status = "escalated" if case.queue != "default" else "open"
+    case.claimed_by, case.lease_expires_at = None, None
+    audit.record(
+        session,
+        "hma",
+        audit.CASE_REOPENED,
+        f"case:{case.id}",
+        {"set_aside": [d.id for d in waiting], "why": "new matches while the decision waited"},
+    )
+    session.flush()
+
+
 def _claim_case(session: Session, content_ref: str, metadata: dict[str, Any]) -> int:
     """The id of the case for `content_ref` not yet closed, locked for this transaction.
 
-    A case whose decision waits out its undo window still takes new matches:
-    the reviewer who undoes it then sees them.
+    A case whose decision waits out its undo window still takes new matches;
+    `record_matches` then sets that decision aside.
     """
     for _attempt in range(5):
         found = session.scalar(

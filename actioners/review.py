@@ -173,10 +173,10 @@ def decide(
     now = utcnow()
     record = CaseDecision(case_id=case.id, decision=decision, note=note, decided_by=reviewer)
     if decision == "escalate":
-        target = _name(escalate_to or "senior", "escalate_to", MAX_QUEUE)
+        target = _name(escalate_to or "senior", "escalate_to", MAX_QUEUE).removeprefix("user:")
         changes: dict[str, Any] = {"status": "escalated", "claimed_by": None}
         changes["lease_expires_at"] = None
-        changes["queue"] = target
+        changes["queue"], changes["assigned_to"] = target, None
         record.state, record.effective_at, record.reason = "effective", now, target
     else:
         if decision == "confirm":
@@ -225,7 +225,8 @@ def _classification(case: Case, given: list[str] | None, taxonomy: Taxonomy) -> 
         not isinstance(given, list) or not all(isinstance(t, str) and t.strip() for t in given)
     ):
         raise InvalidInput("classification must be a list of taxonomy tags")
-    tags = taxonomy.normalize_all(given or [t for m in case.matches for t in m.tags])
+    matched = [t for m in case.matches for t in m.tags]
+    tags = taxonomy.normalize_all(given if given is not None else matched)
     if not any(taxonomy.is_primary(t) for t in tags):
         raise InvalidInput(
             "a confirmation needs a classification with at least one primary taxonomy tag",
@@ -336,7 +337,7 @@ def undo(
         update(Case)
         .where(Case.id == case.id)
         .values(
-            status="open",
+            status="escalated" if case.queue != "default" else "open",
             claimed_by=reviewer,
             lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
             updated_at=now,

@@ -72,6 +72,9 @@ def body_for(case: Case, decision: CaseDecision) -> str:
     document: dict[str, Any] = {
         "event": EVENT,
         "case_id": case.id,
+        # Signed, unlike the headers: receivers act once per decision_id, so a
+        # captured notice replayed under another delivery id changes nothing.
+        "decision_id": decision.id,
         "content_ref": case.content_ref,
         "decision": decision.decision,
         "classification": list(decision.classification or []),

@@ -9,6 +9,8 @@ accepted once: replaying an observed code fails even inside its 30 seconds.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -128,9 +130,18 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def get_user(session: Session, user_id: int) -> User | None:
+def session_stamp(user: User) -> str:
+    """What a console session must carry to stay valid: it changes when the
+    account's password and authenticator are reset, ending every session."""
+    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:32]
+
+
+def get_user(session: Session, user_id: int, stamp: str) -> User | None:
+    """The signed-in user, unless the account was disabled or reset since."""
     user = session.get(User, user_id)
-    return None if user is None or user.disabled_at is not None else user
+    if user is None or user.disabled_at is not None:
+        return None
+    return user if hmac.compare_digest(stamp, session_stamp(user)) else None
 
 
 def authenticate(session: Session, username: str, password: str, code: str, box: SecretBox) -> User:
@@ -147,6 +158,7 @@ def authenticate(session: Session, username: str, password: str, code: str, box:
         raise LoginFailed(SIGN_IN_FAILED)
     who = f"user:{user.username}"
     if user.locked_until is not None and user.locked_until > now:
+        _hasher_dummy_work(password)
         audit.record(session, who, audit.USER_LOGIN_FAILED, who, {"locked": True})
         raise AccountLocked(SIGN_IN_FAILED)
     step = _totp_step(user, code, box)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from actioners import cases, review
 from actioners.errors import CaseClosed, CaseNotFound
+from actioners.models import AuditEntry
 from actioners.priority import case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
 from banks.taxonomy import shipped_taxonomy
+from database import utcnow
 
 #: Decisions act at once, with no second reviewer: these tests are about cases.
 AT_ONCE = review.ReviewPolicy(undo_seconds=0, two_person_rule=False)
@@ -166,13 +170,21 @@ def test_concurrent_decisions_one_wins(database):
         assert len(cases.get_case(session, case_id).decisions) == 1
 
 
-def test_a_rescan_inside_the_undo_window_adds_to_the_pending_case(database):
+def test_new_matches_inside_the_undo_window_set_the_decision_aside(database):
+    """A waiting decision covered what the reviewer saw; new evidence sends the
+    case back to the queue instead of letting the decision act on it unseen."""
     waiting = review.ReviewPolicy(undo_seconds=60, two_person_rule=False)
     with database.session() as session:
         case = cases.record_matches(session, "upload-1", [match(1)])
         review.decide(session, case, "reject", "token:x", waiting, shipped_taxonomy())
         case_id = case.id
     with database.session() as session:
+        same = cases.record_matches(session, "upload-1", [match(1)])
+        assert same.status == "pending"  # nothing new: the decision stands
         again = cases.record_matches(session, "upload-1", [match(2)])
-        assert again.id == case_id and again.status == "pending"
+        assert again.id == case_id and again.status == "open"
         assert sorted(m.signal_id for m in again.matches) == [1, 2]
+        assert [d.state for d in again.decisions] == ["undone"]
+        assert review.finalise_due(session, waiting, utcnow() + timedelta(hours=1)) == 0
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert actions[-1] == "case.reopened"

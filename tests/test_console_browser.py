@@ -104,7 +104,7 @@ def test_a_reviewer_works_a_case_from_queue_to_decision(tmp_path, database_url):
             page.fill("input[name=password]", password)
             page.fill("input[name=code]", "000000")
             page.keyboard.press("Enter")
-            assert "not right" in page.inner_text("p.flash.error")
+            assert "sign-in failed" in page.inner_text("p.flash.error")
             sign_in(page, base, "rita", password, secret)
             assert f"#{case_id} upload-1" in page.inner_text("table.queue")
             shots = os.environ.get("HMA_CONSOLE_SCREENSHOTS")
@@ -129,6 +129,8 @@ def test_a_reviewer_works_a_case_from_queue_to_decision(tmp_path, database_url):
 
             # Revealing is a deliberate POST, and it is logged.
             page.keyboard.press("v")
+            assert page.evaluate("document.activeElement.id") == "reveal"
+            page.keyboard.press("Enter")
             page.wait_for_selector("img.revealed")
             src = page.get_attribute("img.revealed", "src")
             kept = Image.open(io.BytesIO(__import__("base64").b64decode(src.split(",", 1)[1])))

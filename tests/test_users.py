@@ -101,6 +101,8 @@ def test_console_forms_need_the_session_csrf_token(settings, database):
         "code": pyotp.TOTP(account.totp_secret).now(),
     }
     assert client.post("/console/login", data=form).status_code == 400  # no token
+    # Nor does a client with no session at all (a cross-site form) get through.
+    assert app.test_client().post("/console/login", data=form).status_code == 400
     signed_in = client.post("/console/login", data=form | {"csrf": token})
     assert signed_in.status_code == 302 and signed_in.location.endswith("/console/queue")
     assert client.get("/console/queue").status_code == 200
@@ -108,6 +110,15 @@ def test_console_forms_need_the_session_csrf_token(settings, database):
     assert cookie.http_only and cookie.same_site == "Strict"
     # The session's token changed at sign-in: the one from before no longer works.
     assert client.post("/console/logout", data={"csrf": token}).status_code == 400
+    page = client.get("/console/queue").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    # After the break prompt, only the console's own pages are followed.
+    away = client.post("/console/break/skip", data={"csrf": token, "back": "https://x.test/"})
+    assert away.location.endswith("/console/queue")
+    # Resetting the account ends the sessions it had.
+    with database.session() as session:
+        reset_user(session, "alice", BOX)
+    assert "/console/login" in client.get("/console/queue").location
 
 
 def test_pages_need_a_signed_in_reviewer(settings, database):

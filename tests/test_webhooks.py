@@ -209,6 +209,7 @@ def test_a_delivery_reaches_the_platform_signed(database, platform):
     assert body == {
         "event": "case.decided",
         "case_id": case_id,
+        "decision_id": decision_id,
         "content_ref": "upload-1",
         "decision": "confirm",
         "classification": ["A1"],

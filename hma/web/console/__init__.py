@@ -38,7 +38,14 @@ from banks.errors import DomainError
 from database import utcnow
 from hma.models import User
 from hma.secrets import CredentialsUnreadable, secret_box
-from hma.users import AccountLocked, LoginFailed, authenticate, get_user, set_wellness
+from hma.users import (
+    AccountLocked,
+    LoginFailed,
+    authenticate,
+    get_user,
+    session_stamp,
+    set_wellness,
+)
 from hma.web.context import db_session, services
 
 log = logging.getLogger(__name__)
@@ -67,7 +74,8 @@ def check_csrf() -> None:
     if request.method != "POST":
         return
     sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")):
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
         abort(400, "the form has expired: reload the page and try again")
 
 
@@ -75,7 +83,7 @@ def signed_in(*roles: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            user = get_user(db_session(), session.get("uid", 0))
+            user = get_user(db_session(), session.get("uid", 0), session.get("stamp", ""))
             if user is None:
                 return redirect(url_for("console.login", next=request.path))
             if roles and user.role not in roles:
@@ -122,10 +130,15 @@ def login() -> Any:
     db.commit()
     session.clear()  # a fresh session: nothing from before sign-in carries over
     session.permanent = True
-    session["uid"] = user.id
+    session["uid"], session["stamp"] = user.id, session_stamp(user)
     csrf_token()
     target = request.args.get("next", "")
-    return redirect(target if target.startswith("/console/") else url_for("console.queue"))
+    return redirect(target if _is_console_path(target) else url_for("console.queue"))
+
+
+def _is_console_path(target: str) -> bool:
+    """Only this console's own pages are followed after a form (no open redirect)."""
+    return target.startswith("/console/") and not target.startswith("//") and "\\" not in target
 
 
 @console.post("/logout")
@@ -170,7 +183,11 @@ def next_case() -> Any:
             case.queue in ("default", g.user.username) or g.user.role == "admin"
         )
         if free and mine:
-            review.claim(db, case, reviewer(), policy)
+            try:
+                review.claim(db, case, reviewer(), policy)
+            except DomainError:  # someone else took it a moment ago
+                db.rollback()
+                continue
             db.commit()
             return redirect(url_for("console.case_page", case_id=case.id))
     flash("No case is waiting for you.")
@@ -224,7 +241,8 @@ def skip_break() -> Any:
     db = db_session()
     audit.record(db, reviewer(), audit.USER_BREAK_SKIPPED, reviewer())
     db.commit()
-    return redirect(request.form.get("back") or url_for("console.queue"))
+    back = request.form.get("back", "")
+    return redirect(back if _is_console_path(back) else url_for("console.queue"))
 
 
 def _media(case_id: int) -> Any:
@@ -254,7 +272,7 @@ def case_preview(case_id: int) -> Response:
 
 @console.post("/cases/<int:case_id>/reveal")
 @signed_in(*REVIEW_ROLES)
-def reveal(case_id: int) -> str:
+def reveal(case_id: int) -> Response:
     db = db_session()
     if _needs_break(db, g.user):
         abort(429, "time for a break: the exposure limit for this hour is reached")
@@ -263,11 +281,13 @@ def reveal(case_id: int) -> str:
     db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=True))
     db.commit()
     encoded = base64.b64encode(media.data).decode()
-    return render_template(
+    page = render_template(
         "console/reveal.html",
         case=cases.get_case(db, case_id),
         image=f"data:{media.content_type};base64,{encoded}",
     )
+    # Not kept by the browser: going back must not show the copy again unlogged.
+    return Response(page, headers={"Cache-Control": "no-store"})
 
 
 # Workflow steps ------------------------------------------------------------------------
@@ -333,7 +353,9 @@ def decide(case_id: int) -> Any:
             found.settings.review_policy,
             found.taxonomy,
             note=form.get("note", ""),
-            classification=form.getlist("classification") or None,
+            classification=form.getlist("classification")
+            if form.get("decision") == "confirm"
+            else None,
             reason=form.get("reason") or None,
             escalate_to=form.get("escalate_to") or None,
         )

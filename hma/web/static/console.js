@@ -6,6 +6,7 @@
     var tag = (event.target.tagName || "").toLowerCase();
     return tag === "input" || tag === "select" || tag === "textarea" || event.target.isContentEditable;
   }
+  function focus(id) { var el = document.getElementById(id); if (el) { el.focus(); return true; } return false; }
   function click(id) { var el = document.getElementById(id); if (el) { el.click(); return true; } return false; }
   function focusForm(id) {
     var form = document.getElementById(id);
@@ -37,9 +38,10 @@
       case "c": handled = focusForm("confirm-form"); break;
       case "r": handled = focusForm("reject-form"); break;
       case "e": handled = focusForm("escalate-form"); break;
-      case "v": handled = click("reveal"); break;
+      // Revealing and agreeing take a second, deliberate key: these only focus the button.
+      case "v": handled = focus("reveal"); break;
       case "u": handled = click("undo"); break;
-      case "a": handled = click("approve"); break;
+      case "a": handled = focus("approve"); break;
       case "b": handled = click("back"); break;
       case "?":
         var footer = document.querySelector("footer");
