@@ -24,6 +24,7 @@ from hma import batch
 from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
 from hma.exchanges import Exchanges
 from hma.scan import Scanner, build_scanner, load_taxonomy
+from hma.scheduler import send_webhooks
 from hma.secrets import secret_box
 from hma.settings import Settings, SettingsError, load_settings
 from hma.tokens import ROLES, create_token, list_tokens, revoke_token
@@ -679,6 +680,17 @@ def review_finalise(runtime: Runtime) -> None:
     with runtime.database.session() as session:
         done = review.finalise_due(session, runtime.settings.review_policy)
     click.echo(f"{done} decision(s) took effect", err=True)
+
+
+@review_group.command("deliver")
+@with_runtime
+def review_deliver(runtime: Runtime) -> None:
+    """Send due webhooks and exchange feedback (what `hma serve` does in the background;
+    for deployments that run without its scheduler, after `hma review finalise`)."""
+    webhooks = send_webhooks(runtime.exchanges)
+    click.echo(f"webhooks: {webhooks or 'no webhook_url configured'}", err=True)
+    feedback = runtime.exchanges.send_feedback()
+    click.echo(f"feedback: {feedback or 'another process is sending it'}", err=True)
 
 
 # audit ---------------------------------------------------------------------

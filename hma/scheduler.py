@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from actioners.review import finalise_due
-from actioners.webhooks import deliver_due
+from actioners.webhooks import WebhookReport, deliver_due
 from database import utcnow
 from hma.exchanges import Exchanges
 
@@ -104,15 +104,20 @@ class Scheduler:
 
     def webhooks(self) -> None:
         """Send due decision webhooks (each delivery is claimed, so processes never share one)."""
-        settings = self.exchanges.settings
-        if not settings.webhook_url:
-            return
-        report = deliver_due(
-            self.exchanges.database.sessions,
-            settings.webhook_url,
-            settings.webhook_secret,
-            settings.webhook_timeout_seconds,
-            settings.webhook_max_attempts,
-        )
-        if report.delivered or report.retrying or report.failed:
+        report = send_webhooks(self.exchanges)
+        if report is not None and (report.delivered or report.retrying or report.failed):
             log.info("webhooks: %s", report)
+
+
+def send_webhooks(exchanges: Exchanges) -> WebhookReport | None:
+    """Deliver due decision webhooks as the settings say; None when none is configured."""
+    settings = exchanges.settings
+    if not settings.webhook_url:
+        return None
+    return deliver_due(
+        exchanges.database.sessions,
+        settings.webhook_url,
+        settings.webhook_secret,
+        settings.webhook_timeout_seconds,
+        settings.webhook_max_attempts,
+    )

@@ -406,3 +406,21 @@ def test_the_scheduler_job_sends_due_webhooks(database, platform, tmp_path):
     [request] = platform.received
     assert valid_signature(request.body, request.headers["x-hma-signature"])
     assert delivery(database, delivery_id).status == "delivered"
+
+
+def test_without_the_scheduler_the_cli_finalises_and_delivers(database, platform, hma, monkeypatch):
+    """`hma review finalise` then `hma review deliver`: the cron path of a deployment
+    that runs `hma serve` with its scheduler off."""
+    case_id, decision_id = decided_case(database, state="pending")
+    with database.session() as session:
+        session.execute(update(Case).where(Case.id == case_id).values(status="pending"))
+    monkeypatch.setenv("HMA_WEBHOOK_URL", platform.url)
+    monkeypatch.setenv("HMA_WEBHOOK_SECRET", SECRET)
+    finalised = hma("review", "finalise")
+    assert finalised.exit_code == 0 and "1 decision(s) took effect" in finalised.stderr
+    assert platform.received == []  # queued, not yet sent
+    delivered = hma("review", "deliver")
+    assert delivered.exit_code == 0 and "delivered=1" in delivered.stderr
+    [request] = platform.received
+    assert json.loads(request.body)["decision_id"] == decision_id
+    assert valid_signature(request.body, request.headers["x-hma-signature"])
