@@ -93,36 +93,30 @@ def rerun(tmp_path, database_url, fake) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.slow
-def test_killed_sync_resumes_to_exactly_the_source(tmp_path, database_url, database, fake):
+def follow_forty_updates(tmp_path, database_url, database, fake, token_on_stdin: bool) -> None:
+    """40 upstream updates, and a bank following them through `hma exchange add`
+    (two per page); the token is given on stdin or on the command line."""
     fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(40)]
     with database.session() as session:
         store.create_bank(session, "followed")
     setup = subprocess.run(
         hma_command(
             tmp_path,
-            "exchange",
-            "add",
-            "te",
-            "--type",
-            "threatexchange",
-            "--bank",
-            "followed",
-            "--url",
-            f"{fake.url}/v9.0",
-            "--config",
-            "privacy_group=303",
-            "--config",
-            "page_size=2",
-            "--credentials",
-            "-",
+            *("exchange", "add", "te", "--type", "threatexchange", "--bank", "followed"),
+            *("--url", f"{fake.url}/v9.0", "--config", "privacy_group=303"),
+            *("--config", "page_size=2", "--credentials", "-" if token_on_stdin else fake.token),
         ),
-        input=fake.token + "\n",
+        input=fake.token + "\n" if token_on_stdin else None,
         env=hma_env(database_url),
         capture_output=True,
         text=True,
     )
     assert setup.returncode == 0, setup.stderr
+
+
+@pytest.mark.slow
+def test_killed_sync_resumes_to_exactly_the_source(tmp_path, database_url, database, fake):
+    follow_forty_updates(tmp_path, database_url, database, fake, token_on_stdin=True)
     fake.delay = 0.15  # slow enough to be killed in the middle
 
     kill_mid_sync(tmp_path, database_url, database, fake, pages_before_kill=3)
@@ -134,33 +128,7 @@ def test_killed_sync_resumes_to_exactly_the_source(tmp_path, database_url, datab
 
 @pytest.mark.slow
 def test_killed_full_resync_still_removes_what_is_gone(tmp_path, database_url, database, fake):
-    fake.updates = [TEUpdate("HASH_PDQ", PDQS[i], 1000 * (i + 1)) for i in range(40)]
-    with database.session() as session:
-        store.create_bank(session, "followed")
-    setup = subprocess.run(
-        hma_command(
-            tmp_path,
-            "exchange",
-            "add",
-            "te",
-            "--type",
-            "threatexchange",
-            "--bank",
-            "followed",
-            "--url",
-            f"{fake.url}/v9.0",
-            "--config",
-            "privacy_group=303",
-            "--config",
-            "page_size=2",
-            "--credentials",
-            fake.token,
-        ),
-        env=hma_env(database_url),
-        capture_output=True,
-        text=True,
-    )
-    assert setup.returncode == 0, setup.stderr
+    follow_forty_updates(tmp_path, database_url, database, fake, token_on_stdin=False)
     rerun(tmp_path, database_url, fake)
     assert len(bank_state(database)) == 40
 

@@ -103,6 +103,13 @@ class AdapterConfig:
     def validate(self) -> None:
         """Raise InvalidInput for settings that cannot work."""
 
+    def check_range(self, name: str, lowest: int, highest: int) -> None:
+        """The integer setting `name` lies in [lowest, highest], or a clear error."""
+        if not lowest <= getattr(self, name) <= highest:
+            raise InvalidInput(
+                f"{name} must be from {lowest} to {highest}", code="invalid_exchange_config"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

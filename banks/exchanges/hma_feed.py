@@ -36,8 +36,7 @@ class FeedConfig(AdapterConfig):
             raise InvalidInput(
                 "set bank=<name of the published bank>", code="invalid_exchange_config"
             )
-        if not 1 <= self.page_size <= 10_000:
-            raise InvalidInput("page_size must be from 1 to 10000", code="invalid_exchange_config")
+        self.check_range("page_size", 1, 10_000)
 
 
 class HMAFeedAdapter(ExchangeAdapter):

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from banks.errors import InvalidInput
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -41,8 +40,7 @@ class StopNCIIConfig(AdapterConfig):
     page_size: int = 800
 
     def validate(self) -> None:
-        if not 1 <= self.page_size <= 5000:
-            raise InvalidInput("page_size must be from 1 to 5000", code="invalid_exchange_config")
+        self.check_range("page_size", 1, 5000)
 
 
 class StopNCIIAdapter(ExchangeAdapter):

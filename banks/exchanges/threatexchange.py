@@ -58,8 +58,7 @@ class ThreatExchangeConfig(AdapterConfig):
             raise InvalidInput(
                 "set privacy_group=<numeric privacy group id>", code="invalid_exchange_config"
             )
-        if not 1 <= self.page_size <= 1000:
-            raise InvalidInput("page_size must be from 1 to 1000", code="invalid_exchange_config")
+        self.check_range("page_size", 1, 1000)
 
 
 class ThreatExchangeAdapter(ExchangeAdapter):
