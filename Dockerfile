@@ -24,6 +24,6 @@ USER hma
 ENV HMA_DATA_DIR=/data PYTHONUNBUFFERED=1
 VOLUME ["/data"]
 EXPOSE 5000
-# `hma serve` runs gunicorn (one worker, threads) after creating the schema on
+# `hma serve` runs gunicorn (one worker per core, threads) after creating the schema on
 # first start; the one-time admin token appears in the container's log.
 CMD ["hma", "serve", "--host", "0.0.0.0", "--port", "5000"]

@@ -23,6 +23,9 @@ Entry = tuple[int, str, str, int, str]
 
 #: Arbitrary constant naming the change-log lock among this app's advisory locks.
 CHANGE_LOG_LOCK = 0x484D41_01
+#: Key in `Session.info` set when a transaction changes what matches: the
+#: application applies such changes to its own indexes right after the commit.
+MATCHING_CHANGED = "hma.matching_changed"
 
 
 def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> None:
@@ -44,8 +47,14 @@ def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> Non
     session.execute(insert(SignalChange), rows)
 
 
+def mark_changed(session: Session) -> None:
+    """Note that this transaction changes what lookups may match (see MATCHING_CHANGED)."""
+    session.info[MATCHING_CHANGED] = True
+
+
 def lock(session: Session) -> None:
     """Serialise change-log writers until this transaction ends (PostgreSQL only)."""
+    mark_changed(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
 

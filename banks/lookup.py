@@ -11,27 +11,36 @@ A process starts from the newest snapshot on disk, if there is one, and
 catches up from the change log; with none it builds from the tables. Fresh
 snapshots are written in the background when enough time has passed and
 something changed, so a restart never has to read every signal again.
+
+Without a follower, each lookup first reads the log itself (a query per
+lookup, and always current). A server instead starts `follow()`: a thread
+polls the log a few times a second and lookups read nothing but their
+candidates, so a change committed anywhere is matchable everywhere within
+one poll, and a change this process commits is applied at once (`poke()`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
+import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from banks import changelog
+from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
 from hashers import Registry, Signal, UnknownSignalType
 from matchers import SignalIndex, index_for, load_index
@@ -40,6 +49,11 @@ log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 50_000
 SNAPSHOT_STATE = "state.json"
+#: Held by the one process of a host writing the snapshot.
+SNAPSHOT_WRITER = ".writer.lock"
+#: The file in the snapshot directory through which a host's processes tell
+#: each other of urgent changes.
+HOST_STAMP = ".changed"
 SNAPSHOT_FORMAT = 1
 #: The signal type a bank's pdq_threshold applies to. Video frames keep the
 #: deployment threshold: a video's shares of matched frames are computed in the
@@ -102,6 +116,25 @@ def _variants(signal: Signal) -> list[tuple[str, str | None]]:
     return [(value, name) for name, value in variants.items()]
 
 
+#: What a lookup reads of its candidates, built once: on every lookup that hits,
+#: building the statement and running it through the ORM cost more than the query.
+_CANDIDATES = (
+    select(
+        BankSignal.id,
+        BankSignal.bank_id,
+        BankSignal.content_id,
+        BankSignal.signal_type,
+        BankSignal.value,
+        BankContent.tags,
+        Bank.name,
+        Bank.pdq_threshold,
+    )
+    .join(BankContent, BankSignal.content_id == BankContent.id)
+    .join(Bank, BankSignal.bank_id == Bank.id)
+    .where(BankSignal.id.in_(bindparam("ids", expanding=True)), BankContent.enabled, Bank.enabled)
+)
+
+
 @dataclass(frozen=True)
 class _Candidate:
     query_value: str
@@ -125,10 +158,55 @@ class BankIndexes:
         self._snapshot_lock = threading.Lock()
         self._snapshot_at = time.monotonic()
         self._snapshot_change = -1
+        #: The widest PDQ threshold of any enabled bank, as of the last refresh.
+        self._widest_pdq: int | None = None
+        self._follower: _Follower | None = None
+        self._host: _HostStamp | None = None
+        self._host_seen = 0
 
     @property
     def applied_change_id(self) -> int:
         return self._applied
+
+    @property
+    def built(self) -> bool:
+        return self._built
+
+    def follow(self, sessions: Callable[[], Session], interval: float) -> None:
+        """Keep current from a background thread polling the log every `interval` seconds.
+
+        With a snapshot directory, the processes of a host also share a change
+        stamp there, through which a change one of them makes for a waiting
+        caller (`poke(urgent=True)`) is applied by all of them before their
+        next lookup.
+        """
+        if self._follower is None:
+            folder = self.config.snapshot_dir
+            self._host = None if folder is None else _HostStamp(folder / HOST_STAMP)
+            self._follower = _Follower(self, sessions, interval)
+            self._follower.start()
+
+    def poke(self, urgent: bool) -> None:
+        """This process committed a change (when following): apply it soon, and when
+        `urgent` (someone is waiting for it) before any lookup on this host."""
+        if self._follower is None:
+            return
+        if not urgent:
+            self._follower.wake()
+        elif self._host is not None:
+            self._host.bump()
+        else:
+            self._follower.refresh_now()
+
+    def caught_up_within(self, seconds: float) -> bool:
+        """Whether the indexes are built and were brought current in the last `seconds`.
+
+        Without a follower they are brought current by every lookup, so being
+        built is enough.
+        """
+        if not self._built:
+            return False
+        return self._follower is None or self._follower.age() <= seconds
 
     def threshold(self, signal_type: str) -> int:
         kind = self.registry.signal_type(signal_type)
@@ -154,6 +232,9 @@ class BankIndexes:
                     break
                 self._apply_changes(entries)
                 self._applied = entries[-1].id
+            self._widest_pdq = session.scalar(
+                select(func.max(Bank.pdq_threshold)).where(Bank.enabled)
+            )
         self._maybe_snapshot()
 
     def _apply_changes(self, entries: Sequence[Row[changelog.Entry]]) -> None:
@@ -184,7 +265,7 @@ class BankIndexes:
         self._build(session)
         self._built = True
         if self.config.snapshot_dir is not None:
-            self.save_snapshot()
+            self.save_snapshot(replace_unfit=True)
 
     def _build(self, session: Session) -> None:
         # Read the log head first: entries after it are applied afterwards, and
@@ -246,8 +327,12 @@ class BankIndexes:
         log.info("loaded index snapshot at change %d from %s", self._applied, folder)
         return True
 
-    def save_snapshot(self) -> None:
+    def save_snapshot(self, replace_unfit: bool = False) -> None:
         """Write every index and the change they reflect, replacing the previous snapshot.
+
+        Skipped when another process of the host is writing one, or the one on
+        disk is at least as new, unless `replace_unfit` (the one on disk could
+        not be used).
 
         The recorded change id is read before the indexes are written, so the
         snapshot may hold later changes too; replaying those on load is harmless.
@@ -255,9 +340,14 @@ class BankIndexes:
         folder = self.config.snapshot_dir
         if folder is None:
             return
-        with self._snapshot_lock:
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._snapshot_lock, filelock.held(folder / SNAPSHOT_WRITER) as writing:
             applied, indexes = self._applied, dict(self._indexes)
-            folder.mkdir(parents=True, exist_ok=True)
+            newer = not replace_unfit and _snapshot_change_on_disk(folder) >= applied
+            if not writing or newer:
+                # Another process of this host is writing one, or wrote one as new.
+                self._snapshot_change, self._snapshot_at = applied, time.monotonic()
+                return
             for name, index in indexes.items():
                 index.save(folder / name)
             state = {
@@ -269,6 +359,33 @@ class BankIndexes:
             staging.write_text(json.dumps(state))
             os.replace(staging, folder / SNAPSHOT_STATE)
             self._snapshot_change, self._snapshot_at = applied, time.monotonic()
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) every matching kernel now.
+
+        A worker that did this on its first lookup held that request, and all
+        that queued behind it, for a second or more.
+        """
+        for name, kind in self.registry.signal_types.items():
+            if kind.comparison != "hamming":
+                continue
+            probe = "0" * (kind.bits // 4)
+            try:
+                scratch = index_for(kind)
+            except ValueError:
+                continue
+            scratch.add_values([1], [probe])
+            # A scratch index exercises the recent-additions path; the live one
+            # (when loaded with segments) the segment search too.
+            for index in (scratch, self._indexes.get(name)):
+                if index is not None:
+                    index.lookup([probe], self.threshold(name))
+
+    def unload(self) -> None:
+        """Let go of every index (a server's master, before forking workers that load
+        their own); the next `refresh` starts again from the snapshot."""
+        with self._lock:
+            self._indexes, self._built, self._applied = {}, False, 0
 
     def _maybe_snapshot(self) -> None:
         interval = self.config.snapshot_interval
@@ -295,8 +412,12 @@ class BankIndexes:
 
     def find(self, session: Session, signals: list[Signal]) -> list[BankMatch]:
         """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
-        self.refresh(session)
-        widest_pdq = session.scalar(select(func.max(Bank.pdq_threshold)).where(Bank.enabled))
+        if self._follower is None:
+            self.refresh(session)
+        elif self._host is not None and (stamp := self._host.read()) != self._host_seen:
+            self._host_seen = stamp
+            self._follower.refresh_now()
+        widest_pdq = self._widest_pdq
         hits: dict[int, list[_Candidate]] = defaultdict(list)
         for signal in signals:
             index = self._indexes.get(signal.type)
@@ -315,23 +436,18 @@ class BankIndexes:
                     )
         if not hits:
             return []
-        rows = session.execute(
-            select(BankSignal, BankContent.tags, Bank.name, Bank.pdq_threshold)
-            .join(BankContent, BankSignal.content_id == BankContent.id)
-            .join(Bank, BankSignal.bank_id == Bank.id)
-            .where(BankSignal.id.in_(hits), BankContent.enabled, Bank.enabled)
-        )
+        rows = session.connection().execute(_CANDIDATES, {"ids": list(hits)})
         matches = []
-        for stored, tags, bank_name, bank_threshold in rows:
+        for stored in rows:
             limit = self.threshold(stored.signal_type)
-            if stored.signal_type == BANK_THRESHOLD_TYPE and bank_threshold is not None:
-                limit = bank_threshold
+            if stored.signal_type == BANK_THRESHOLD_TYPE and stored.pdq_threshold is not None:
+                limit = stored.pdq_threshold
             for candidate in hits[stored.id]:
                 if candidate.distance > limit:
                     continue
                 matches.append(
                     BankMatch(
-                        bank=bank_name,
+                        bank=stored.name,
                         bank_id=stored.bank_id,
                         content_id=stored.content_id,
                         signal_id=stored.id,
@@ -339,7 +455,7 @@ class BankIndexes:
                         signal=stored.value,
                         query_signal=candidate.query_value,
                         distance=candidate.distance,
-                        tags=list(tags),
+                        tags=list(stored.tags),
                         variant=candidate.variant,
                         detail=candidate.detail,
                         quality=candidate.quality,
@@ -358,3 +474,96 @@ class BankIndexes:
                 for name, index in sorted(self._indexes.items())
             },
         }
+
+
+def _snapshot_change_on_disk(folder: Path) -> int:
+    """The change the snapshot in `folder` reflects (-1 when there is none usable)."""
+    try:
+        state = json.loads((folder / SNAPSHOT_STATE).read_text())
+    except (OSError, ValueError):
+        return -1
+    if state.get("format") != SNAPSHOT_FORMAT:
+        return -1
+    return int(state.get("applied_change_id", -1))
+
+
+class _HostStamp:
+    """Eight bytes in a file, memory-mapped by every process of a host.
+
+    A process that made an urgent change writes a new value; the others
+    compare it with the last value they saw before each lookup, which costs
+    a memory read, and bring their indexes current when it differs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as handle:
+            if os.fstat(handle.fileno()).st_size < 8:
+                handle.truncate(8)
+            self._map = mmap.mmap(handle.fileno(), 8)
+
+    def read(self) -> int:
+        return int(struct.unpack_from("<q", self._map)[0])
+
+    def bump(self) -> None:
+        struct.pack_into("<q", self._map, 0, time.time_ns() ^ os.getpid())
+
+
+class _Follower(threading.Thread):
+    """Polls the change log for one process's indexes; a failed poll is retried.
+
+    `refresh_now()` wakes it and waits for one refresh, so that a change this
+    process has just committed is matchable by its very next lookup.
+    """
+
+    def __init__(
+        self, indexes: BankIndexes, sessions: Callable[[], Session], interval: float
+    ) -> None:
+        super().__init__(daemon=True, name="index-follower")
+        self.indexes, self.sessions, self.interval = indexes, sessions, interval
+        self._wake = threading.Condition()
+        self._wanted = 0
+        self._done = 0
+        self._refreshed_at = 0.0
+        self._failing = False
+
+    def age(self) -> float:
+        """Seconds since the indexes were last brought current."""
+        return time.monotonic() - self._refreshed_at
+
+    def wake(self) -> None:
+        """Refresh now rather than at the next poll, without waiting for it."""
+        with self._wake:
+            self._wanted += 1
+            self._wake.notify_all()
+
+    def refresh_now(self, timeout: float = 5.0) -> None:
+        with self._wake:
+            self._wanted += 1
+            wanted = self._wanted
+            self._wake.notify_all()
+            self._wake.wait_for(lambda: self._done >= wanted, timeout)
+
+    def run(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._wanted > self._done, self.interval)
+                wanted = self._wanted
+            self._refresh()
+            with self._wake:
+                self._done = wanted
+                self._wake.notify_all()
+
+    def _refresh(self) -> None:
+        try:
+            with self.sessions() as session:
+                self.indexes.refresh(session)
+        except SQLAlchemyError as exc:
+            if not self._failing:
+                log.warning("index follower cannot read the change log (will retry): %s", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("index follower reads the change log again")
+        self._failing = False
+        self._refreshed_at = time.monotonic()

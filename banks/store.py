@@ -106,6 +106,9 @@ def update_bank(
         bank.enabled = enabled
     if pdq_threshold is not UNCHANGED:
         bank.pdq_threshold = validation.pdq_threshold(pdq_threshold)
+    if enabled is not None or pdq_threshold is not UNCHANGED:
+        # Lookups widen their PDQ query to the widest enabled bank's threshold.
+        changelog.mark_changed(session)
     if published and not bank.published:
         check_publishable(session, bank, taxonomy or shipped_taxonomy())
     if published is not None:

@@ -105,12 +105,25 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Request worker processes (default: the serve_workers setting, else one per core).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["all", "api", "jobs"]),
+    default="all",
+    show_default=True,
+    help="api: requests only; jobs: background jobs only (one active across hosts); all: both.",
+)
 @with_runtime
-def serve(runtime: Runtime, host: str, port: int) -> None:
-    """Run the API (and, as they arrive, the reviewer UI and scheduler)."""
+def serve(runtime: Runtime, host: str, port: int, workers: int | None, role: str) -> None:
+    """Run the API and reviewer console, the background jobs, or both."""
     from hma.server import serve as run_server
 
-    run_server(runtime.settings, host, port)
+    run_server(runtime.settings, host, port, workers, role)
 
 
 # hash / match / scan -------------------------------------------------------

@@ -9,7 +9,6 @@ is simply skipped, because another process is already doing it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from banks import filelock
 from hma.db import Database
 
 
@@ -39,16 +39,6 @@ def exclusive(database: Database, data_dir: Path, name: str) -> Iterator[bool]:
                     connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 connection.rollback()
         return
-    folder = data_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
     safe = hashlib.sha256(name.encode()).hexdigest()[:16]
-    with open(folder / f"{safe}.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with filelock.held(data_dir / "locks" / f"{safe}.lock") as taken:
+        yield taken

@@ -1,28 +1,46 @@
-"""`hma serve`: first-start set-up, then gunicorn serving the app in one process.
+"""`hma serve`: first-start set-up, then the request workers and the background jobs.
 
-One worker process with threads: the in-memory indexes exist once, and (when
-background jobs arrive) exactly one scheduler runs beside them.
+Roles: `api` pre-forks request workers (gunicorn, threaded); `jobs` runs the
+background jobs in the foreground, while it holds the jobs lease; `all` does
+both, each worker competing for the lease so that exactly one runs the jobs.
+
+The master process makes sure an index snapshot exists and is current before
+forking, then lets go of the indexes: each worker memory-maps the snapshot
+(one copy in the page cache for the whole host, however many workers), then
+follows the change log by itself.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
+import signal
 import sys
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from actioners import audit
+from banks.errors import Conflict
+from banks.lookup import BankIndexes
 from hma.db import Database, ensure_schema
-from hma.scheduler import Scheduler
+from hma.jobs import Leader, jobs_leader
 from hma.secrets import SecretBox, secret_box
-from hma.settings import Settings
+from hma.settings import Settings, SettingsError
 from hma.tokens import create_token, has_tokens
 from hma.users import NewAccount, create_user, has_users
 from hma.web import create_app
-from hma.web.context import EXTENSION
+from hma.web.context import EXTENSION, Services
+
+log = logging.getLogger(__name__)
 
 BOOTSTRAP_TOKEN_NAME = "admin"
 BOOTSTRAP_USER = "admin"
+ROLES = ("all", "api", "jobs")
+#: Where each worker keeps its jobs leader, for the exit hook.
+LEADER = "hma-jobs-leader"
 
 
 def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | None:
@@ -35,6 +53,12 @@ def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | No
         token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
         audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
         return token, create_user(session, BOOTSTRAP_USER, "admin", box, actor="hma serve")
+
+
+def worker_count(settings: Settings, workers: int | None) -> int:
+    """Workers asked for on the command line, else in the settings, else one per core."""
+    chosen = workers if workers is not None else settings.serve_workers
+    return chosen if chosen > 0 else len(os.sched_getaffinity(0))
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -51,38 +75,88 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def _start_scheduler(app: Any) -> None:
-    """Gunicorn hook: background jobs belong in the worker (threads do not survive fork)."""
-    services = app.extensions[EXTENSION]
-    scheduler = Scheduler(services.exchanges)
-    scheduler.start()
-    app.extensions["hma-scheduler"] = scheduler
+def _services(app: Flask) -> Services:
+    found: Services = app.extensions[EXTENSION]
+    return found
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    database = Database(settings.resolved_database_url)
-    first = bootstrap(database, secret_box(settings))
-    if first is not None:
-        token, account = first
-        print(
-            "First start: created an admin API token and an admin console account.\n"
-            "They are shown only now; keep them safe.\n"
-            f"HMA_ADMIN_TOKEN={token}\n"
-            f"HMA_ADMIN_USER={account.username}\n"
-            f"HMA_ADMIN_PASSWORD={account.password}\n"
-            f"HMA_ADMIN_TOTP_SECRET={account.totp_secret}\n"
-            f"HMA_ADMIN_TOTP_URI={account.totp_uri}",
-            flush=True,
-        )
-    app = create_app(settings, database)
-    # Load (or build) the match indexes before taking requests, so that the first
-    # upload after a restart does not wait for them; the worker inherits them.
+def _follow_changes(services: Services) -> None:
+    """Load the indexes (memory-mapping the snapshot), then keep them current."""
+    indexes = services.scanner.indexes
+    with services.database.session() as session:
+        indexes.refresh(session)
+    indexes.warm_up()
+    indexes.follow(services.database.sessions, services.settings.index_poll_seconds)
+
+
+def _start_worker(app: Flask, run_jobs: bool) -> None:
+    """Gunicorn hook, in each worker before it accepts: threads do not survive fork."""
+    services = _services(app)
+    _follow_changes(services)
+    services.scanner.hash_in_background(
+        services.settings.serve_hash_threads or len(os.sched_getaffinity(0))
+    )
+    _freeze_heap()
+    if run_jobs:
+        leader = jobs_leader(services.exchanges, services.settings.jobs_lease_seconds)
+        leader.start_thread()
+        app.extensions[LEADER] = leader
+
+
+def _freeze_heap() -> None:
+    """Exempt everything allocated so far from garbage collection.
+
+    The modules, the app and the indexes live as long as the process, and a
+    full collection walking their million objects stalled a request for
+    hundreds of milliseconds now and then. Frozen before the fork, they also
+    stay shared between the workers instead of being copied as the collector
+    touches them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _stop_worker(app: Flask) -> None:
+    """Gunicorn hook: a worker that stops hands the jobs lease on at once."""
+    leader: Leader | None = app.extensions.get(LEADER)
+    if leader is not None:
+        leader.quit()
+
+
+def prepare_snapshot(database: Database, indexes: BankIndexes) -> None:
+    """Bring the snapshot on disk up to the change log (building it if there is none),
+    so that workers start by mapping it; the memory it took here is then released."""
     with database.session() as session:
-        app.extensions[EXTENSION].scanner.indexes.refresh(session)
-    # The worker is forked from this process: it must open its own connections.
+        indexes.refresh(session)
+    indexes.save_snapshot()
+    indexes.unload()
+
+
+def serve(settings: Settings, host: str, port: int, workers: int | None, role: str) -> None:
+    if role != "all" and not settings.secret_key:
+        # A key file in each replica's data dir would differ from host to host:
+        # one replica could not read the exchange credentials another stored,
+        # nor the console sessions another signed.
+        raise SettingsError(
+            f"--role {role} needs the secret_key setting (HMA_SECRET_KEY), the same on"
+            " every replica"
+        )
+    database = Database(settings.resolved_database_url)
+    if role == "jobs":
+        ensure_schema(database.engine)
+        run_jobs(settings, database)
+        return
+    _announce_first_start(database, settings)
+    count = worker_count(settings, workers)
+    app = create_app(settings, database)
+    prepare_snapshot(database, _services(app).scanner.indexes)
+    # The workers are forked from this process: they must open their own connections.
     database.dispose()
+    _freeze_heap()
+    run_jobs_here = role == "all" and settings.scheduler
     print(
-        f"hma serving on http://{host}:{port} (data dir {settings.data_dir})",
+        f"hma serving on http://{host}:{port} (role {role}, {count} worker(s),"
+        f" data dir {settings.data_dir})",
         file=sys.stderr,
         flush=True,
     )
@@ -90,15 +164,48 @@ def serve(settings: Settings, host: str, port: int) -> None:
         app,
         {
             "bind": f"{host}:{port}",
-            "workers": 1,
-            "worker_class": "gthread",
+            "workers": count,
+            "worker_class": "hma.overload.SheddingWorker",
             "threads": settings.serve_threads,
             "loglevel": settings.log_level.lower(),
             "accesslog": "-",
             "timeout": 120,
             "control_socket_disable": True,
-        }
-        | (
-            {"post_worker_init": lambda worker: _start_scheduler(app)} if settings.scheduler else {}
-        ),
+            "post_worker_init": lambda worker: _start_worker(app, run_jobs_here),
+            "worker_exit": lambda server, worker: _stop_worker(app),
+        },
     ).run()
+
+
+def run_jobs(settings: Settings, database: Database) -> None:
+    """`--role jobs`: hold the jobs lease and run the jobs; also keep this host's snapshot."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    services = _services(create_app(settings, database))
+    _follow_changes(services)
+    leader = jobs_leader(services.exchanges, settings.jobs_lease_seconds)
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: leader.quit())
+    print(
+        f"hma jobs process {leader.holder} waiting for the jobs lease", file=sys.stderr, flush=True
+    )
+    leader.run()
+
+
+def _announce_first_start(database: Database, settings: Settings) -> None:
+    try:
+        first = bootstrap(database, secret_box(settings))
+    except Conflict:
+        return  # another replica, started at the same moment, made them
+    if first is None:
+        return
+    token, account = first
+    print(
+        "First start: created an admin API token and an admin console account.\n"
+        "They are shown only now; keep them safe.\n"
+        f"HMA_ADMIN_TOKEN={token}\n"
+        f"HMA_ADMIN_USER={account.username}\n"
+        f"HMA_ADMIN_PASSWORD={account.password}\n"
+        f"HMA_ADMIN_TOTP_SECRET={account.totp_secret}\n"
+        f"HMA_ADMIN_TOTP_URI={account.totp_uri}",
+        flush=True,
+    )

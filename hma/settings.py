@@ -98,8 +98,24 @@ class Settings:
     console_secure_cookie: bool = False
     #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).
     scheduler: bool = True
-    #: Threads serving HTTP requests in `hma serve`.
+    #: Worker processes of `hma serve` (0: one per core).
+    serve_workers: int = 0
+    #: Threads serving HTTP requests in each worker.
     serve_threads: int = 8
+    #: Uploads each worker hashes at once (0: one per core), in threads of lower
+    #: CPU priority than lookups, so that decoding and hashing never hold lookups up.
+    serve_hash_threads: int = 0
+    #: A request that waited longer than this for a thread is answered 503 with
+    #: Retry-After instead (0: never shed load).
+    serve_queue_limit_seconds: float = 0.5
+    #: How often each process reads the change log to keep its indexes current.
+    index_poll_seconds: float = 0.25
+    #: Seconds a verified API token is remembered per process (a revoked token
+    #: keeps working that much longer on processes that had just seen it).
+    token_cache_seconds: float = 5.0
+    #: Term of the lease that lets one process across all hosts run the jobs;
+    #: a successor takes over within this long after the holder dies.
+    jobs_lease_seconds: float = 30.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +55,66 @@ def verify_token(session: Session, secret: str) -> ApiToken | None:
     if token is None or token.revoked_at is not None:
         return None
     return token
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a verified token lets its bearer do, as `TokenCache` remembers it."""
+
+    name: str
+    role: str
+    last_used_at: datetime | None
+
+
+class TokenCache:
+    """Verified tokens, remembered for a few seconds per process.
+
+    Every API call is authenticated, and a database read per call was a
+    quarter of a lookup's cost. A revoked token therefore keeps working for
+    at most `seconds` more on each process. Unknown secrets are never
+    remembered (so guessing fills nothing), and the cache is emptied when it
+    reaches `most` entries.
+    """
+
+    #: Record a token's use at most this often: a write per request would
+    #: serialise every API call on SQLite's single writer.
+    USE_RECORD_SECONDS = 60
+
+    def __init__(self, seconds: float = 5.0, most: int = 10_000) -> None:
+        self.seconds, self.most = seconds, most
+        self._grants: dict[str, tuple[float, Grant]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, session: Session, secret: str) -> Grant | None:
+        """The grant of a live token with this secret, or None; records its use now and then."""
+        digest = _digest(secret)
+        now = time.monotonic()
+        with self._lock:
+            remembered = self._grants.get(digest)
+        if remembered is not None and now - remembered[0] < self.seconds:
+            grant = remembered[1]
+        else:
+            token = verify_token(session, secret)
+            if token is None:
+                with self._lock:
+                    self._grants.pop(digest, None)
+                return None
+            grant = Grant(token.name, token.role, token.last_used_at)
+        moment = utcnow()
+        last = grant.last_used_at
+        if last is None or (moment - last).total_seconds() > self.USE_RECORD_SECONDS:
+            session.execute(
+                update(ApiToken).where(ApiToken.name == grant.name).values(last_used_at=moment)
+            )
+            session.commit()
+            grant = Grant(grant.name, grant.role, moment)
+            remembered = None
+        if remembered is None or remembered[1] is not grant:
+            with self._lock:
+                if len(self._grants) >= self.most:
+                    self._grants.clear()
+                self._grants[digest] = (now, grant)
+        return grant
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

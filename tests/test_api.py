@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import pytest
 
@@ -214,12 +215,18 @@ def test_roles(api, method, path, needed):
             assert status == 403, role
 
 
-def test_revoked_token_is_refused(api, database):
+@pytest.mark.parametrize("cache_seconds", [0.0, 0.3])
+def test_revoked_token_is_refused_once_the_cache_forgets_it(settings, database, cache_seconds):
     from hma.tokens import list_tokens, revoke_token
 
+    api = api_for(settings.replace(token_cache_seconds=cache_seconds), database)
     assert api.get("/banks", role="curator").status_code == 200
     with database.session() as session:
         revoke_token(session, next(t.name for t in list_tokens(session) if t.role == "curator"))
+    if cache_seconds:
+        # Revoked in another process: this one trusts what it verified for a moment.
+        assert api.get("/banks", role="curator").status_code == 200
+        time.sleep(cache_seconds)
     assert api.get("/banks", role="curator").status_code == 401
 
 

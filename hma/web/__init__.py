@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, redirect, url_for
+from flask import Flask, has_request_context, redirect, url_for
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from banks import changelog
+from banks.lookup import BankIndexes
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
+from hma.overload import shed_overload
 from hma.scan import build_scanner, load_taxonomy
 from hma.secrets import derived_key, secret_box
 from hma.settings import Settings, load_settings
+from hma.tokens import TokenCache
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 
@@ -44,9 +50,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     exchanges = Exchanges.build(
         settings, database, scanner.registry, taxonomy, secret_box(settings)
     )
-    app.extensions[EXTENSION] = Services(settings, database, scanner, taxonomy, exchanges)
+    tokens = TokenCache(settings.token_cache_seconds)
+    app.extensions[EXTENSION] = Services(settings, database, scanner, taxonomy, exchanges, tokens)
     app.teardown_appcontext(close_session)
     register_error_handlers(app)
+    apply_own_changes(database, scanner.indexes)
+    app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign]
 
     from hma.web.api import api
     from hma.web.api.metrics import exposition
@@ -57,3 +66,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(console)
     app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))
     return app
+
+
+def apply_own_changes(database: Database, indexes: BankIndexes) -> None:
+    """After a commit that changed what matches, bring this process's indexes current.
+
+    Other hosts see the change within one poll of the change log; a change
+    made by a request is matchable on every process of this host by the time
+    the request has answered.
+    """
+
+    def committed(session: Session) -> None:
+        if session.info.pop(changelog.MATCHING_CHANGED, False):
+            # A request's change is awaited by its caller; a sync's is not, and
+            # must not hold up lookups while it lands a batch at a time.
+            indexes.poke(urgent=has_request_context())
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop(changelog.MATCHING_CHANGED, None)
+
+    event.listen(database.sessions, "after_commit", committed)
+    event.listen(database.sessions, "after_rollback", rolled_back)

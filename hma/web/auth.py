@@ -8,9 +8,8 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
-from database import utcnow
-from hma.tokens import allows, verify_token
-from hma.web.context import db_session
+from hma.tokens import allows
+from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -26,18 +25,11 @@ def require(role: str) -> Callable[[View], View]:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
-            session = db_session()
-            token = verify_token(session, secret.strip())
+            token = services().tokens.verify(db_session(), secret.strip())
             if token is None:
                 raise ApiError(401, "unauthorized", "the token is unknown or revoked")
             if not allows(token.role, role):
                 raise ApiError(403, "forbidden", f"this route needs a token of role {role!r}")
-            now = utcnow()
-            # Record use at most once a minute: a write per request would
-            # serialise every API call on SQLite's single writer.
-            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-                token.last_used_at = now
-                session.commit()
             g.token_name, g.token_role = token.name, token.role
             return view(*args, **kwargs)
 

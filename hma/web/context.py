@@ -12,6 +12,7 @@ from hma.db import Database
 from hma.exchanges import Exchanges
 from hma.scan import Scanner
 from hma.settings import Settings
+from hma.tokens import TokenCache
 
 EXTENSION = "hma"
 
@@ -23,6 +24,7 @@ class Services:
     scanner: Scanner
     taxonomy: Taxonomy
     exchanges: Exchanges
+    tokens: TokenCache
 
 
 def services() -> Services:

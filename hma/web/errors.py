@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from banks.errors import DomainError
@@ -57,6 +59,18 @@ def register_error_handlers(app: Flask) -> None:
             " ", "_"
         )
         return error_response(status, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception) -> tuple[Response, int]:
+        # The database is down, unreachable or too busy: the caller may retry,
+        # and the connection pool reconnects by itself once it is back.
+        log.warning("database unavailable: %s", exc)
+        response, status = error_response(
+            503, "database_unavailable", "the database is unavailable; retry shortly"
+        )
+        response.headers["Retry-After"] = "5"
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

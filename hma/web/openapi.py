@@ -24,6 +24,10 @@ _ERRORS = {
     "400": _answer("Bad input (see error.code)", _ref("Error")),
     "401": _answer("Missing or unknown token", _ref("Error")),
     "403": _answer("The token's role may not use this route", _ref("Error")),
+    "503": _answer(
+        "Overloaded or the database unavailable (see error.code); retry after Retry-After",
+        _ref("Error"),
+    ),
 }
 _NOT_FOUND = {"404": _answer("No such bank, content or case", _ref("Error"))}
 _TOO_LARGE = {"413": _answer("Upload over the size or pixel limit", _ref("Error"))}
@@ -846,6 +850,16 @@ def _paths() -> dict[str, Any]:
                 "Liveness, versions and index freshness",
                 None,
                 {"200": _answer("Healthy"), "503": _answer("Database unreachable")},
+            ),
+        },
+        "/api/v1/live": {
+            "get": _op("Liveness: the process answers", None, {"200": _answer("Alive")}),
+        },
+        "/api/v1/ready": {
+            "get": _op(
+                "Readiness: database reachable, indexes loaded and current",
+                None,
+                {"200": _answer("Ready"), "503": _answer("Not ready, with the reason")},
             ),
         },
         "/api/v1/openapi.json": {

@@ -1,4 +1,4 @@
-"""Routes about the service itself: liveness and the API description."""
+"""Routes about the service itself: health, index freshness and the API description."""
 
 from __future__ import annotations
 
@@ -38,6 +38,27 @@ def status() -> tuple[Response, int]:
         "indexes": state["indexes"],
     }
     return jsonify(body), 200
+
+
+@api.get("/live")
+def live() -> dict[str, Any]:
+    """Liveness: the process answers. Nothing else is checked, so that a database
+    outage makes replicas unready (taken out of rotation), not restarted."""
+    return {"status": "ok", "version": __version__}
+
+
+@api.get("/ready")
+def ready() -> tuple[Response, int]:
+    """Readiness: the database answers and the indexes are loaded and current."""
+    found = services()
+    try:
+        changelog.head(db_session())
+    except SQLAlchemyError:
+        return jsonify({"status": "unready", "reason": "database unreachable"}), 503
+    window = max(2.0, 4 * found.settings.index_poll_seconds)
+    if not found.scanner.indexes.caught_up_within(window):
+        return jsonify({"status": "unready", "reason": "indexes loading or behind"}), 503
+    return jsonify({"status": "ready"}), 200
 
 
 @api.get("/openapi.json")

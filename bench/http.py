@@ -1,0 +1,339 @@
+"""HTTP throughput and latency of `hma serve`, measured with wrk on loopback.
+
+    python bench/http.py [--database sqlite|postgresql|both] [--hashes 1000]
+                         [--seconds 10] [--backfill 1000000] [--workers 1,0]
+
+Starts the server itself (one run per worker count; 0 means one per core),
+on a fresh database holding a bank of `--hashes` random PDQ hashes, and
+drives it with wrk (Debian's package) at 1 and 8 connections:
+
+- lookup by hash: `POST /api/v1/match` with one PDQ hash in JSON, a hit;
+- hash + match of a 1024x768 JPEG upload (multipart), no hit;
+- scan of a 320x240 JPEG upload with a `content_ref`, no hit;
+
+then, with one worker per core, lookups at 8 connections while another process
+backfills a list of `--backfill` signals (`hma exchange sync`). Prints req/s,
+p50, p99 and errors (non-2xx and socket errors) per row, and the resident
+memory of the server's processes. wrk runs one thread: it shares the two
+cores with the server, and its own CPU use is part of the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on the path, and its name
+# would hide the standard library's `http` package: put the project root there.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from bench.corpus import make_corpus
+from bench.sync import write_feed
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "hma_bench_http"
+HMA = [str(Path(sys.executable).parent / "hma")]
+BOUNDARY = "hmabenchboundary"
+
+WRK_SCRIPT = """
+local f = io.open("{body}", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "{content_type}"
+"""
+
+
+@dataclass
+class Load:
+    name: str
+    path: str
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class Figures:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def multipart(fields: dict[str, str], file_bytes: bytes) -> bytes:
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    out.write(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="u.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n".encode()
+    )
+    out.write(file_bytes + f"\r\n--{BOUNDARY}--\r\n".encode())
+    return out.getvalue()
+
+
+def small_jpeg() -> bytes:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def database_url(kind: str, root: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{root / 'hma.db'}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+
+
+def hma(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*HMA, *args], env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"hma {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+class Server:
+    """One `hma serve`, started and stopped by the benchmark."""
+
+    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*HMA, "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"hma serve exited; see {log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        self.ready_seconds = time.monotonic() - (deadline - 600)
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("hma serve did not become ready")
+
+    def memory_mb(self) -> tuple[float, float]:
+        """Resident and proportional (shared pages split) memory of all its processes."""
+        rss = pss = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+            pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        return rss / 1024, pss / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wrk(url: str, load: Load, token: str, connections: int, seconds: int, work: Path) -> Figures:
+    body = work / f"{load.name}.body"
+    body.write_bytes(load.body)
+    script = work / f"{load.name}.lua"
+    script.write_text(WRK_SCRIPT.format(body=body, token=token, content_type=load.content_type))
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url + load.path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(done.stdout)
+
+
+def parse_wrk(text: str) -> Figures:
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", text, re.M)
+        if found is None:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+        return float(found.group(1)) * scale
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
+        errors += int(found.group(1))
+    if found := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    ):
+        errors += sum(int(n) for n in found.groups())
+    return Figures(rps, ms("50"), ms("99"), errors)
+
+
+def seed(env: dict[str, str], root: Path, hashes: int) -> tuple[str, str]:
+    """A bank of random PDQ hashes and an admin token; returns the token and a banked hash."""
+    token = hma(env, "token", "create", "--name", "bench", "--role", "admin").strip()
+    hma(env, "bank", "create", "known")
+    rng = np.random.default_rng(11)
+    values = [row.tobytes().hex() for row in rng.integers(0, 256, (hashes, 32), dtype=np.uint8)]
+    listing = root / "known.jsonl"
+    listing.write_text(
+        "".join(json.dumps({"signal_type": "pdq", "value": v}) + "\n" for v in values)
+    )
+    hma(env, "bank", "import", "known", str(listing))
+    return token, values[hashes // 2]
+
+
+def loads(banked: str) -> list[Load]:
+    upload = make_corpus((1024, 768), 1)[0]
+    form = f"multipart/form-data; boundary={BOUNDARY}"
+    return [
+        Load(
+            "lookup",
+            "/api/v1/match",
+            json.dumps({"signals": [{"type": "pdq", "value": banked}]}).encode(),
+            "application/json",
+        ),
+        Load("upload", "/api/v1/match", multipart({}, upload), form),
+        Load("scan", "/api/v1/scan", multipart({"content_ref": "bench-1"}, small_jpeg()), form),
+    ]
+
+
+def backfill(env: dict[str, str], root: Path, signals: int) -> subprocess.Popen[bytes]:
+    feed = root / "feed.jsonl"
+    write_feed(feed, signals)
+    hma(env, "bank", "create", "followed")
+    hma(env, "exchange", "add", "feed", "--type", "list", "--bank", "followed", "--url", str(feed))
+    return subprocess.Popen(
+        [*HMA, "exchange", "sync", "feed"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def row(label: str, figures: Figures) -> None:
+    print(
+        f"{label:<44} {figures.rps:>9,.0f} {figures.p50_ms:>9.2f} {figures.p99_ms:>9.2f}"
+        f" {figures.errors:>7}",
+        flush=True,
+    )
+
+
+def run(kind: str, args: argparse.Namespace) -> None:
+    root = Path(tempfile.mkdtemp(prefix="hma-bench-http-", dir=os.environ.get("TMPDIR")))
+    env = os.environ | {
+        "HMA_DATA_DIR": str(root / "data"),
+        "HMA_DATABASE_URL": database_url(kind, root),
+        "HMA_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    hma(env, "db", "upgrade")
+    token, banked = seed(env, root, args.hashes)
+    cores = len(os.sched_getaffinity(0))
+    print(f"\n== {kind}: bank of {args.hashes:,} PDQ hashes, {cores} cores, wrk -t1 ==")
+    print(f"{'load':<44} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    for workers in args.workers:
+        count = workers or cores
+        server = Server(env, count, root / "serve.log")
+        try:
+            for load in loads(banked):
+                for connections in (1, 8):
+                    figures = wrk(server.url, load, token, connections, args.seconds, root)
+                    row(f"{load.name}, {count} worker(s), {connections} conn", figures)
+            rss, pss = server.memory_mb()
+            print(f"memory of {count} worker(s) + master: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
+            if args.backfill and workers == args.workers[-1]:
+                lookup = loads(banked)[0]
+                sync = backfill(env, root, args.backfill)
+                started = time.monotonic()
+                while sync.poll() is None:
+                    during = wrk(server.url, lookup, token, 8, args.seconds, root)
+                    at = time.monotonic() - started
+                    row(f"lookup during a {args.backfill:,} backfill (to {at:.0f} s)", during)
+                print(f"backfill exit {sync.returncode} after {time.monotonic() - started:.1f} s")
+                (root / "feed.jsonl").unlink()
+        finally:
+            server.stop()
+    print(f"server log: {root / 'serve.log'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--hashes", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--backfill", type=int, default=1_000_000)
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 0],
+        help="worker counts to run, comma-separated (0: one per core)",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    for kind in kinds:
+        run(kind, args)
+
+
+if __name__ == "__main__":
+    main()
