@@ -48,6 +48,10 @@ from matchers import SignalIndex, index_for, load_index
 log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 50_000
+#: Change-log entries read and applied at a time. Reading rows holds the GIL
+#: until they are all in; in small runs, lookups on other threads of the
+#: process go on between them while a large sync lands.
+CATCH_UP_CHUNK = 5_000
 SNAPSHOT_STATE = "state.json"
 #: Held by the one process of a host writing the snapshot.
 SNAPSHOT_WRITER = ".writer.lock"
@@ -227,7 +231,7 @@ class BankIndexes:
             if not self._built:
                 self._start(session)
             while True:
-                entries = changelog.since(session, self._applied, BUILD_CHUNK)
+                entries = changelog.since(session, self._applied, CATCH_UP_CHUNK)
                 if not entries:
                     break
                 self._apply_changes(entries)
@@ -271,13 +275,18 @@ class BankIndexes:
         # Read the log head first: entries after it are applied afterwards, and
         # applying an entry twice is harmless (adds replace, removals ignore).
         self._applied = changelog.head(session)
-        rows = session.execute(
+        # In pages by id rather than through one cursor: a page is a statement
+        # of its own, so the build holds no transaction (nor a server-side
+        # cursor, which PostgreSQL allows only inside one) for its duration.
+        after = 0
+        while chunk := session.execute(
             select(BankSignal.id, BankSignal.signal_type, BankSignal.value)
             .join(BankContent, BankSignal.content_id == BankContent.id)
-            .where(BankContent.enabled)
-            .execution_options(yield_per=BUILD_CHUNK)
-        )
-        for chunk in rows.partitions():
+            .where(BankContent.enabled, BankSignal.id > after)
+            .order_by(BankSignal.id)
+            .limit(BUILD_CHUNK)
+        ).all():
+            after = chunk[-1].id
             grouped: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
             for signal_id, signal_type, value in chunk:
                 ids, values = grouped[signal_type]

@@ -11,8 +11,9 @@ drives it with wrk (Debian's package) at 1 and 8 connections:
 - hash + match of a 1024x768 JPEG upload (multipart), no hit;
 - scan of a 320x240 JPEG upload with a `content_ref`, no hit;
 
-then, with one worker per core, lookups at 8 connections while another process
-backfills a list of `--backfill` signals (`hma exchange sync`). Prints req/s,
+then, with one worker per core, lookups at 8 connections while a `--role jobs`
+process syncs a new list of `--backfill` signals, and how soon after the sync
+its last signal is matchable. Prints req/s,
 p50, p99 and errors (non-2xx and socket errors) per row, and the resident
 memory of the server's processes. wrk runs one thread: it shares the two
 cores with the server, and its own CPU use is part of the figures.
@@ -42,12 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import Engine, create_engine, text
 
 from bench.corpus import make_corpus
+from bench.databases import KINDS, fresh_database_url
 from bench.sync import write_feed
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_BENCH_DB = "hma_bench_http"
 HMA = [str(Path(sys.executable).parent / "hma")]
 BOUNDARY = "hmabenchboundary"
 
@@ -104,17 +105,6 @@ def small_jpeg() -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=85)
     return out.getvalue()
-
-
-def database_url(kind: str, root: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{root / 'hma.db'}"
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
 def hma(env: dict[str, str], *args: str) -> str:
@@ -256,17 +246,37 @@ def loads(banked: str) -> list[Load]:
     ]
 
 
-def backfill(env: dict[str, str], root: Path, signals: int) -> subprocess.Popen[bytes]:
+def backfill(env: dict[str, str], root: Path, signals: int) -> tuple[str, subprocess.Popen[bytes]]:
+    """A list of `signals` PDQ hashes, followed by a new exchange, synced by a
+    `--role jobs` process as in production; returns the list's last hash and the process."""
     feed = root / "feed.jsonl"
-    write_feed(feed, signals)
+    last = write_feed(feed, signals)
     hma(env, "bank", "create", "followed")
     hma(env, "exchange", "add", "feed", "--type", "list", "--bank", "followed", "--url", str(feed))
-    return subprocess.Popen(
-        [*HMA, "exchange", "sync", "feed"],
+    jobs = subprocess.Popen(
+        [*HMA, "serve", "--role", "jobs"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return last, jobs
+
+
+def synced(database: Engine) -> bool:
+    with database.connect() as connection:
+        return bool(
+            connection.scalar(text("SELECT last_success_at FROM exchanges WHERE name = 'feed'"))
+        )
+
+
+def matches(url: str, token: str, value: str) -> bool:
+    request = urllib.request.Request(
+        f"{url}/api/v1/match",
+        data=json.dumps({"signals": [{"type": "pdq", "value": value}]}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return bool(json.loads(answer.read())["matches"])
 
 
 def row(label: str, figures: Figures) -> None:
@@ -281,8 +291,10 @@ def run(kind: str, args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="hma-bench-http-", dir=os.environ.get("TMPDIR")))
     env = os.environ | {
         "HMA_DATA_DIR": str(root / "data"),
-        "HMA_DATABASE_URL": database_url(kind, root),
+        "HMA_DATABASE_URL": fresh_database_url(kind, root, "hma_bench_http"),
         "HMA_LOG_LEVEL": "WARNING",
+        # `--role jobs` needs the key every replica shares.
+        "HMA_SECRET_KEY": "bench-http",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
     hma(env, "db", "upgrade")
@@ -302,13 +314,23 @@ def run(kind: str, args: argparse.Namespace) -> None:
             print(f"memory of {count} worker(s) + master: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
             if args.backfill and workers == args.workers[-1]:
                 lookup = loads(banked)[0]
-                sync = backfill(env, root, args.backfill)
+                last, jobs = backfill(env, root, args.backfill)
+                database = create_engine(env["HMA_DATABASE_URL"])
                 started = time.monotonic()
-                while sync.poll() is None:
+                while not synced(database):
                     during = wrk(server.url, lookup, token, 8, args.seconds, root)
                     at = time.monotonic() - started
                     row(f"lookup during a {args.backfill:,} backfill (to {at:.0f} s)", during)
-                print(f"backfill exit {sync.returncode} after {time.monotonic() - started:.1f} s")
+                done = time.monotonic()
+                while not matches(server.url, token, last):
+                    time.sleep(0.05)
+                print(
+                    f"backfill by the jobs process: about {done - started:.0f} s (polled);"
+                    f" its last signal matchable {time.monotonic() - done:.2f} s after that"
+                )
+                jobs.terminate()
+                jobs.wait()
+                database.dispose()
                 (root / "feed.jsonl").unlink()
         finally:
             server.stop()
@@ -330,7 +352,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    kinds = KINDS if args.database == "both" else (args.database,)
     for kind in kinds:
         run(kind, args)
 

@@ -36,7 +36,10 @@ class SchemaOutdated(RuntimeError):
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # No pre-ping: it costs every request a round trip. A connection the
+        # server dropped fails its next statement instead (answered 503), which
+        # also invalidates the rest of the pool, so the next requests reconnect.
+        return create_engine(url, pool_size=10, max_overflow=10)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -102,6 +105,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Sessions for requests that only read: each statement runs on its own,
+        #: without the BEGIN and ROLLBACK round trips a transaction would add.
+        self.reads = sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

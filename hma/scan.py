@@ -6,11 +6,7 @@ counts as a match, and when a case opens, is decided in exactly one place.
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +19,8 @@ from banks import validation
 from banks.lookup import BankIndexes, BankMatch, MatchConfig
 from banks.taxonomy import Taxonomy, TaxonomyError
 from hashers import Registry, Signal, default_registry
+from hma.hashing_pool import HashingPool
 from hma.settings import Settings, SettingsError
-
-log = logging.getLogger(__name__)
-
-#: How much less CPU priority hashing threads of a server get than its lookups.
-HASHING_NICENESS = 10
 
 
 @dataclass
@@ -61,27 +53,18 @@ class Scanner:
         self.registry = registry
         self.indexes = indexes
         self.taxonomy = taxonomy or load_taxonomy(settings)
-        self._hashing: ThreadPoolExecutor | None = None
+        self._hashing: HashingPool | None = None
 
-    def hash_in_background(self, threads: int) -> None:
-        """From now on, hash in `threads` threads of lower CPU priority.
-
-        A server's lookups take a fraction of a millisecond and an upload's
-        hashing tens of milliseconds, on the same cores. Decoding and hashing
-        release the GIL, so the threads' priority is what keeps a burst of
-        uploads from making every lookup wait for a core; the thread count
-        bounds how many cores uploads may take at once.
-        """
-        self._hashing = ThreadPoolExecutor(
-            threads, thread_name_prefix="hashing", initializer=_lower_priority
-        )
+    def hash_in_background(self, processes: int) -> None:
+        """From now on, hash in `processes` child processes (see hma.hashing_pool)."""
+        self._hashing = HashingPool(self.settings, processes)
+        self._hashing.warm_up()
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
         if self._hashing is None:
             return self.registry.hash_bytes(data, self.settings.hashing, path)
-        job = self._hashing.submit(self.registry.hash_bytes, data, self.settings.hashing, path)
-        return job.result()
+        return self._hashing.hash(data, path)
 
     def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:
         """Caller-supplied (type, value) pairs, validated and normalised."""
@@ -113,14 +96,6 @@ class Scanner:
             keep_reduced_copy(session, case, media, self.settings.review_media_pixels)
         result.case_id = case.id if case is not None else None
         return result
-
-
-def _lower_priority() -> None:
-    try:
-        # On Linux a thread has a niceness of its own, set through its thread id.
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
-    except OSError as exc:
-        log.info("hashing runs at normal priority (%s)", exc)
 
 
 def load_taxonomy(settings: Settings) -> Taxonomy:

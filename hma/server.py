@@ -93,9 +93,7 @@ def _start_worker(app: Flask, run_jobs: bool) -> None:
     """Gunicorn hook, in each worker before it accepts: threads do not survive fork."""
     services = _services(app)
     _follow_changes(services)
-    services.scanner.hash_in_background(
-        services.settings.serve_hash_threads or len(os.sched_getaffinity(0))
-    )
+    services.scanner.hash_in_background(max(1, services.settings.serve_hash_processes))
     _freeze_heap()
     if run_jobs:
         leader = jobs_leader(services.exchanges, services.settings.jobs_lease_seconds)
@@ -180,6 +178,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
 def run_jobs(settings: Settings, database: Database) -> None:
     """`--role jobs`: hold the jobs lease and run the jobs; also keep this host's snapshot."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    os.nice(max(0, settings.jobs_niceness))
     services = _services(create_app(settings, database))
     _follow_changes(services)
     leader = jobs_leader(services.exchanges, settings.jobs_lease_seconds)

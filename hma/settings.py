@@ -102,9 +102,9 @@ class Settings:
     serve_workers: int = 0
     #: Threads serving HTTP requests in each worker.
     serve_threads: int = 8
-    #: Uploads each worker hashes at once (0: one per core), in threads of lower
-    #: CPU priority than lookups, so that decoding and hashing never hold lookups up.
-    serve_hash_threads: int = 0
+    #: Processes each worker hashes uploads in, at a lower CPU priority than the
+    #: workers, so that decoding and hashing never hold lookups up.
+    serve_hash_processes: int = 1
     #: A request that waited longer than this for a thread is answered 503 with
     #: Retry-After instead (0: never shed load).
     serve_queue_limit_seconds: float = 0.5
@@ -116,6 +116,9 @@ class Settings:
     #: Term of the lease that lets one process across all hosts run the jobs;
     #: a successor takes over within this long after the holder dies.
     jobs_lease_seconds: float = 30.0
+    #: How much lower the CPU priority of a `--role jobs` process is: a large
+    #: sync sharing a host with request workers yields the cores to lookups.
+    jobs_niceness: int = 10
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -211,7 +211,7 @@ def test_overload_is_answered_at_once_with_503_and_retry_after(tmp_path, databas
         database_url,
         secret_key="scale-out-test",
         serve_threads="1",
-        serve_hash_threads="1",
+        serve_hash_processes="1",
         serve_queue_limit_seconds="0.05",
     )
     image = (FIXTURES / "aaa-orig.jpg").read_bytes()

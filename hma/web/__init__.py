@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, has_request_context, redirect, url_for
+from flask import Flask, Request, has_request_context, redirect, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         SESSION_COOKIE_SECURE=settings.console_secure_cookie,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
+    app.session_interface = ConsoleSessions()
     app.json.sort_keys = False  # type: ignore[attr-defined]
     scanner = build_scanner(settings)
     taxonomy = load_taxonomy(settings)
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.teardown_appcontext(close_session)
     register_error_handlers(app)
     apply_own_changes(database, scanner.indexes)
-    app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign]
+    app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign, assignment]
 
     from hma.web.api import api
     from hma.web.api.metrics import exposition
@@ -66,6 +68,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(console)
     app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))
     return app
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the console's pages only.
+
+    The API authenticates by token and never reads a session, and opening
+    one (a signer per request) was a measurable share of a lookup.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/console"):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def apply_own_changes(database: Database, indexes: BankIndexes) -> None:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 
 from hma.tokens import allows
-from hma.web.context import db_session, services
+from hma.web.context import read_session, services
 from hma.web.errors import ApiError
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -25,7 +25,7 @@ def require(role: str) -> Callable[[View], View]:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
-            token = services().tokens.verify(db_session(), secret.strip())
+            token = services().tokens.verify(read_session(), secret.strip())
             if token is None:
                 raise ApiError(401, "unauthorized", "the token is unknown or revoked")
             if not allows(token.role, role):

@@ -44,7 +44,20 @@ def db_session() -> Session:
     return session
 
 
+def read_session() -> Session:
+    """This request's session for a request that writes nothing (see `Database.reads`).
+
+    Reads see each committed change as it lands, statement by statement: for
+    lookups that is what they want anyway.
+    """
+    if "read_session" not in g:
+        g.read_session = services().database.reads()
+    session: Session = g.read_session
+    return session
+
+
 def close_session(_exc: BaseException | None = None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    for name in ("db_session", "read_session"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 from hma.web.api import api
 from hma.web.auth import require
-from hma.web.context import db_session, services
+from hma.web.context import db_session, read_session, services
 from hma.web.inputs import content_input
 
 
@@ -21,7 +21,7 @@ def hash_content() -> dict[str, Any]:
 @require("ingest")
 def match_content() -> dict[str, Any]:
     found = content_input(allow_signals=True)
-    result = services().scanner.match(db_session(), found.signals)
+    result = services().scanner.match(read_session(), found.signals)
     return result.to_dict(with_case=False)
 
 
