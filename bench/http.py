@@ -2,6 +2,7 @@
 
     python bench/http.py [--database sqlite|postgresql|both] [--hashes 1000]
                          [--seconds 10] [--backfill 1000000] [--workers 1,0]
+                         [--loads lookup,upload,scan]
 
 Starts the server itself (one run per worker count; 0 means one per core),
 on a fresh database holding a bank of `--hashes` random PDQ hashes, and
@@ -14,9 +15,11 @@ drives it with wrk (Debian's package) at 1 and 8 connections:
 then, with one worker per core, lookups at 8 connections while a `--role jobs`
 process syncs a new list of `--backfill` signals, and how soon after the sync
 its last signal is matchable. Prints req/s,
-p50, p99 and errors (non-2xx and socket errors) per row, and the resident
-memory of the server's processes. wrk runs one thread: it shares the two
-cores with the server, and its own CPU use is part of the figures.
+p50, p99 and errors (non-2xx and socket errors) per row, how long each
+server took to become ready (the first start builds the index snapshot, the
+next ones map it), and the resident memory of the server's processes. wrk
+runs one thread: it shares the two cores with the server, and its own CPU
+use is part of the figures.
 """
 
 from __future__ import annotations
@@ -221,14 +224,11 @@ def seed(env: dict[str, str], root: Path, hashes: int) -> tuple[str, str]:
     """A bank of random PDQ hashes and an admin token; returns the token and a banked hash."""
     token = hma(env, "token", "create", "--name", "bench", "--role", "admin").strip()
     hma(env, "bank", "create", "known")
-    rng = np.random.default_rng(11)
-    values = [row.tobytes().hex() for row in rng.integers(0, 256, (hashes, 32), dtype=np.uint8)]
     listing = root / "known.jsonl"
-    listing.write_text(
-        "".join(json.dumps({"signal_type": "pdq", "value": v}) + "\n" for v in values)
-    )
+    banked = write_feed(listing, hashes, seed=11)
     hma(env, "bank", "import", "known", str(listing))
-    return token, values[hashes // 2]
+    listing.unlink()
+    return token, banked
 
 
 def loads(banked: str) -> list[Load]:
@@ -304,9 +304,13 @@ def run(kind: str, args: argparse.Namespace) -> None:
     print(f"{'load':<44} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
     for workers in args.workers:
         count = workers or cores
+        snapshot = "from the snapshot" if (root / "data" / "indexes").exists() else "building it"
         server = Server(env, count, root / "serve.log")
+        print(f"{count} worker(s) ready {server.ready_seconds:.1f} s after starting ({snapshot})")
         try:
             for load in loads(banked):
+                if load.name not in args.loads:
+                    continue
                 for connections in (1, 8):
                     figures = wrk(server.url, load, token, connections, args.seconds, root)
                     row(f"{load.name}, {count} worker(s), {connections} conn", figures)
@@ -343,6 +347,12 @@ def main() -> None:
     parser.add_argument("--hashes", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--backfill", type=int, default=1_000_000)
+    parser.add_argument(
+        "--loads",
+        type=lambda text: text.split(","),
+        default=["lookup", "upload", "scan"],
+        help="loads to run, comma-separated: lookup, upload, scan",
+    )
     parser.add_argument(
         "--workers",
         type=lambda text: [int(n) for n in text.split(",")],

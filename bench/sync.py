@@ -44,10 +44,10 @@ def feed_line(value: str) -> str:
     return json.dumps({"signal_type": "pdq", "value": value, "tags": ["csam"]}) + "\n"
 
 
-def write_feed(path: Path, count: int, chunk: int = 100_000) -> str:
+def write_feed(path: Path, count: int, chunk: int = 100_000, seed: int = 5) -> str:
     """Writes `count` random PDQ lines a chunk at a time, so that the peak memory
     reported is the sync's, not the feed's; returns the last value written."""
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     last = ""
     with open(path, "w") as out:
         for start in range(0, count, chunk):

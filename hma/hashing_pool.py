@@ -11,6 +11,7 @@ upload an error and is replaced; the worker itself never goes down with it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -53,6 +54,15 @@ def _started() -> int:
     return os.getpid()
 
 
+def _sample_jpeg() -> bytes:
+    """A small photo-like JPEG: hashing it loads every decoder and table a real upload needs."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").save(out, "JPEG")
+    return out.getvalue()
+
+
 class HashingPool:
     """`processes` hashing processes, replaced as a whole if one of them dies."""
 
@@ -71,8 +81,9 @@ class HashingPool:
         )
 
     def warm_up(self) -> None:
-        """Start every process now, rather than on a user's first upload."""
-        jobs = [self._pool.submit(_started) for _ in range(self.processes)]
+        """Start every process and hash once in it now, rather than on a user's first upload."""
+        sample = _sample_jpeg()
+        jobs = [self._pool.submit(_hash_in_child, sample, None) for _ in range(self.processes)]
         for job in jobs:
             job.result()
 

@@ -2,10 +2,10 @@
 
 Gunicorn's threaded worker hands each request to a thread pool whose queue
 has no bound: under more load than the cores can serve, requests wait there
-longer and longer while their clients time out. `SheddingWorker` notes when
-each request was queued and how long it waited for a thread; `shed_overload`
-then answers any request that waited longer than the limit with a 503 (after
-reading nothing but its headers), which drains the queue quickly and tells
+longer and longer while their clients time out. `hma.worker.Worker` notes
+how long each request waited for a thread; `shed_overload` then answers any
+request that waited longer than the limit with a 503 (after reading nothing
+but its headers), which drains the queue quickly and tells
 the client, or its load balancer, to try again or elsewhere. Health checks
 are never shed: an overloaded replica is alive, and its readiness is its own
 question.
@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
-
-from gunicorn.workers.gthread import ThreadWorker
 
 #: Paths answered whatever the load.
 HEALTH_PATHS = frozenset({"/api/v1/status", "/api/v1/live", "/api/v1/ready"})
@@ -31,20 +28,13 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class SheddingWorker(ThreadWorker):  # type: ignore[misc]
-    """A gthread worker that records, per request, the seconds it waited for a thread."""
-
-    def enqueue_req(self, conn: Any) -> None:
-        conn.hma_queued_at = time.monotonic()
-        super().enqueue_req(conn)
-
-    def handle(self, conn: Any) -> Any:
-        _waited.seconds = time.monotonic() - getattr(conn, "hma_queued_at", time.monotonic())
-        return super().handle(conn)
+def note_queue_wait(seconds: float) -> None:
+    """Record, for the request this thread is about to serve, how long it queued."""
+    _waited.seconds = seconds
 
 
 def queue_wait() -> float:
-    """Seconds the current request waited for a thread (0 outside `SheddingWorker`)."""
+    """Seconds the current request waited for a thread (0 outside `hma.worker.Worker`)."""
     return float(getattr(_waited, "seconds", 0.0))
 
 

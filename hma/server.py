@@ -163,7 +163,9 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
         {
             "bind": f"{host}:{port}",
             "workers": count,
-            "worker_class": "hma.overload.SheddingWorker",
+            "worker_class": "hma.worker.Worker",
+            # Lets each worker listen on a socket of its own too (see hma.worker).
+            "reuse_port": True,
             "threads": settings.serve_threads,
             "loglevel": settings.log_level.lower(),
             "accesslog": "-",
