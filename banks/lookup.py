@@ -44,6 +44,7 @@ from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
 from hashers import Registry, Signal, UnknownSignalType
 from matchers import SignalIndex, index_for, load_index
+from matchers.live import LiveIndex
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +295,21 @@ class BankIndexes:
                 values.append(value)
             for signal_type, (ids, values) in grouped.items():
                 self._add(signal_type, ids, values)
+        self.settle()
+
+    def settle(self) -> None:
+        """Fold every index's recent additions into its segments now, in this thread.
+
+        Loaded from a snapshot, segments are memory-mapped and shared by the
+        host's processes, while recent additions are each process's own: a
+        snapshot written after this maps almost whole into every worker.
+        """
+        for index in self._indexes.values():
+            if isinstance(index, LiveIndex):
+                index.wait_for_compaction()
+                if index.needs_compaction():
+                    index.compact()
+                index.auto_compact = True
 
     def _add(self, signal_type: str, ids: list[int], values: list[str]) -> None:
         index = self._indexes.get(signal_type)
@@ -307,6 +323,10 @@ class BankIndexes:
                 log.warning("bank signals of type %r are not matched: %s", signal_type, exc)
                 self._unindexable.add(signal_type)
                 return
+            if not self._built and isinstance(index, LiveIndex):
+                # A build adds everything first and compacts once (`settle`),
+                # instead of rebuilding a growing index every 65,536 rows.
+                index.auto_compact = False
             self._indexes[signal_type] = index
         index.add_values(ids, values)
 

@@ -226,7 +226,9 @@ def seed(env: dict[str, str], root: Path, hashes: int) -> tuple[str, str]:
     hma(env, "bank", "create", "known")
     listing = root / "known.jsonl"
     banked = write_feed(listing, hashes, seed=11)
-    hma(env, "bank", "import", "known", str(listing))
+    # A list exchange: the bulk write path, as a platform following a large list has.
+    hma(env, "exchange", "add", "known", "--type", "list", "--bank", "known", "--url", str(listing))
+    hma(env, "exchange", "sync", "known")
     listing.unlink()
     return token, banked
 

@@ -126,6 +126,7 @@ def prepare_snapshot(database: Database, indexes: BankIndexes) -> None:
     so that workers start by mapping it; the memory it took here is then released."""
     with database.session() as session:
         indexes.refresh(session)
+    indexes.settle()
     indexes.save_snapshot()
     indexes.unload()
 
