@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The project root in place of bench/, whose http.py would hide the standard library's.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.corpus import make_corpus
 from hashers import PDQ, HashingConfig, default_registry

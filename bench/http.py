@@ -27,8 +27,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the path, and its name
-# would hide the standard library's `http` package: put the project root there.
+# The project root in place of bench/, whose http.py (this file) would hide the
+# standard library's.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The project root in place of bench/, whose http.py would hide the standard library's.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from banks import store
 from banks.exchanges.lists import ListConfig
