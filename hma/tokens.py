@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, get_args
 
@@ -90,16 +90,15 @@ class TokenCache:
         digest = _digest(secret)
         now = time.monotonic()
         with self._lock:
-            remembered = self._grants.get(digest)
-        if remembered is not None and now - remembered[0] < self.seconds:
-            grant = remembered[1]
-        else:
+            cached = self._grants.get(digest)
+        if cached is None or now - cached[0] >= self.seconds:
             token = verify_token(session, secret)
             if token is None:
                 with self._lock:
                     self._grants.pop(digest, None)
                 return None
-            grant = Grant(token.name, token.role, token.last_used_at)
+            cached = (now, Grant(token.name, token.role, token.last_used_at))
+        verified_at, grant = cached
         moment = utcnow()
         last = grant.last_used_at
         if last is None or (moment - last).total_seconds() > self.USE_RECORD_SECONDS:
@@ -107,13 +106,12 @@ class TokenCache:
                 update(ApiToken).where(ApiToken.name == grant.name).values(last_used_at=moment)
             )
             session.commit()
-            grant = Grant(grant.name, grant.role, moment)
-            remembered = None
-        if remembered is None or remembered[1] is not grant:
-            with self._lock:
-                if len(self._grants) >= self.most:
-                    self._grants.clear()
-                self._grants[digest] = (now, grant)
+            grant = replace(grant, last_used_at=moment)
+        with self._lock:
+            if len(self._grants) >= self.most:
+                self._grants.clear()
+            # Kept with the time it was verified: recording a use does not extend that.
+            self._grants[digest] = (verified_at, grant)
         return grant
 
 

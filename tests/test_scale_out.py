@@ -453,3 +453,11 @@ class TcpProxy:
             for end in (source, sink):
                 with suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.mark.parametrize("role", ["api", "jobs"])
+def test_a_replica_role_without_the_shared_secret_key_refuses_to_start(hma, monkeypatch, role):
+    monkeypatch.delenv("HMA_SECRET_KEY", raising=False)
+    result = hma("serve", "--role", role)
+    assert result.exit_code == 1
+    assert f"--role {role} needs the secret_key setting" in result.stderr
