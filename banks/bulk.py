@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.types import ARRAY, JSON, Text
+from sqlalchemy.types import ARRAY, Text
 
 
 def timestamp(session: Session, moment: datetime) -> Any:
@@ -28,25 +28,40 @@ def timestamp(session: Session, moment: datetime) -> Any:
     return moment
 
 
-def _is_json(table: Table, name: str) -> bool:
-    kind = table.c[name].type
-    variants = getattr(kind, "_variant_mapping", {}).values()
-    return isinstance(kind, JSON) or any(isinstance(v, JSON) for v in variants)
-
-
 def insert_rows(
     session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """INSERT rows (tuples in `columns` order, driver-ready values) with one executemany."""
+    """INSERT rows (tuples in `columns` order, driver-ready values) in one go.
+
+    PostgreSQL takes them through COPY: an executemany there still runs one
+    statement per row on the server, about fifteen times slower. SQLite has
+    no COPY; its executemany binds each row to one prepared statement.
+    """
     if not rows:
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        marks = ["CAST(%s AS JSONB)" if _is_json(table, c) else "%s" for c in columns]
-    else:
-        marks = ["?"] * len(columns)
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+        _copy_rows(connection.connection.dbapi_connection, table, columns, rows)
+        return
+    marks = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
     connection.exec_driver_sql(sql, list(rows))
+
+
+def _copy_rows(
+    dbapi_connection: Any, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """COPY rows into `table` in text format, JSON columns given as JSON text."""
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+_SEQUENCE = text("SELECT pg_get_serial_sequence(:table, 'id')")
+_DRAW_IDS = text(
+    "SELECT array_agg(nextval(CAST(:sequence AS regclass))) FROM generate_series(1, :n)"
+)
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -61,13 +76,11 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
         return []
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        drawn = connection.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": count},
-        )
-        return sorted(drawn.scalars())
+        # One array rather than a row per id: reading back a million rows
+        # one at a time costs ten times more than drawing the ids.
+        sequence = connection.execute(_SEQUENCE, {"table": table.name}).scalar_one()
+        drawn = connection.execute(_DRAW_IDS, {"sequence": sequence, "n": count}).scalar_one()
+        return sorted(drawn)
     params = {"table": table.name, "n": count}
     connection.execute(
         text(

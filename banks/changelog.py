@@ -1,5 +1,12 @@
 """The append-only log of signals entering and leaving banks.
 
+An entry names one signal, or (for signals a sync inserts in bulk) a run of
+consecutive signal ids added to one bank: a million-line list then costs a
+thousand log rows rather than a million. A run is read back as the signals
+of enabled content it still holds when it is read; anything removed or
+disabled since has its own later entry, so applying entries in order always
+ends where the tables are.
+
 On PostgreSQL, ids from a sequence can become visible out of order (a later
 transaction may commit first), and a reader that has moved past an id would
 never see the earlier one. Writers therefore take a transaction-scoped
@@ -10,22 +17,57 @@ out. SQLite has a single writer at a time and needs no lock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Row, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from banks.models import BankSignal, SignalChange
+from banks.bulk import insert_rows, timestamp
+from banks.models import BankContent, BankSignal, SignalChange
 
 ChangeOp = Literal["add", "remove", "update"]
-#: One entry as `since` returns it: id, op, signal type, signal id, value.
-Entry = tuple[int, str, str, int, str]
 
 #: Arbitrary constant naming the change-log lock among this app's advisory locks.
 CHANGE_LOG_LOCK = 0x484D41_01
 #: Key in `Session.info` set when a transaction changes what matches: the
 #: application applies such changes to its own indexes right after the commit.
 MATCHING_CHANGED = "hma.matching_changed"
+#: The most signals one run entry covers. It bounds what one entry expands
+#: to, and so how far a feed page or a catch-up step can overshoot its limit.
+RUN_MAX = 1000
+_RUN_COLUMNS = (
+    "op",
+    "bank_id",
+    "signal_id",
+    "last_signal_id",
+    "signal_type",
+    "value",
+    "created_at",
+)
+
+
+class Entry(NamedTuple):
+    """One signal's change; the signals of a run share their entry's id."""
+
+    id: int
+    op: str
+    bank_id: int | None
+    content_id: int | None
+    signal_type: str
+    signal_id: int
+    value: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What `since` read: entries in log order, up to log id `through`."""
+
+    entries: list[Entry]
+    through: int
+    #: Whether the log holds entries after `through` (for the same bank, if one was asked).
+    more: bool
 
 
 def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> None:
@@ -47,6 +89,23 @@ def record(session: Session, op: ChangeOp, signals: Iterable[BankSignal]) -> Non
     session.execute(insert(SignalChange), rows)
 
 
+def record_added(session: Session, bank_id: int, signal_ids: Sequence[int], at: datetime) -> None:
+    """Log the addition of signals of enabled content in `bank_id` as runs of
+    consecutive ids (`signal_ids` ascending), in one bulk insert."""
+    runs: list[list[int]] = []
+    for signal_id in signal_ids:
+        if runs and runs[-1][1] == signal_id - 1 and signal_id - runs[-1][0] < RUN_MAX:
+            runs[-1][1] = signal_id
+        else:
+            runs.append([signal_id, signal_id])
+    if not runs:
+        return
+    lock(session)
+    stamp = timestamp(session, at)
+    rows = [("add", bank_id, first, last, "", "", stamp) for first, last in runs]
+    insert_rows(session, SignalChange.__table__, _RUN_COLUMNS, rows)
+
+
 def mark_changed(session: Session) -> None:
     """Note that this transaction changes what lookups may match (see MATCHING_CHANGED)."""
     session.info[MATCHING_CHANGED] = True
@@ -64,17 +123,58 @@ def head(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(SignalChange.id), 0))) or 0)
 
 
-def since(session: Session, after_id: int, limit: int) -> Sequence[Row[Entry]]:
-    """Entries after `after_id`, oldest first, at most `limit` of them.
+_RUN_SIGNALS = (
+    select(BankSignal.id, BankSignal.content_id, BankSignal.signal_type, BankSignal.value)
+    .join(BankContent, BankSignal.content_id == BankContent.id)
+    .where(
+        BankSignal.id.between(bindparam("first"), bindparam("last")),
+        BankContent.enabled,
+    )
+    .order_by(BankSignal.id)
+)
 
-    Plain rows rather than ORM objects: a process catching up after a large
-    sync reads a million of them.
+
+def since(session: Session, after_id: int, limit: int, bank_id: int | None = None) -> Changes:
+    """Entries after `after_id`, oldest first, about `limit` signals of them.
+
+    Runs are expanded, and the read stops at an entry boundary: it may give
+    fewer than `limit` signals (runs whose content is gone expand to nothing)
+    or, when the first entry is a run, up to `RUN_MAX` more. Plain tuples
+    rather than ORM objects: a process catching up after a large sync reads
+    a million of them.
     """
     query = select(
         SignalChange.id,
         SignalChange.op,
+        SignalChange.bank_id,
+        SignalChange.content_id,
         SignalChange.signal_type,
         SignalChange.signal_id,
         SignalChange.value,
+        SignalChange.last_signal_id,
     ).where(SignalChange.id > after_id)
-    return session.execute(query.order_by(SignalChange.id).limit(limit)).all()
+    if bank_id is not None:
+        query = query.where(SignalChange.bank_id == bank_id)
+    rows = session.execute(query.order_by(SignalChange.id).limit(limit + 1)).all()
+    entries: list[Entry] = []
+    through = after_id
+    for number, row in enumerate(rows):
+        if number == limit or (entries and _size(row) + len(entries) > limit):
+            return Changes(entries, through, more=True)
+        if row.last_signal_id is None:
+            entries.append(Entry(*row[:7]))
+        else:
+            signals = session.execute(
+                _RUN_SIGNALS, {"first": row.signal_id, "last": row.last_signal_id}
+            )
+            entries.extend(
+                Entry(row.id, row.op, row.bank_id, content_id, kind, signal_id, value)
+                for signal_id, content_id, kind, value in signals
+            )
+        through = row.id
+    return Changes(entries, through, more=False)
+
+
+def _size(row: Any) -> int:
+    """How many signals a log row stands for, at most."""
+    return 1 if row.last_signal_id is None else row.last_signal_id - row.signal_id + 1

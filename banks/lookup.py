@@ -36,7 +36,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -232,17 +232,17 @@ class BankIndexes:
             if not self._built:
                 self._start(session)
             while True:
-                entries = changelog.since(session, self._applied, CATCH_UP_CHUNK)
-                if not entries:
+                changes = changelog.since(session, self._applied, CATCH_UP_CHUNK)
+                self._apply_changes(changes.entries)
+                self._applied = changes.through
+                if not changes.more:
                     break
-                self._apply_changes(entries)
-                self._applied = entries[-1].id
             self._widest_pdq = session.scalar(
                 select(func.max(Bank.pdq_threshold)).where(Bank.enabled)
             )
         self._maybe_snapshot()
 
-    def _apply_changes(self, entries: Sequence[Row[changelog.Entry]]) -> None:
+    def _apply_changes(self, entries: Sequence[changelog.Entry]) -> None:
         """Apply log entries in their order, each run of adds (or removals) in one go.
 
         Order matters: content disabled and enabled again removes and re-adds

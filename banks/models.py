@@ -53,6 +53,7 @@ class BankContent(Base):
     __tablename__ = "bank_content"
     __table_args__ = (
         Index("ix_bank_content_exchange_id_upstream_key", "exchange_id", "upstream_key"),
+        Index("ix_bank_content_exchange_id_upstream_digest", "exchange_id", "upstream_digest"),
         {"sqlite_autoincrement": True},
     )
 
@@ -70,6 +71,9 @@ class BankContent(Base):
     upstream_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     #: `short_hash(upstream_id)`: what lookups by upstream id use (see `short_hash`).
     upstream_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: A digest of the upstream record it was last written from (lists set it):
+    #: a resync skips records whose digest the exchange's content already holds.
+    upstream_digest: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: The full resync of its exchange that last saw it (older ones are swept away).
     sync_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -152,6 +156,9 @@ class SignalChange(Base):
     bank_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     content_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     signal_id: Mapped[int] = mapped_column(BigId)
+    #: Set for a run: every signal from `signal_id` to this id was added to the
+    #: bank (`signal_type` and `value` are then empty; see banks.changelog).
+    last_signal_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     signal_type: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

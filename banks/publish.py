@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from banks import changelog
 from banks.errors import InvalidInput
-from banks.models import Bank, BankContent, SignalChange
+from banks.models import Bank, BankContent
 from banks.taxonomy import Taxonomy
 
 MAX_PAGE = 10_000
@@ -37,15 +38,8 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
         raise InvalidInput(
             f"limit must be from 1 to {MAX_PAGE}, after 0 or more", code="invalid_paging"
         )
-    entries = list(
-        session.scalars(
-            select(SignalChange)
-            .where(SignalChange.bank_id == bank.id, SignalChange.id > after)
-            .order_by(SignalChange.id)
-            .limit(limit + 1)
-        )
-    )
-    more, entries = len(entries) > limit, entries[:limit]
+    read = changelog.since(session, after, limit, bank_id=bank.id)
+    entries = read.entries
     contents = {
         content_id: (enabled, tags)
         for content_id, enabled, tags in session.execute(
@@ -69,8 +63,7 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
         # Gone or disabled since: a removal follows in the log. Unshareable: withheld.
         if enabled and any(taxonomy.is_primary(tag) for tag in tags):
             changes.append(base | {"op": "upsert", "value": entry.value, "tags": list(tags)})
-    next_after = entries[-1].id if entries else after
-    return FeedPage(changes, next_after, more)
+    return FeedPage(changes, read.through, read.more)
 
 
 def check_publishable(session: Session, bank: Bank, taxonomy: Taxonomy) -> None:

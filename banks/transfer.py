@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import select
@@ -43,6 +43,18 @@ class Record:
     value: str
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: `short_hash` of the record's source text (see `parse`).
+    digest: int | None = None
+
+
+class Held(NamedTuple):
+    """A record left unparsed because the caller already holds its digest.
+
+    A tuple rather than a dataclass: a resync meets one per unchanged line.
+    """
+
+    line: int
+    digest: int
 
 
 @dataclass(frozen=True)
@@ -75,8 +87,16 @@ def detect_format(first_line: str) -> Format:
     return "lines"
 
 
-def parse(text: Iterable[str], fmt: Format = "auto") -> Iterator[Record | RecordError]:
-    """Records (or per-line errors) from the lines of a feed, numbered from 1."""
+def parse(
+    text: Iterable[str], fmt: Format = "auto", held: Container[int] = frozenset()
+) -> Iterator[Record | RecordError | Held]:
+    """Records (or per-line errors) from the lines of a feed, numbered from 1.
+
+    Each record carries a digest of its source text (the line without
+    surrounding blanks, or a CSV row's cells). A record whose digest is in
+    `held` is given as `Held`, unparsed: a list that changed by 1% then costs
+    a resync a digest per line, not a parse and a database lookup.
+    """
     lines = iter(text)
     first = next(lines, None)
     if first is None:
@@ -84,11 +104,11 @@ def parse(text: Iterable[str], fmt: Format = "auto") -> Iterator[Record | Record
     chosen = detect_format(first) if fmt == "auto" else fmt
     rest = _chain(first, lines)
     if chosen == "jsonl":
-        yield from _parse_jsonl(rest)
+        yield from _parse_jsonl(rest, held)
     elif chosen == "csv":
-        yield from _parse_csv(rest)
+        yield from _parse_csv(rest, held)
     else:
-        yield from _parse_lines(rest)
+        yield from _parse_lines(rest, held)
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -96,12 +116,19 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def _parse_jsonl(lines: Iterable[str]) -> Iterator[Record | RecordError]:
+def _parse_jsonl(
+    lines: Iterable[str], held: Container[int]
+) -> Iterator[Record | RecordError | Held]:
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        source = line.strip()
+        if not source:
+            continue
+        digest = short_hash(source)
+        if digest in held:
+            yield Held(number, digest)
             continue
         try:
-            item = orjson.loads(line)
+            item = orjson.loads(source)
             if not isinstance(item, dict):
                 raise InvalidInput("expected a JSON object")
             yield Record(
@@ -110,6 +137,7 @@ def _parse_jsonl(lines: Iterable[str]) -> Iterator[Record | RecordError]:
                 value=_required_text(item, "value"),
                 tags=validation.tags(item.get("tags")),
                 metadata=validation.metadata(item.get("metadata")),
+                digest=digest,
             )
         except ValueError:
             yield RecordError(number, "not valid JSON")
@@ -117,11 +145,15 @@ def _parse_jsonl(lines: Iterable[str]) -> Iterator[Record | RecordError]:
             yield RecordError(number, exc.message)
 
 
-def _parse_csv(lines: Iterable[str]) -> Iterator[Record | RecordError]:
+def _parse_csv(lines: Iterable[str], held: Container[int]) -> Iterator[Record | RecordError | Held]:
     reader = csv.DictReader(lines)
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
     for row in reader:
         number = reader.line_num
+        digest = short_hash("\x1f".join(map(str, row.values())))
+        if digest in held:
+            yield Held(number, digest)
+            continue
         try:
             extra = {
                 key: value
@@ -135,21 +167,28 @@ def _parse_csv(lines: Iterable[str]) -> Iterator[Record | RecordError]:
                 value=_required_text(row, "value"),
                 tags=validation.split_tags(row.get("tags"), ";"),
                 metadata=validation.metadata(metadata),
+                digest=digest,
             )
         except DomainError as exc:
             yield RecordError(number, exc.message)
 
 
-def _parse_lines(lines: Iterable[str]) -> Iterator[Record | RecordError]:
+def _parse_lines(
+    lines: Iterable[str], held: Container[int]
+) -> Iterator[Record | RecordError | Held]:
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
+            continue
+        digest = short_hash(stripped)
+        if digest in held:
+            yield Held(number, digest)
             continue
         parts = stripped.split()
         if len(parts) != 2:
             yield RecordError(number, "expected '<signal_type> <value>'")
             continue
-        yield Record(line=number, signal_type=parts[0], value=parts[1])
+        yield Record(line=number, signal_type=parts[0], value=parts[1], digest=digest)
 
 
 def _required_text(item: dict[str, Any], key: str) -> str:

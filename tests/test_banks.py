@@ -71,7 +71,7 @@ def test_content_lifecycle_writes_the_change_log(database):
         with pytest.raises(ContentNotFound):
             store.get_content(session, bank, content_id)
         assert session.scalars(select(BankSignal)).all() == []
-        log = [(c.op, c.signal_type) for c in changelog.since(session, 0, 100)]
+        log = [(c.op, c.signal_type) for c in changelog.since(session, 0, 100).entries]
         # Added, disabled (its signals leave the indexes), then removed.
         assert log == [("add", "pdq"), ("add", "md5")] + [("remove", "pdq"), ("remove", "md5")] * 2
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select, text, update
 
 from actioners import cases, review
 from actioners.models import CaseDecision
-from banks import store
+from banks import changelog, publish, store
 from banks.exchanges.http import HttpClient
 from banks.lookup import BankIndexes
-from banks.models import BankContent, Exchange, ExchangeFeedback
+from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
 from hashers import Signal, default_registry
 from hma.exchanges import Exchanges
@@ -105,6 +105,169 @@ def test_list_file_sync_updates_and_deletes(exchanges, database, tmp_path):
     state = content_of(database, "file")
     assert sorted(state) == sorted(f"md5:{MD5S[i]}" for i in (1, 2, 3))
     assert state[f"md5:{MD5S[1]}"][1] == ["csam_egregious"]
+
+
+def list_line(i, tags=("csam",)):
+    return json.dumps({"signal_type": "md5", "value": MD5S[i], "tags": list(tags)}) + "\n"
+
+
+def generations(database, exchange_name):
+    """upstream id -> the resync generation that last wrote the content."""
+    with database.session() as session:
+        exchange = session.scalar(select(Exchange).where(Exchange.name == exchange_name))
+        return dict(
+            session.execute(
+                select(BankContent.upstream_id, BankContent.sync_generation).where(
+                    BankContent.exchange_id == exchange.id
+                )
+            ).all()
+        )
+
+
+def test_list_resync_applies_only_the_lines_that_changed(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    feed.write_text("".join(list_line(i) for i in range(50)))
+    add_exchange(exchanges, database, "file", "list", url=str(feed))
+    assert exchanges.sync("file").upserts == 50
+    first = generations(database, "file")
+
+    # One line retagged, one gone, one new; the other 48 are held and left unread.
+    lines = [list_line(i) for i in range(50)]
+    lines[3] = list_line(3, tags=("csam_egregious",))
+    del lines[10]
+    lines.append(list_line(60))
+    feed.write_text("".join(lines))
+    report = exchanges.sync("file")
+    assert report.ok and report.full
+    assert (report.upserts, report.unchanged, report.swept) == (2, 48, 1)
+    state = content_of(database, "file")
+    expected = {f"md5:{MD5S[i]}" for i in [*range(50), 60] if i != 10}
+    assert set(state) == expected
+    assert state[f"md5:{MD5S[3]}"][1] == ["csam_egregious"]
+    after = generations(database, "file")
+    # Held content keeps the generation that wrote it: the resync never touched it.
+    assert sorted(u for u in expected if after[u] != first.get(u)) == sorted(
+        f"md5:{MD5S[i]}" for i in (3, 60)
+    )
+
+    # A forced resync reads (and stamps) every line; the next one skips them again.
+    forced = exchanges.sync("file", full=True)
+    assert (forced.upserts, forced.unchanged, forced.swept) == (0, 50, 0)
+    feed.write_text("".join(lines[:-5]))
+    report = exchanges.sync("file")
+    assert (report.upserts, report.unchanged, report.swept) == (0, 45, 5)
+    assert len(content_of(database, "file")) == 45
+
+
+def test_list_resync_restores_content_removed_here(exchanges, database, tmp_path):
+    """A held digest belongs to content the bank still has: removing an item
+    locally makes its line new again, and the next resync brings it back."""
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    feed.write_text("".join(list_line(i) for i in range(5)))
+    add_exchange(exchanges, database, "file", "list", url=str(feed))
+    exchanges.sync("file")
+    with database.session() as session:
+        bank = store.get_bank(session, "followed")
+        content = session.scalar(
+            select(BankContent).where(BankContent.upstream_id == f"md5:{MD5S[2]}")
+        )
+        store.remove_content(session, store.get_content(session, bank, content.id))
+    feed.write_text("".join(list_line(i) for i in range(6)))
+    report = exchanges.sync("file")
+    assert (report.upserts, report.unchanged, report.swept) == (2, 4, 0)
+    assert set(content_of(database, "file")) == {f"md5:{MD5S[i]}" for i in range(6)}
+
+
+def test_a_bulk_sync_logs_runs_that_read_back_as_the_tables_hold_them(
+    exchanges, database, tmp_path
+):
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    values = [hashlib.md5(str(i).encode()).hexdigest() for i in range(2500)]
+    feed.write_text("".join(f"md5 {v}\n" for v in values))
+    add_exchange(exchanges, database, "bulk", "list", url=str(feed))
+    indexes = BankIndexes(default_registry())  # running before the sync: it learns from runs
+    with database.session() as session:
+        indexes.refresh(session)
+    assert exchanges.sync("bulk").upserts == 2500
+    with database.session() as session:
+        runs = session.execute(
+            select(SignalChange.last_signal_id - SignalChange.signal_id + 1)
+        ).scalars()
+        assert sorted(runs) == [500, 1000, 1000]  # at most changelog.RUN_MAX each
+        read = changelog.since(session, 0, 10_000)
+        assert not read.more and read.through == changelog.head(session)
+        assert [(e.op, e.signal_type, e.value) for e in read.entries] == [
+            ("add", "md5", v) for v in values
+        ]
+        # A limit smaller than a run still moves on by a whole run.
+        first = changelog.since(session, 0, 10)
+        assert len(first.entries) == 1000 and first.more
+
+        bank = store.get_bank(session, "followed")
+        by_value = {
+            c.signals[0].value: c
+            for c in session.scalars(select(BankContent).where(BankContent.bank_id == bank.id))
+        }
+        store.update_content(session, by_value[values[0]], enabled=False)
+        store.remove_content(session, by_value[values[1]])
+    with database.session() as session:
+        # Read now, the first run holds neither: each has its own later entry.
+        read = changelog.since(session, 0, 10_000)
+        adds = [e.value for e in read.entries if e.op == "add"]
+        assert adds == values[2:]
+        assert [(e.op, e.value) for e in read.entries[-2:]] == [
+            ("remove", values[0]),
+            ("remove", values[1]),
+        ]
+        found = indexes.find(
+            session, [Signal("md5", v) for v in (values[0], values[1], values[2], values[-1])]
+        )
+        assert sorted(m.signal for m in found) == sorted([values[2], values[-1]])
+
+
+def test_a_run_whose_content_is_gone_still_moves_readers_on(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    feed.write_text("".join(f"md5 {MD5S[i]}\n" for i in range(3)))
+    add_exchange(exchanges, database, "bulk", "list", url=str(feed))
+    exchanges.sync("bulk")
+    with database.session() as session:
+        run = changelog.head(session)
+        store.delete_bank(session, store.get_bank(session, "followed"))
+    with database.session() as session:
+        first = changelog.since(session, 0, 1)
+        assert (first.entries, first.through, first.more) == ([], run, True)
+        rest = changelog.since(session, first.through, 10)
+        assert [e.op for e in rest.entries] == ["remove"] * 3 and not rest.more
+
+
+def test_a_published_feed_pages_by_whole_runs(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "list.jsonl"
+    values = [hashlib.md5(f"feed-{i}".encode()).hexdigest() for i in range(1500)]
+    feed.write_text(
+        "".join(
+            json.dumps({"signal_type": "md5", "value": v, "tags": ["csam"]}) + "\n" for v in values
+        )
+    )
+    add_exchange(exchanges, database, "bulk", "list", url=str(feed))
+    exchanges.sync("bulk")
+    taxonomy = Taxonomy.load()
+    with database.session() as session:
+        bank = store.get_bank(session, "followed")
+        store.update_bank(session, bank, published=True)
+    with database.session() as session:
+        bank = store.get_bank(session, "followed")
+        page = publish.feed(session, bank, taxonomy, 0, 100)
+        assert len(page.changes) == 1000 and page.has_more
+        rest = publish.feed(session, bank, taxonomy, page.next_after, 1000)
+        assert len(rest.changes) == 500 and not rest.has_more
+        shared = [(c["op"], c["value"], c["tags"]) for c in page.changes + rest.changes]
+        assert shared == [("upsert", v, ["csam"]) for v in values]
+        assert publish.feed(session, bank, taxonomy, rest.next_after, 10).changes == []
 
 
 def test_list_over_http_is_matchable_after_sync(exchanges, database, http_server):

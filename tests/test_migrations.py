@@ -131,3 +131,26 @@ def test_upgrades_backfill_and_keep_every_row(database_url):
         ]
         assert connection.execute(text("SELECT count(*) FROM bank_content")).scalar() == 2
     db.dispose()
+
+
+def test_downgrading_past_log_runs_refuses_rather_than_lose_additions(database_url):
+    from alembic import command
+
+    from hma.db import Database, _alembic_config
+
+    db = Database(database_url)
+    config = _alembic_config(db.engine)
+    command.upgrade(config, "head")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO signal_changes (op, bank_id, signal_id, last_signal_id, signal_type,"
+                " value, created_at) VALUES ('add', 1, 10, 19, '', '', '2026-12-01')"
+            )
+        )
+    with pytest.raises(RuntimeError, match="1 run entries"):
+        command.downgrade(config, "0007")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT last_signal_id FROM signal_changes")).scalar() == 19
+    assert current_revision(db.engine) == head_revision(db.engine)
+    db.dispose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, get_type_hints
 
@@ -34,6 +34,9 @@ class UpstreamRecord:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: False when the exchange's own opinions say this is not abusive content.
     enabled: bool = True
+    #: A digest of the record's source text, where the adapter takes one (see
+    #: `ExchangeAdapter.fetch_changed`).
+    digest: int | None = None
 
 
 @dataclass
@@ -46,6 +49,8 @@ class FetchBatch:
     skipped_records: int = 0
     skipped_pages: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Digests of records still upstream that were skipped as already held.
+    held: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,9 @@ class ExchangeAdapter(ABC):
     default_base_url: ClassVar[str | None] = None
     #: Whether the exchange needs credentials.
     needs_credentials: ClassVar[bool] = True
+    #: Whether records carry digests of their source text, so that a full
+    #: resync can skip what the bank holds (`fetch_changed`).
+    digests_records: ClassVar[bool] = False
 
     def __init__(
         self, config: AdapterConfig, credentials: str | None, base_url: str, http: HttpClient
@@ -141,6 +149,17 @@ class ExchangeAdapter(ABC):
     @abstractmethod
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
         """Batches after `checkpoint` (None: everything), until the exchange has no more."""
+
+    def fetch_changed(
+        self, checkpoint: Checkpoint | None, held: Container[int]
+    ) -> Iterator[FetchBatch]:
+        """`fetch`, skipping records whose digest is in `held` (what the bank holds).
+
+        Skipped records are listed in their batch's `held`, so that a full
+        resync still knows they are there. Adapters whose records carry no
+        digest read everything.
+        """
+        return self.fetch(checkpoint)
 
     def is_stale(self, checkpoint: Checkpoint) -> bool:
         """Whether resuming from `checkpoint` could miss deletions (then: a full resync)."""

@@ -2,14 +2,16 @@
 
 Lists have no change feed: every sync reads the whole list, and what is no
 longer in it is removed (the engine's full-resync sweep). A sync whose list
-is byte-for-byte what the last completed sync read does nothing.
+is byte-for-byte what the last completed sync read does nothing; otherwise
+each line is digested, and only lines the bank does not already hold are
+parsed and applied.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +48,7 @@ class ListAdapter(ExchangeAdapter):
     type_name = "list"
     config_type = ListConfig
     needs_credentials = False
+    digests_records = True
     config: ListConfig
 
     _body: bytes | None = None
@@ -84,16 +87,26 @@ class ListAdapter(ExchangeAdapter):
         return self._sha256
 
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
+        return self.fetch_changed(checkpoint, frozenset())
+
+    def fetch_changed(
+        self, checkpoint: Checkpoint | None, held: Container[int]
+    ) -> Iterator[FetchBatch]:
         digest = self._digest()
         with self._open() as stream:
-            yield from self._batches(
-                io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace"), digest
-            )
+            lines = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")
+            yield from self._batches(lines, digest, held)
 
-    def _batches(self, lines: Iterable[str], digest: str) -> Iterator[FetchBatch]:
+    def _batches(
+        self, lines: Iterable[str], digest: str, held: Container[int]
+    ) -> Iterator[FetchBatch]:
         batch = FetchBatch()
         count = 0
-        for item in transfer.parse(lines, self.config.format):  # type: ignore[arg-type]
+        for item in transfer.parse(lines, self.config.format, held):  # type: ignore[arg-type]
+            if isinstance(item, transfer.Held):
+                batch.held.append(item.digest)
+                count += 1
+                continue
             if isinstance(item, transfer.RecordError):
                 batch.skipped_records += 1
                 batch.problems.append(f"line {item.line}: {item.message}")
@@ -105,6 +118,7 @@ class ListAdapter(ExchangeAdapter):
                     signals=((item.signal_type, value),),
                     tags=tuple(item.tags),
                     metadata=dict(item.metadata),
+                    digest=item.digest,
                 )
             )
             count += 1
