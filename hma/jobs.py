@@ -100,7 +100,6 @@ class Leader:
         self._start, self._stop = start, stop
         self.leading = False
         self._quit = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run(self) -> None:
         """Hold the lease (and the jobs) until `quit()`; blocks."""
@@ -133,14 +132,9 @@ class Leader:
         self.leading = False
         self._stop()
 
-    def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run, daemon=True, name=f"lease-{self.name}")
-        self._thread.start()
-
     def quit(self) -> None:
+        """Make `run()` hand the lease on and return (safe from a signal handler)."""
         self._quit.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
 
 def jobs_leader(exchanges: Exchanges, seconds: float) -> Leader:

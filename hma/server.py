@@ -2,7 +2,7 @@
 
 Roles: `api` pre-forks request workers (gunicorn, threaded); `jobs` runs the
 background jobs in the foreground, while it holds the jobs lease; `all` does
-both, each worker competing for the lease so that exactly one runs the jobs.
+both, the jobs in a child process of the master beside the workers.
 
 The master process makes sure an index snapshot exists and is current before
 forking, then lets go of the indexes: each worker memory-maps the snapshot
@@ -12,11 +12,14 @@ follows the change log by itself.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 from flask import Flask
@@ -26,7 +29,7 @@ from actioners import audit
 from banks.errors import Conflict
 from banks.lookup import BankIndexes
 from hma.db import Database, ensure_schema
-from hma.jobs import Leader, jobs_leader
+from hma.jobs import jobs_leader
 from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings, SettingsError
 from hma.tokens import create_token, has_tokens
@@ -39,8 +42,8 @@ log = logging.getLogger(__name__)
 BOOTSTRAP_TOKEN_NAME = "admin"
 BOOTSTRAP_USER = "admin"
 ROLES = ("all", "api", "jobs")
-#: Where each worker keeps its jobs leader, for the exit hook.
-LEADER = "hma-jobs-leader"
+#: Seconds before a jobs process of `--role all` that died is started again.
+JOBS_RESTART_SECONDS = 5.0
 
 
 def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | None:
@@ -89,16 +92,12 @@ def _follow_changes(services: Services) -> None:
     indexes.follow(services.database.sessions, services.settings.index_poll_seconds)
 
 
-def _start_worker(app: Flask, run_jobs: bool) -> None:
+def _start_worker(app: Flask) -> None:
     """Gunicorn hook, in each worker before it accepts: threads do not survive fork."""
     services = _services(app)
     _follow_changes(services)
     services.scanner.hash_in_background(max(1, services.settings.serve_hash_processes))
     _freeze_heap()
-    if run_jobs:
-        leader = jobs_leader(services.exchanges, services.settings.jobs_lease_seconds)
-        leader.start_thread()
-        app.extensions[LEADER] = leader
 
 
 def _freeze_heap() -> None:
@@ -112,13 +111,6 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def _stop_worker(app: Flask) -> None:
-    """Gunicorn hook: a worker that stops hands the jobs lease on at once."""
-    leader: Leader | None = app.extensions.get(LEADER)
-    if leader is not None:
-        leader.quit()
 
 
 def prepare_snapshot(database: Database, indexes: BankIndexes) -> None:
@@ -152,7 +144,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     # The workers are forked from this process: they must open their own connections.
     database.dispose()
     _freeze_heap()
-    run_jobs_here = role == "all" and settings.scheduler
+    jobs = _JobsProcess(settings) if role == "all" and settings.scheduler else None
     print(
         f"hma serving on http://{host}:{port} (role {role}, {count} worker(s),"
         f" data dir {settings.data_dir})",
@@ -172,10 +164,67 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             "accesslog": "-",
             "timeout": 120,
             "control_socket_disable": True,
-            "post_worker_init": lambda worker: _start_worker(app, run_jobs_here),
-            "worker_exit": lambda server, worker: _stop_worker(app),
+            "post_worker_init": lambda worker: _start_worker(app),
+            "on_exit": lambda server: jobs and jobs.stop(),
         },
     ).run()
+
+
+class _JobsProcess:
+    """The jobs of a `--role all` server, in a child process of the master.
+
+    Run in a worker, a large sync held that worker's GIL against its lookups
+    (p99 in seconds while a million-line list synced); in a process of its
+    own it runs at `jobs_niceness` and touches no request. It is the same
+    process `--role jobs` runs, and takes the same lease. One that dies is
+    started again after `JOBS_RESTART_SECONDS`; one whose master dies is
+    stopped by the kernel.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stopping = threading.Event()
+        self._process = self._start()
+        threading.Thread(target=self._supervise, daemon=True, name="jobs-supervisor").start()
+
+    def _start(self) -> multiprocessing.process.BaseProcess:
+        process = multiprocessing.get_context("fork").Process(
+            target=_jobs_child, args=(self.settings,), name="hma-jobs"
+        )
+        process.start()
+        return process
+
+    def _supervise(self) -> None:
+        while True:
+            self._process.join()
+            if self._stopping.wait(JOBS_RESTART_SECONDS):
+                return
+            log.warning(
+                "the jobs process exited (code %s); starting another", self._process.exitcode
+            )
+            self._process = self._start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._process.is_alive():
+            self._process.terminate()  # SIGTERM: the leader hands the lease on
+            self._process.join(timeout=self.settings.jobs_lease_seconds)
+
+
+def _jobs_child(settings: Settings) -> None:
+    """The jobs process's entry point, forked from the master before any worker."""
+    _die_with_parent()
+    run_jobs(settings, Database(settings.resolved_database_url))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when the process that forked it dies,
+    so a master killed with SIGKILL leaves no jobs process behind (elsewhere: no-op)."""
+    if sys.platform != "linux":
+        return
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(set_parent_death_signal, signal.SIGTERM)
 
 
 def run_jobs(settings: Settings, database: Database) -> None:

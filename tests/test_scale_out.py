@@ -199,10 +199,54 @@ def test_workers_share_the_bank_and_each_sees_a_change_within_a_second(
         assert delay < 1.0
         with urllib.request.urlopen(f"{server.base}/api/v1/live", timeout=5) as answer:
             assert json.loads(answer.read())["status"] == "ok"
-        workers = subprocess.run(
-            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-        assert len(workers) == 2, workers
+        # Two workers, and the jobs process beside them.
+        assert len(children(server.process.pid)) == 3
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(child) for child in found.stdout.split()]
+
+
+def parent_and_state(pid: int) -> tuple[int, str] | None:
+    """A process's parent and state letter, from /proc (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return int(fields[1]), fields[0]
+
+
+def jobs_holder_pid(database: Database) -> int | None:
+    with database.session() as session:
+        holder = session.scalar(select(Lease.holder).where(Lease.name == "jobs"))
+    return int(holder.rsplit(":", 1)[1]) if holder else None
+
+
+def test_role_all_runs_its_jobs_in_a_process_of_their_own(tmp_path, database_url, database):
+    """Beside the workers, niced; started again when it dies; gone when the master is."""
+    env = server_env(database_url, secret_key="scale-out-test", jobs_lease_seconds=LEASE_SECONDS)
+    with replicas() as started:
+        server = Replica(tmp_path / "host", env, "--workers", "1")
+        started.append(server)
+        server.wait_ready()
+        master = server.process.pid
+        wait_until(lambda: jobs_holder_pid(database) is not None, 30)
+        first = jobs_holder_pid(database)
+        assert first in children(master) and len(children(master)) == 2
+        assert os.getpriority(os.PRIO_PROCESS, first) == 10  # jobs_niceness
+        worker = next(pid for pid in children(master) if pid != first)
+        assert os.getpriority(os.PRIO_PROCESS, worker) == 0
+
+        os.kill(first, signal.SIGKILL)
+        # Started again after 5 s; it takes the lease once the dead one's term ran out.
+        wait_until(lambda: jobs_holder_pid(database) not in (None, first), 30)
+        second = jobs_holder_pid(database)
+        assert second in children(master)
+
+        server.process.kill()
+        server.process.wait()
+        wait_until(lambda: (parent_and_state(second) or (0, "Z"))[1] in "ZX", 10)
 
 
 def test_overload_is_answered_at_once_with_503_and_retry_after(tmp_path, database_url, database):
