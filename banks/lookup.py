@@ -36,7 +36,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import CursorResult, Row, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,12 @@ from matchers.live import LiveIndex
 log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 50_000
+#: What a build reads: the signals in a range of ids, and which content is disabled.
+_BUILD_RANGE = select(
+    BankSignal.id, BankSignal.content_id, BankSignal.signal_type, BankSignal.value
+).where(BankSignal.id.between(bindparam("first"), bindparam("last")))
+_DISABLED_CONTENT = select(BankContent.id).where(~BankContent.enabled)
+_LAST_SIGNAL = select(func.coalesce(func.max(BankSignal.id), 0))
 #: Change-log entries read and applied at a time. Reading rows holds the GIL
 #: until they are all in; in small runs, lookups on other threads of the
 #: process go on between them while a large sync lands.
@@ -277,23 +283,26 @@ class BankIndexes:
         # Read the log head first: entries after it are applied afterwards, and
         # applying an entry twice is harmless (adds replace, removals ignore).
         self._applied = changelog.head(session)
-        # In pages by id rather than through one cursor: a page is a statement
-        # of its own, so the build holds no transaction (nor a server-side
-        # cursor, which PostgreSQL allows only inside one) for its duration.
-        after = 0
-        while chunk := session.execute(
-            select(BankSignal.id, BankSignal.signal_type, BankSignal.value)
-            .join(BankContent, BankSignal.content_id == BankContent.id)
-            .where(BankContent.enabled, BankSignal.id > after)
-            .order_by(BankSignal.id)
-            .limit(BUILD_CHUNK)
-        ).all():
-            after = chunk[-1].id
+        # In ranges of ids rather than through one cursor: a range is a
+        # statement of its own, so the build holds no transaction (nor a
+        # server-side cursor, which PostgreSQL allows only inside one) for its
+        # duration. No join to content either: PostgreSQL answered each page
+        # of a join with a hash of the whole content table, so a build took
+        # time in the square of the bank. The few disabled items are read
+        # first and left out.
+        connection = session.connection()
+        disabled = set(connection.execute(_DISABLED_CONTENT).scalars())
+        top = connection.execute(_LAST_SIGNAL).scalar_one()
+        for first in range(1, top + 1, BUILD_CHUNK):
+            params = {"first": first, "last": first + BUILD_CHUNK - 1}
             grouped: dict[str, tuple[list[int], list[str]]] = defaultdict(lambda: ([], []))
-            for signal_id, signal_type, value in chunk:
-                ids, values = grouped[signal_type]
-                ids.append(signal_id)
-                values.append(value)
+            for signal_id, content_id, signal_type, value in _raw_rows(
+                connection.execute(_BUILD_RANGE, params)
+            ):
+                if content_id not in disabled:
+                    ids, values = grouped[signal_type]
+                    ids.append(signal_id)
+                    values.append(value)
             for signal_type, (ids, values) in grouped.items():
                 self._add(signal_type, ids, values)
         self.settle()
@@ -504,6 +513,18 @@ class BankIndexes:
                 for name, index in sorted(self._indexes.items())
             },
         }
+
+
+def _raw_rows(result: CursorResult[Any]) -> list[Any]:
+    """A result's rows as the driver's plain tuples.
+
+    A build reads every signal of every bank; wrapping each in a Row object
+    took more than a third of it (1.0 of 2.7 s for 300,000 signals).
+    """
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _snapshot_change_on_disk(folder: Path) -> int:

@@ -90,10 +90,12 @@ def test_a_new_process_builds_from_the_tables(database):
     with database.session() as session:
         bank = store.get_bank(session, "a")
         store.remove_content(session, store.get_content(session, bank, ids[0]))
+        store.update_content(session, store.get_content(session, bank, ids[1]), enabled=False)
     fresh = BankIndexes(default_registry())
     assert find(database, fresh, [Signal("md5", f"{0:032x}")]) == []
     assert [m.content_id for m in find(database, fresh, [Signal("md5", f"{4:032x}")])] == [ids[4]]
-    assert fresh.status()["indexes"]["md5"]["size"] == 4
+    # Neither the removed item nor the disabled one is in the index built.
+    assert fresh.status()["indexes"]["md5"]["size"] == 3
 
 
 def test_lookups_stay_correct_while_a_bank_changes(database):
