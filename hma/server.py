@@ -205,10 +205,16 @@ class _JobsProcess:
             self._process = self._start()
 
     def stop(self) -> None:
+        """SIGTERM (the leader hands the lease on once its jobs stop), then,
+        if a sync still runs after a lease term, SIGKILL: a sync killed at any
+        point resumes from its last committed batch."""
         self._stopping.set()
         if self._process.is_alive():
-            self._process.terminate()  # SIGTERM: the leader hands the lease on
+            self._process.terminate()
             self._process.join(timeout=self.settings.jobs_lease_seconds)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
 
 
 def _jobs_child(settings: Settings) -> None:
