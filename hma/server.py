@@ -177,8 +177,8 @@ class _JobsProcess:
     (p99 in seconds while a million-line list synced); in a process of its
     own it runs at `jobs_niceness` and touches no request. It is the same
     process `--role jobs` runs, and takes the same lease. One that dies is
-    started again after `JOBS_RESTART_SECONDS`; one whose master dies is
-    stopped by the kernel.
+    started again after `JOBS_RESTART_SECONDS`; one whose master dies gets
+    SIGTERM from the kernel and ends after its current job.
     """
 
     def __init__(self, settings: Settings) -> None:
