@@ -225,7 +225,8 @@ def _jobs_child(settings: Settings) -> None:
 
 def _die_with_parent() -> None:
     """Ask Linux to send this process SIGTERM when the process that forked it dies,
-    so a master killed with SIGKILL leaves no jobs process behind (elsewhere: no-op)."""
+    so a master killed with SIGKILL leaves no jobs process behind once its
+    current job ends (elsewhere: no-op)."""
     if sys.platform != "linux":
         return
     set_parent_death_signal = 1  # PR_SET_PDEATHSIG
