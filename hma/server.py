@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 BOOTSTRAP_TOKEN_NAME = "admin"
 BOOTSTRAP_USER = "admin"
 ROLES = ("all", "api", "jobs")
+#: How long a worker thread may hold the GIL while another waits for it.
+#: Python's default (5 ms) let eight request threads starve the thread that
+#: hands connections to them: one worker served fewer lookups at 8 connections
+#: than at 1 (425 against 627 req/s); at 1 ms, 644 against 690.
+GIL_SWITCH_SECONDS = 0.001
 #: Seconds before a jobs process of `--role all` that died is started again.
 JOBS_RESTART_SECONDS = 5.0
 
@@ -98,6 +103,7 @@ def _start_worker(app: Flask) -> None:
     _follow_changes(services)
     services.scanner.hash_in_background(max(1, services.settings.serve_hash_processes))
     _freeze_heap()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 def _freeze_heap() -> None:
@@ -162,6 +168,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             "threads": settings.serve_threads,
             "loglevel": settings.log_level.lower(),
             "accesslog": "-",
+            "logger_class": "hma.access_log.AccessLogger",
             "timeout": 120,
             "control_socket_disable": True,
             "post_worker_init": lambda worker: _start_worker(app),

@@ -23,12 +23,26 @@ from hma import overload
 
 #: Connections the kernel queues for a worker's own socket (gunicorn's default).
 BACKLOG = 2048
+#: Seconds between the worker's heartbeats to the master.
+HEARTBEAT_SECONDS = 1.0
 
 
 class Worker(ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         self.sockets = [*self.sockets, *(_own_listener(s) for s in self.sockets)]
         super().init_process()
+
+    def notify(self) -> None:
+        """Tell the master this worker lives, at most once a second.
+
+        Gunicorn's threaded worker does so on every turn of its loop, a
+        system call per request; the master's timeout is counted in tens of
+        seconds.
+        """
+        now = time.monotonic()
+        if now - getattr(self, "_notified_at", -HEARTBEAT_SECONDS) >= HEARTBEAT_SECONDS:
+            self._notified_at = now
+            super().notify()
 
     def enqueue_req(self, conn: Any) -> None:
         conn.hma_queued_at = time.monotonic()

@@ -241,3 +241,20 @@ def test_second_start_prints_no_new_token_and_has_indexes_ready(tmp_path, databa
         assert state["index_lag"] == 0
         assert state["indexes"]["pdq"]["size"] == 1
     assert printed_token(process) is None
+
+
+def test_each_request_is_logged_once_without_its_token(tmp_path, database_url):
+    env = hma_env(database_url)
+    with running_server(tmp_path / "d", env) as (base, process):
+        token = first_line_token(process)
+        assert token
+        status, _ = Client(base, token).request("GET", "/banks?note=100%25")
+        assert status == 200
+    logged = process.stdout.read()
+    lines = [line for line in logged.splitlines() if '"GET /api/v1/banks?' in line]
+    assert len(lines) == 1, logged[-2000:]
+    assert re.search(
+        r'^127\.0\.0\.1 - - \[[^]]+\] "GET /api/v1/banks\?note=100%25 HTTP/1\.1" 200 \d+ "-" "[^"]*" \d+ms$',
+        lines[0],
+    ), lines[0]
+    assert token not in logged.replace(f"HMA_ADMIN_TOKEN={token}", "")
