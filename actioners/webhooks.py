@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from actioners.models import Case, CaseDecision, WebhookDelivery
+from banks.egress import Egress, EgressFailed, EgressRefused
 from database import utcnow
 
 log = logging.getLogger(__name__)
@@ -51,6 +49,8 @@ LONGEST_WAIT_SECONDS = 3600
 #: A claimed delivery is due again this long after its request's timeout, should
 #: the process that claimed it stop before recording the outcome.
 CLAIM_GRACE_SECONDS = 60
+#: Longest answer read from the platform (the body is not used).
+MAX_ANSWER_BYTES = 1024 * 1024
 #: Longest error text stored on a delivery.
 MAX_ERROR = 500
 
@@ -174,37 +174,26 @@ class _Outcome:
         return self.error is None
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP and HTTPS only (no file: or ftp: URLs), and no redirects: a 3xx is a failure."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        urllib.request.ProxyHandler(),
-        urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
-
-
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> _Outcome:
-    """POST `body`; any 2xx answer is success, everything else an error (never raised)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+def _post(
+    egress: Egress, url: str, body: bytes, headers: dict[str, str], timeout: float
+) -> _Outcome:
+    """POST `body` once; a 2xx answer is success, anything else (a redirect
+    included) an error, never raised."""
     try:
-        with _opener().open(request, timeout=timeout) as response:
-            response.read(64 * 1024)
-            return _Outcome(response.status, None)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return _Outcome(exc.code, f"HTTP {exc.code} {exc.reason}".strip())
-    except urllib.error.URLError as exc:
-        return _Outcome(None, str(exc.reason))
-    except TimeoutError:
-        return _Outcome(None, f"no answer within {timeout:g} seconds")
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        return _Outcome(None, f"{type(exc).__name__}: {exc}")
+        answer = egress.send(
+            "POST",
+            url,
+            headers=headers,
+            body=body,
+            timeout=timeout,
+            max_bytes=MAX_ANSWER_BYTES,
+            follow_redirects=False,
+        )
+    except (EgressRefused, EgressFailed) as exc:
+        return _Outcome(None, str(exc))
+    if 200 <= answer.status < 300:
+        return _Outcome(answer.status, None)
+    return _Outcome(answer.status, f"HTTP {answer.status}")
 
 
 def _redact(text: str, url: str, secret: str) -> str:
@@ -291,6 +280,7 @@ def _record(
 
 def deliver_due(
     sessions: sessionmaker[Session],
+    egress: Egress,
     url: str,
     secret: str,
     timeout: float,
@@ -333,6 +323,6 @@ def deliver_due(
             "X-HMA-Delivery": str(delivery_id),
             "X-HMA-Signature": sign(raw, secret),
         }
-        outcome = _post(url, raw, headers, timeout)
+        outcome = _post(egress, url, raw, headers, timeout)
         _record(sessions, delivery_id, outcome, max_attempts, url, secret, report)
     return report

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from banks import changelog, validation
 from banks.bulk import any_of, insert_rows, reserve_ids, timestamp
+from banks.egress import Egress
 from banks.errors import DomainError, NotFound
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter, FetchBatch, UpstreamRecord
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Problems kept in an exchange's status (all are logged).
 KEPT_PROBLEMS = 20
+#: Shorter parts of a credential (a user name, say) are not worth redacting.
+MIN_SECRET_PART = 6
 CONTENT_COLUMNS = (
     "upstream_digest",
     "id",
@@ -162,6 +165,15 @@ class _Stored:
         )
 
 
+def _secret_parts(secret: str | None) -> list[str]:
+    """A credential and the keys it is made of (`user:password`, `APPID|SECRET`,
+    StopNCII's three keys), each of which adapters send on its own."""
+    if not secret:
+        return []
+    parts = secret.replace("|", ":").split(":")
+    return [secret, *(part for part in parts if len(part) >= MIN_SECRET_PART)]
+
+
 class SyncEngine:
     """Runs syncs and builds adapters; knows the database but not the application."""
 
@@ -171,13 +183,16 @@ class SyncEngine:
         registry: Registry,
         taxonomy: Taxonomy,
         decrypt: Callable[[str], str],
-        http: Callable[[Sequence[str]], HttpClient] = lambda secrets: HttpClient(secrets=secrets),
+        egress: Egress,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.taxonomy = taxonomy
         self.decrypt = decrypt
-        self.http = http
+        self.egress = egress
+        #: Keyword arguments of each adapter's `HttpClient` (timeouts, retries).
+        self.client_options = dict(client_options or {})
         self._tag_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def adapter_for(self, exchange: Exchange) -> ExchangeAdapter:
@@ -185,7 +200,13 @@ class SyncEngine:
         secret = self.decrypt(exchange.credentials) if exchange.credentials else None
         config = kind.config_type.parse(exchange.settings)
         base_url = exchange.base_url or kind.default_base_url or ""
-        return kind(config, secret, base_url, self.http([secret] if secret else []))
+        http = HttpClient(
+            self.egress,
+            origin_url=base_url,
+            secrets=_secret_parts(secret),
+            **self.client_options,
+        )
+        return kind(config, secret, base_url, http)
 
     # Running a sync -------------------------------------------------------------
 

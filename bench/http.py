@@ -295,6 +295,8 @@ def run(kind: str, args: argparse.Namespace) -> None:
         "HMA_DATA_DIR": str(root / "data"),
         "HMA_DATABASE_URL": fresh_database_url(kind, root, "hma_bench_http"),
         "HMA_LOG_LEVEL": "WARNING",
+        # The lists it follows are written there.
+        "HMA_IMPORT_FOLDER": str(root),
         # `--role jobs` needs the key every replica shares.
         "HMA_SECRET_KEY": "bench-http",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),

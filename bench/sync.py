@@ -65,7 +65,9 @@ def run(kind: str, signals: int, batch: int) -> None:
         feed = root / "feed.jsonl"
         last = write_feed(feed, signals)
         url = fresh_database_url(kind, root, "hma_bench_sync")
-        settings = load_settings(environ={}, data_dir=root / "data", database_url=url)
+        settings = load_settings(
+            environ={}, data_dir=root / "data", database_url=url, import_folder=str(root)
+        )
         database = Database(settings.resolved_database_url)
         ensure_schema(database.engine)
         registry = default_registry()

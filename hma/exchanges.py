@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from actioners import audit
 from banks import store
+from banks.egress import Egress, is_local, origin
 from banks.errors import Conflict, InvalidInput, NotFound
 from banks.exchanges import adapter_type
+from banks.exchanges.base import ExchangeAdapter
 from banks.feedback import FeedbackReport, send_due_feedback
 from banks.models import Exchange
 from banks.sync import SyncEngine, SyncReport
@@ -33,6 +35,7 @@ from hma.settings import Settings
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 MIN_INTERVAL = 10
 FEEDBACK_LOCK = "exchange-feedback"
+USER_AGENT = "hma-exchange"
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Exchanges:
         taxonomy: Taxonomy,
         box: SecretBox,
     ) -> Exchanges:
-        engine = SyncEngine(database.sessions, registry, taxonomy, box.decrypt)
+        egress = Egress(settings.egress_policy, user_agent=USER_AGENT)
+        engine = SyncEngine(database.sessions, registry, taxonomy, box.decrypt, egress)
         return cls(settings, database, box, engine)
 
     # Configuration -----------------------------------------------------------------
@@ -96,6 +100,8 @@ class Exchanges:
             enabled=enabled,
             feedback_enabled=feedback,
         )
+        if url:
+            self._check_address(adapter, url)
         session.add(exchange)
         try:
             with session.begin_nested():
@@ -129,10 +135,29 @@ class Exchanges:
             exchange.enabled = enabled
         if feedback is not None:
             exchange.feedback_enabled = feedback
-        if url is not None:
+        if url is not None and url != (exchange.base_url or ""):
+            kind = adapter_type(exchange.type)
+            if url:
+                self._check_address(kind, url)
+            old = exchange.base_url or kind.default_base_url or ""
+            new = url or kind.default_base_url or ""
+            if exchange.credentials and credentials is None and origin(old) != origin(new):
+                raise InvalidInput(
+                    "the new address is another origin than the one the credentials were"
+                    " entered for: send the credentials again with it",
+                    code="credentials_required",
+                )
             exchange.base_url = url or None
         session.flush()
         return exchange
+
+    def _check_address(self, adapter: type[ExchangeAdapter], url: str) -> None:
+        """Refuse now, with a 400, an address the egress policy would refuse at sync."""
+        policy = self.engine.egress.policy
+        if adapter.reads_local_files and is_local(url):
+            policy.local_file(url)
+        else:
+            policy.check_url(url)
 
     @staticmethod
     def get(session: Session, name: str) -> Exchange:

@@ -116,6 +116,7 @@ def send_webhooks(exchanges: Exchanges) -> WebhookReport | None:
         return None
     return deliver_due(
         exchanges.database.sessions,
+        exchanges.engine.egress,
         settings.webhook_url,
         settings.webhook_secret,
         settings.webhook_timeout_seconds,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from actioners.review import ReviewPolicy
+from banks.egress import EgressPolicy, parse_allowed_peers
 from hashers import HashingConfig, MediaLimits
 
 ENV_PREFIX = "HMA_"
@@ -67,8 +68,12 @@ class Settings:
     index_snapshot_seconds: float = 600.0
     #: Seconds to wait for a remote server when hashing `{"url": ...}`.
     fetch_timeout_seconds: float = 10.0
-    #: Allow `{"url": ...}` to reach loopback and private addresses (off: SSRF guard).
-    fetch_allow_private: bool = False
+    #: Private addresses outbound requests (exchanges, webhooks, `{"url": ...}`)
+    #: may reach, comma-separated: `10.0.0.0/8`, `127.0.0.1:8080`, `[::1]:443`.
+    #: Public addresses are always allowed; everything else is refused.
+    egress_allow: str = ""
+    #: The only folder `list` exchanges may read local files from (empty: none).
+    import_folder: str = ""
     #: Encrypts exchange credentials at rest (empty: a key file in the data dir).
     secret_key: str = dataclasses.field(default="", repr=False)
     #: The program taxonomy (empty: the one shipped in config/taxonomy.toml).
@@ -122,6 +127,10 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        try:
+            parse_allowed_peers(self.egress_allow)
+        except ValueError as exc:
+            raise SettingsError(f"setting egress_allow: {exc}") from None
         if self.webhook_url and not self.webhook_secret:
             raise SettingsError(
                 "webhook_secret is required with webhook_url: the platform checks"
@@ -156,6 +165,13 @@ class Settings:
             two_person_rule=self.two_person_rule,
             lease_seconds=self.review_lease_seconds,
             webhook_url=self.webhook_url,
+        )
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy(
+            allowed=parse_allowed_peers(self.egress_allow),
+            import_folder=Path(self.import_folder).expanduser() if self.import_folder else None,
         )
 
     @property

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from banks.egress import Egress, EgressPolicy, parse_allowed_peers
 from hma.cli import main
 from hma.db import Database, ensure_schema
 from hma.settings import Settings, load_settings
@@ -30,6 +31,15 @@ from hma.web import create_app
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PG_URL_ENV = "HMA_TEST_DATABASE_URL"
+
+
+#: Where the tests' own peers listen (see `settings`).
+TEST_PEERS = "127.0.0.1"
+
+
+def loopback_egress() -> Egress:
+    """An outbound client that may reach the tests' peers on loopback."""
+    return Egress(EgressPolicy(allowed=parse_allowed_peers(TEST_PEERS)))
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +101,16 @@ def database(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(environ={}, data_dir=tmp_path / "data", database_url=database_url)
+    return load_settings(
+        environ={},
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        # The tests' exchange, webhook and media peers listen on loopback, and
+        # their lists are written under tmp_path. Tests of the egress policy
+        # build their own, narrower settings.
+        egress_allow=TEST_PEERS,
+        import_folder=str(tmp_path),
+    )
 
 
 # The Flask app ----------------------------------------------------------------
@@ -154,6 +173,12 @@ def upload(name: str, **fields: Any) -> dict[str, Any]:
 class LocalServer:
     url: str
     requests: list[tuple[str, str, bytes]]
+    #: The headers of each request, in the same order (names in lower case).
+    headers: list[dict[str, str]]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @pytest.fixture
@@ -163,10 +188,12 @@ def http_server() -> Iterator[Any]:
 
     def start(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> LocalServer:
         seen: list[tuple[str, str, bytes]] = []
+        seen_headers: list[dict[str, str]] = []
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                seen_headers.append({k.lower(): v for k, v in self.headers.items()})
                 seen.append((self.command, self.path, self.rfile.read(length)))
                 status, headers, body = routes.get(self.path, (404, {}, b"not found"))
                 self.send_response(status)
@@ -184,7 +211,7 @@ def http_server() -> Iterator[Any]:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return LocalServer(f"http://127.0.0.1:{server.server_port}", seen)
+        return LocalServer(f"http://127.0.0.1:{server.server_port}", seen, seen_headers)
 
     yield start
     for server in servers:
@@ -201,6 +228,8 @@ def hma(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> A
     monkeypatch.setenv("HMA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HMA_DATABASE_URL", database_url)
     monkeypatch.delenv("HMA_CONFIG", raising=False)
+    monkeypatch.setenv("HMA_EGRESS_ALLOW", TEST_PEERS)
+    monkeypatch.setenv("HMA_IMPORT_FOLDER", str(tmp_path))
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:

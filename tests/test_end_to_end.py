@@ -254,7 +254,8 @@ def test_each_request_is_logged_once_without_its_token(tmp_path, database_url):
     lines = [line for line in logged.splitlines() if '"GET /api/v1/banks?' in line]
     assert len(lines) == 1, logged[-2000:]
     assert re.search(
-        r'^127\.0\.0\.1 - - \[[^]]+\] "GET /api/v1/banks\?note=100%25 HTTP/1\.1" 200 \d+ "-" "[^"]*" \d+ms$',
+        r'^127\.0\.0\.1 - - \[[^]]+\] "GET /api/v1/banks\?note=100%25 HTTP/1\.1"'
+        r' 200 \d+ "-" "[^"]*" \d+ms$',
         lines[0],
     ), lines[0]
     assert token not in logged.replace(f"HMA_ADMIN_TOKEN={token}", "")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from banks import store
 from banks.models import BankContent, Exchange
 from hma.db import Database
+from tests.conftest import TEST_PEERS
 from tests.exchange_servers import FakeThreatExchange, TEUpdate, wait_until
 
 PDQS = [hashlib.sha256(f"resilience-{i}".encode()).hexdigest() for i in range(100)]
@@ -29,6 +30,7 @@ def hma_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HMA_")}
     env["HMA_DATABASE_URL"] = database_url
     env["HMA_SECRET_KEY"] = "resilience-test-key"
+    env["HMA_EGRESS_ALLOW"] = TEST_PEERS
     return env
 
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text, update
 from actioners import cases, review
 from actioners.models import CaseDecision
 from banks import changelog, publish, store
-from banks.exchanges.http import HttpClient
 from banks.lookup import BankIndexes
 from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
@@ -41,7 +40,7 @@ def exchanges(settings, database):
     built = Exchanges.build(
         settings, database, default_registry(), Taxonomy.load(), SecretBox("test-secret")
     )
-    built.engine.http = lambda secrets: HttpClient(secrets=secrets, backoff=0.01, timeout=5)
+    built.engine.client_options = {"backoff": 0.01, "timeout": 5}
     return built
 
 
@@ -286,7 +285,7 @@ def test_unreachable_list_records_the_error(exchanges, database):
     make_bank(database)
     add_exchange(exchanges, database, "gone", "list", url="http://127.0.0.1:1/nothing")
     report = exchanges.sync("gone")
-    assert not report.ok and "failed" in report.error
+    assert not report.ok and "cannot connect" in report.error
     with database.session() as session:
         status = exchanges.status(exchanges.get(session, "gone"))
     assert status["consecutive_failures"] == 1 and status["last_error"]

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import pytest
 
+from banks.egress import Egress, EgressPolicy, parse_allowed_peers
 from hma import fetch
 from hma.fetch import UrlFetchFailed, UrlNotAllowed
-from tests.conftest import api_for, fixture_bytes
+from tests.conftest import api_for, fixture_bytes, loopback_egress
+
+PUBLIC_ONLY = Egress(EgressPolicy())
+
+
+def only(*servers) -> Egress:
+    """A client that may reach these test servers (by port) and no other private address."""
+    allowed = ",".join(f"127.0.0.1:{server.url.rsplit(':', 1)[1]}" for server in servers)
+    return Egress(EgressPolicy(allowed=parse_allowed_peers(allowed)))
 
 
 def test_private_addresses_are_refused_by_default(http_server):
     server = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
-    with pytest.raises(UrlNotAllowed, match="non-public"):
-        fetch.fetch(f"{server.url}/a.jpg", max_bytes=10**6, timeout=5, allow_private=False)
+    with pytest.raises(UrlNotAllowed, match="not a public address"):
+        fetch.fetch(PUBLIC_ONLY, f"{server.url}/a.jpg", max_bytes=10**6, timeout=5)
     assert server.requests == []  # refused before any request was sent
 
 
 def test_redirects_to_private_addresses_are_refused(http_server):
     target = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
     hop = http_server({"/go": (302, {"Location": f"{target.url}/a.jpg"}, b"")})
-    assert fetch.fetch(f"{hop.url}/go", max_bytes=10**6, timeout=5, allow_private=True)
+    assert fetch.fetch(only(hop, target), f"{hop.url}/go", max_bytes=10**6, timeout=5)
+    assert len(target.requests) == 1
     with pytest.raises(UrlNotAllowed):
-        fetch.fetch(f"{hop.url}/go", max_bytes=10**6, timeout=5, allow_private=False)
+        fetch.fetch(only(hop), f"{hop.url}/go", max_bytes=10**6, timeout=5)
+    assert len(target.requests) == 1  # the second redirect never reached it
 
 
 @pytest.mark.parametrize(
@@ -34,7 +45,7 @@ def test_redirects_to_private_addresses_are_refused(http_server):
 )
 def test_bad_urls(url, error):
     with pytest.raises(error):
-        fetch.fetch(url, max_bytes=10**6, timeout=5, allow_private=True)
+        fetch.fetch(loopback_egress(), url, max_bytes=10**6, timeout=5)
 
 
 def test_http_errors_and_size_limit(http_server):
@@ -42,9 +53,9 @@ def test_http_errors_and_size_limit(http_server):
 
     server = http_server({"/big": (200, {}, b"x" * 5000)})
     with pytest.raises(UrlFetchFailed, match="404"):
-        fetch.fetch(f"{server.url}/missing", max_bytes=10**6, timeout=5, allow_private=True)
+        fetch.fetch(loopback_egress(), f"{server.url}/missing", max_bytes=10**6, timeout=5)
     with pytest.raises(MediaTooLarge):
-        fetch.fetch(f"{server.url}/big", max_bytes=1000, timeout=5, allow_private=True)
+        fetch.fetch(loopback_egress(), f"{server.url}/big", max_bytes=1000, timeout=5)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -55,7 +66,7 @@ def test_hash_and_scan_by_url_over_http(http_server, settings, database, expecte
             "/text": (200, {}, b"hello"),
         }
     )
-    api = api_for(settings.replace(fetch_allow_private=True), database)
+    api = api_for(settings, database)
     hashed = api.post("/hash", role="ingest", json={"url": f"{server.url}/orig.jpg"})
     assert hashed.status_code == 200
     pdq = next(s for s in hashed.get_json()["signals"] if s["type"] == "pdq")
@@ -66,7 +77,7 @@ def test_hash_and_scan_by_url_over_http(http_server, settings, database, expecte
     missing = api.post("/hash", role="ingest", json={"url": f"{server.url}/nope"})
     assert missing.get_json()["error"]["code"] == "url_fetch_failed"
 
-    guarded = api_for(settings, database)
+    guarded = api_for(settings.replace(egress_allow=""), database)
     refused = guarded.post("/hash", role="ingest", json={"url": f"{server.url}/orig.jpg"})
     assert refused.status_code == 400
     assert refused.get_json()["error"]["code"] == "url_not_allowed"

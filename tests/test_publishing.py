@@ -21,6 +21,7 @@ from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
 from hma.tokens import create_token
 from hma.web import create_app
+from tests.conftest import TEST_PEERS, loopback_egress
 
 PDQS = [hashlib.sha256(f"published-{i}".encode()).hexdigest() for i in range(20)]
 
@@ -58,11 +59,11 @@ def follower(tmp_path):
     ensure_schema(database.engine)
     from hma.settings import load_settings
 
-    settings = load_settings(environ={}, data_dir=tmp_path / "b")
+    settings = load_settings(environ={}, data_dir=tmp_path / "b", egress_allow=TEST_PEERS)
     exchanges = Exchanges.build(
         settings, database, default_registry(), Taxonomy.load(), SecretBox("b")
     )
-    exchanges.engine.http = lambda secrets: HttpClient(secrets=secrets, backoff=0.01)
+    exchanges.engine.client_options = {"backoff": 0.01}
     with database.session() as session:
         store.create_bank(session, "mirror")
     yield database, exchanges
@@ -117,7 +118,7 @@ def test_a_second_instance_follows_a_published_bank(publisher, follower, databas
 
 def test_only_exchange_tokens_read_the_feed(publisher):
     url, tokens, _ = publisher
-    client = HttpClient(retries=0)
+    client = HttpClient(loopback_egress(), retries=0)
     listing = client.get_json(
         f"{url}/api/v1/exchange/banks", headers={"Authorization": f"Bearer {tokens['exchange']}"}
     )

@@ -21,11 +21,11 @@ def test_defaults():
 
 def test_toml_then_environment_then_overrides(tmp_path):
     config = tmp_path / "hma.toml"
-    config.write_text('pdq_match_threshold = 20\nfetch_allow_private = true\nlog_level = "DEBUG"\n')
+    config.write_text('pdq_match_threshold = 20\nunletterbox = true\nlog_level = "DEBUG"\n')
     env = {"HMA_CONFIG": str(config), "HMA_PDQ_MATCH_THRESHOLD": "25", "HMA_DATA_DIR": "/srv/hma"}
     settings = load_settings(environ=env)
     assert settings.pdq_match_threshold == 25
-    assert settings.fetch_allow_private is True
+    assert settings.unletterbox is True
     assert settings.log_level == "DEBUG"
     assert settings.data_dir == Path("/srv/hma")
     assert load_settings(environ=env, pdq_match_threshold=10).pdq_match_threshold == 10
@@ -36,7 +36,9 @@ def test_toml_then_environment_then_overrides(tmp_path):
     ("env", "message"),
     [
         ({"HMA_MAX_UPLOAD_BYTES": "lots"}, "max_upload_bytes"),
-        ({"HMA_FETCH_ALLOW_PRIVATE": "maybe"}, "fetch_allow_private"),
+        ({"HMA_UNLETTERBOX": "maybe"}, "unletterbox"),
+        ({"HMA_EGRESS_ALLOW": "10.0.0.0/8, intranet"}, "egress_allow: 'intranet'"),
+        ({"HMA_EGRESS_ALLOW": "127.0.0.1:99999"}, "egress_allow"),
         ({"HMA_CONFIG": "/nonexistent/hma.toml"}, "cannot read"),
     ],
 )

@@ -24,6 +24,7 @@ from database import utcnow
 from hma.db import Database
 from hma.scheduler import Scheduler
 from hma.settings import load_settings
+from tests.conftest import loopback_egress
 
 SECRET = "whsec-test-0123456789abcdef"
 DECIDED_AT = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -163,7 +164,7 @@ def queue(database: Database, case_id: int, decision_id: int, url: str) -> int |
 
 def deliver(database: Database, url: str, **kwargs: Any) -> webhooks.WebhookReport:
     options: dict[str, Any] = {"secret": SECRET, "timeout": 5.0, "max_attempts": 12} | kwargs
-    return webhooks.deliver_due(database.sessions, url, **options)
+    return webhooks.deliver_due(database.sessions, loopback_egress(), url, **options)
 
 
 def delivery(database: Database, delivery_id: int) -> WebhookDelivery:
@@ -399,7 +400,8 @@ def test_the_scheduler_job_sends_due_webhooks(database, platform, tmp_path):
         data_dir=tmp_path,
     )
     assert SECRET not in repr(settings)
-    scheduler = Scheduler(SimpleNamespace(settings=settings, database=database))  # type: ignore[arg-type]
+    engine = SimpleNamespace(egress=loopback_egress())
+    scheduler = Scheduler(SimpleNamespace(settings=settings, database=database, engine=engine))  # type: ignore[arg-type]
 
     scheduler.webhooks()
 

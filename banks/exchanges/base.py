@@ -134,6 +134,8 @@ class ExchangeAdapter(ABC):
     default_base_url: ClassVar[str | None] = None
     #: Whether the exchange needs credentials.
     needs_credentials: ClassVar[bool] = True
+    #: Whether its address may be a local file (from the import folder only).
+    reads_local_files: ClassVar[bool] = False
     #: Whether records carry digests of their source text, so that a full
     #: resync can skip what the bank holds (`fetch_changed`).
     digests_records: ClassVar[bool] = False

@@ -1,9 +1,19 @@
-"""A small HTTP client for exchange adapters: timeouts, retries, no leaked secrets.
+"""The HTTP client of exchange adapters: the egress policy, retries, no leaked secrets.
 
-Connection failures, timeouts, HTTP 429 and 5xx are retried with exponential
-backoff; other 4xx answers are the caller's mistake and fail at once. Every
-error message has the configured secrets (and any `access_token` in a URL)
-replaced, because messages end up in logs and in the exchange's status.
+Requests go out through `banks.egress` (address checks, deadline, size
+limit). On top of that:
+
+- Retries: connection failures, timeouts, 429 and 5xx are retried with
+  exponential backoff, waiting at least what a `Retry-After` header asks
+  (up to `MAX_RETRY_AFTER_SECONDS`). A request that is not idempotent (a
+  POST of feedback) is retried only when nothing of it was sent, or when
+  the exchange answered 429 (it did not take the request): a timeout after
+  sending may have been processed, and repeating it could report twice.
+- Credentials are bound to the origin of the exchange's address: a request
+  to another origin that would carry them is refused, and redirects to
+  another origin drop them (see `banks.egress`).
+- Error messages never carry a secret, a query string or a response body:
+  they end up in logs and in the exchange's status, which curators read.
 """
 
 from __future__ import annotations
@@ -12,37 +22,55 @@ import base64
 import json
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
+from xml.etree.ElementTree import Element, ParseError
 
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DefusedXmlException
+
+from banks.egress import (
+    Egress,
+    EgressFailed,
+    EgressRefused,
+    Response,
+    ResponseTooLarge,
+    origin,
+    shown_url,
+)
 from banks.exchanges.errors import ExchangeError, MalformedResponse
 
+__all__ = ["HttpClient", "Response", "parse_xml"]
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Longest `Retry-After` honoured; an exchange asking for more fails this sync
+#: and is tried again at its next interval.
+MAX_RETRY_AFTER_SECONDS = 300.0
+#: Largest answer read from an exchange API (one page of records).
+PAGE_MAX_BYTES = 64 * 1024 * 1024
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s]+")
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    headers: Mapping[str, str]
 
 
 class HttpClient:
     def __init__(
         self,
+        egress: Egress,
+        *,
+        origin_url: str | None = None,
         timeout: float = 30.0,
+        deadline: float = 600.0,
         retries: int = 3,
         backoff: float = 1.0,
         secrets: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.egress = egress
+        self.origin = origin(origin_url) if origin_url else None
         self.timeout = timeout
+        self.deadline = deadline
         self.retries = retries
         self.backoff = backoff
         self.secrets = tuple(s for s in secrets if s)
@@ -64,55 +92,106 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         auth: tuple[str, str] | None = None,
+        max_bytes: int = PAGE_MAX_BYTES,
     ) -> Response:
         if params:
             query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        request = urllib.request.Request(url, data=body, method=method)
-        for key, value in (headers or {}).items():
-            request.add_header(key, value)
+        sent = dict(headers or {})
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
-        last_problem = ""
+            sent["Authorization"] = f"Basic {token}"
+        self._keep_credentials_home(url, sent, body, auth is not None)
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+        problem = ""
+        wait = 0.0
         for attempt in range(self.retries + 1):
             if attempt:
-                self.sleep(self.backoff * 2 ** (attempt - 1))
+                self.sleep(wait)
+            wait = self.backoff * 2**attempt
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                    return Response(answer.status, answer.read(), dict(answer.headers))
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:200].decode(errors="replace")
-                last_problem = f"HTTP {exc.code} from {method} {url}: {detail}"
-                if exc.code not in RETRY_STATUSES:
+                answer = self.egress.send(
+                    method,
+                    url,
+                    headers=sent,
+                    body=body,
+                    timeout=self.timeout,
+                    deadline=self.deadline,
+                    max_bytes=max_bytes,
+                )
+            except (EgressRefused, ResponseTooLarge) as exc:
+                raise ExchangeError(self.redact(str(exc))) from None
+            except EgressFailed as exc:
+                problem = str(exc)
+                if exc.sent and not idempotent:
                     break
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last_problem = f"{method} {url} failed: {reason}"
-        raise ExchangeError(self.redact(last_problem))
+                continue
+            if 200 <= answer.status < 300:
+                return answer
+            problem = f"HTTP {answer.status} from {method} {shown_url(answer.url)}"
+            retryable = answer.status == 429 or (idempotent and answer.status in RETRY_STATUSES)
+            if not retryable:
+                break
+            asked = _retry_after(answer.headers.get("retry-after"))
+            if asked is not None and asked > MAX_RETRY_AFTER_SECONDS:
+                problem += f" (asked to retry after {asked:.0f} s)"
+                break
+            wait = max(wait, asked or 0.0)
+        raise ExchangeError(self.redact(problem))
+
+    def _keep_credentials_home(
+        self, url: str, headers: Mapping[str, str], body: bytes | None, has_auth: bool
+    ) -> None:
+        """Refuse to send this exchange's credentials anywhere but its own origin."""
+        if self.origin is None or origin(url) == self.origin:
+            return
+        carried = [url, *headers.values(), (body or b"").decode("utf-8", "replace")]
+        if has_auth or any(secret in text for secret in self.secrets for text in carried):
+            raise ExchangeError(
+                f"refused to send this exchange's credentials to {shown_url(url)}, which is not"
+                " the origin they were entered for"
+            )
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         response = self.request("GET", url, **kwargs)
         try:
             return json.loads(response.body)
         except ValueError as exc:
-            raise MalformedResponse(self.redact(f"{url} did not answer JSON: {exc}")) from None
+            raise MalformedResponse(
+                self.redact(f"{shown_url(url)} did not answer JSON: {exc}")
+            ) from None
 
-    def get_xml(self, url: str, **kwargs: Any) -> ElementTree.Element:
+    def get_xml(self, url: str, **kwargs: Any) -> Element:
         response = self.request("GET", url, **kwargs)
-        return parse_xml(response.body, self.redact(url))
+        return parse_xml(response.body, shown_url(url))
 
 
-def parse_xml(body: bytes, where: str) -> ElementTree.Element:
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a `Retry-After` header asks for (a number or an HTTP date), if any."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def parse_xml(body: bytes, where: str) -> Element:
     """The document root with namespaces stripped from every tag.
 
-    Entity expansion is refused: an exchange's answer is untrusted input.
+    Document types and entities are refused (defusedxml): an exchange's
+    answer is untrusted input.
     """
-    if b"<!DOCTYPE" in body[:1024].upper() or b"<!ENTITY" in body[:4096].upper():
-        raise MalformedResponse(f"{where} answered XML with a document type, which is refused")
     try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as exc:
+        root = SafeElementTree.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise MalformedResponse(
+            f"{where} answered XML with a document type or entities, which is refused"
+        ) from None
+    except ParseError as exc:
         raise MalformedResponse(f"{where} did not answer XML: {exc}") from None
     for element in root.iter():
         if isinstance(element.tag, str) and "}" in element.tag:

@@ -13,11 +13,10 @@ import hashlib
 import io
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 from banks import transfer
+from banks.egress import EgressRefused, is_local
 from banks.errors import InvalidInput
 from banks.exchanges.base import (
     AdapterConfig,
@@ -34,6 +33,8 @@ class ListConfig(AdapterConfig):
     format: str = "auto"
     #: Records written per transaction: larger batches amortise each commit.
     batch_size: int = 50_000
+    #: Largest list downloaded from a URL, in bytes (the sync fails above it).
+    max_bytes: int = 4 * 1024**3
 
     def validate(self) -> None:
         if self.format not in ("auto", "jsonl", "csv", "lines"):
@@ -42,12 +43,14 @@ class ListConfig(AdapterConfig):
             )
         if self.batch_size < 1:
             raise InvalidInput("batch_size must be positive", code="invalid_exchange_config")
+        self.check_range("max_bytes", 1, 64 * 1024**3)
 
 
 class ListAdapter(ExchangeAdapter):
     type_name = "list"
     config_type = ListConfig
     needs_credentials = False
+    reads_local_files = True
     digests_records = True
     config: ListConfig
 
@@ -55,18 +58,23 @@ class ListAdapter(ExchangeAdapter):
     _sha256: str | None = None
 
     def _open(self) -> BinaryIO:
-        """The list as a stream of bytes: a local file is read as it goes, a URL's body
-        is downloaded once per sync. A URL may take a bearer token as credentials."""
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            path = Path(self.base_url.removeprefix("file://"))
+        """The list as a stream of bytes: a local file (only from the import folder)
+        is read as it goes, a URL's body is downloaded once per sync. A URL may take
+        a bearer token as credentials."""
+        if is_local(self.base_url):
             try:
+                path = self.http.egress.policy.local_file(self.base_url)
                 return path.open("rb")
+            except EgressRefused as exc:
+                raise ExchangeError(str(exc)) from None
             except OSError as exc:
                 raise ExchangeError(f"cannot read the list {path}: {exc.strerror}") from None
         if self._body is None:
             token = self.credentials
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            self._body = self.http.request("GET", self.base_url, headers=headers).body
+            self._body = self.http.request(
+                "GET", self.base_url, headers=headers, max_bytes=self.config.max_bytes
+            ).body
         return io.BytesIO(self._body)
 
     def always_full(self) -> bool:

@@ -78,10 +78,10 @@ def content_input(allow_signals: bool) -> ContentInput:
     if "url" in body:
         settings = services().settings
         data = fetch.fetch(
+            services().exchanges.engine.egress,
             body["url"],
             max_bytes=settings.max_upload_bytes,
             timeout=settings.fetch_timeout_seconds,
-            allow_private=settings.fetch_allow_private,
         )
         return ContentInput(scanner.hash(data), body, data)
     if allow_signals and "signals" in body:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 
 from actioners import audit
+from banks.egress import shown_url
 from hma.web.api import api
 from hma.web.api.banks import changed, record, snapshot
 from hma.web.auth import actor, require
@@ -88,8 +89,12 @@ def update_exchange(name: str) -> dict[str, Any]:
         feedback=optional_bool(body, "feedback_enabled"),
         url=optional_text(body, "url"),
     )
-    # Names only: a changed "credentials" is listed, its value never is.
-    record(audit.EXCHANGE_CHANGE, f"exchange:{name}", {"changed": changed(exchange, before)})
+    # Names only: a changed "credentials" is listed, its value never is; a new
+    # address is recorded, as where the exchange's requests go from now on.
+    details: dict[str, Any] = {"changed": changed(exchange, before)}
+    if "base_url" in details["changed"]:
+        details["url"] = shown_url(exchange.base_url) if exchange.base_url else None
+    record(audit.EXCHANGE_CHANGE, f"exchange:{name}", details)
     session.commit()
     return exchanges.status(exchange)
 
