@@ -23,6 +23,7 @@ from hashers.vpdq import reference_lines
 from hma import batch
 from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
 from hma.exchanges import Exchanges
+from hma.private_files import private_folder
 from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.scheduler import send_webhooks
 from hma.secrets import secret_box
@@ -52,6 +53,7 @@ class Runtime:
 
     @cached_property
     def database(self) -> Database:
+        private_folder(self.settings.data_dir)
         database = Database(self.settings.resolved_database_url)
         ensure_schema(database.engine)
         return database

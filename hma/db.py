@@ -25,6 +25,7 @@ import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401
 from database import Base
+from hma.private_files import touch_private
 
 metadata = Base.metadata
 
@@ -41,7 +42,7 @@ def make_engine(url: str) -> Engine:
         # also invalidates the rest of the pool, so the next requests reconnect.
         return create_engine(url, pool_size=10, max_overflow=10)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        touch_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
@@ -48,6 +48,8 @@ class User(Base):
     #: Preview blur, greyscale and the exposure limit, as the reviewer set them.
     wellness: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The next sign-in must choose a new password and authenticator first.
+    must_renew: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

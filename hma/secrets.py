@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from banks.exchanges.errors import ExchangeError
+from hma.private_files import private_folder
 from hma.settings import Settings, SettingsError
 
 KEY_FILE = "secret.key"
@@ -73,7 +74,7 @@ def _key_file(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     key = secrets.token_urlsafe(32)
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -30,6 +30,7 @@ from banks.errors import Conflict
 from banks.lookup import BankIndexes
 from hma.db import Database, ensure_schema
 from hma.jobs import jobs_leader
+from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings, SettingsError
 from hma.tokens import create_token, has_tokens
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 BOOTSTRAP_TOKEN_NAME = "admin"
 BOOTSTRAP_USER = "admin"
+#: Where the first start leaves the admin's secrets, in the data dir.
+FIRST_START_FILE = "first-start-secrets.txt"
 ROLES = ("all", "api", "jobs")
 #: How long a worker thread may hold the GIL while another waits for it.
 #: Python's default (5 ms) let eight request threads starve the thread that
@@ -60,7 +63,10 @@ def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | No
             return None
         token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
         audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
-        return token, create_user(session, BOOTSTRAP_USER, "admin", box, actor="hma serve")
+        account = create_user(
+            session, BOOTSTRAP_USER, "admin", box, actor="hma serve", must_renew=True
+        )
+        return token, account
 
 
 def worker_count(settings: Settings, workers: int | None) -> int:
@@ -138,6 +144,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             f"--role {role} needs the secret_key setting (HMA_SECRET_KEY), the same on"
             " every replica"
         )
+    private_folder(settings.data_dir)
     database = Database(settings.resolved_database_url)
     if role == "jobs":
         ensure_schema(database.engine)
@@ -257,6 +264,12 @@ def run_jobs(settings: Settings, database: Database) -> None:
 
 
 def _announce_first_start(database: Database, settings: Settings) -> None:
+    """Write the first admin token and account to an owner-only file and say where.
+
+    Never to stdout: in a container that is the log, which many people and
+    systems read. The admin must choose a new password and authenticator at
+    first sign-in, so what the file held stops working for the console.
+    """
     try:
         first = bootstrap(database, secret_box(settings))
     except Conflict:
@@ -264,13 +277,19 @@ def _announce_first_start(database: Database, settings: Settings) -> None:
     if first is None:
         return
     token, account = first
-    print(
-        "First start: created an admin API token and an admin console account.\n"
-        "They are shown only now; keep them safe.\n"
+    path = settings.data_dir / FIRST_START_FILE
+    write_private(
+        path,
+        "# Written once by the first `hma serve`: read it, keep the token safe, delete this file.\n"
+        "# The console asks for a new password and authenticator at first sign-in.\n"
         f"HMA_ADMIN_TOKEN={token}\n"
         f"HMA_ADMIN_USER={account.username}\n"
         f"HMA_ADMIN_PASSWORD={account.password}\n"
         f"HMA_ADMIN_TOTP_SECRET={account.totp_secret}\n"
-        f"HMA_ADMIN_TOTP_URI={account.totp_uri}",
+        f"HMA_ADMIN_TOTP_URI={account.totp_uri}\n",
+    )
+    print(
+        "First start: created an admin API token and an admin console account;"
+        f" their secrets are in {path.resolve()} (readable by this user only).",
         flush=True,
     )

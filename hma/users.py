@@ -40,6 +40,8 @@ SIGN_IN_FAILED = (
     f" (after {LOCK_AFTER_FAILURES} failures in a row an account locks for {LOCK_MINUTES} minutes)"
 )
 MAX_USERNAME = 100
+#: Shortest password a user may choose (generated ones are 20 characters).
+MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
@@ -75,9 +77,18 @@ def has_users(session: Session) -> bool:
 
 
 def create_user(
-    session: Session, username: str, role: str, box: SecretBox, actor: str = "cli"
+    session: Session,
+    username: str,
+    role: str,
+    box: SecretBox,
+    actor: str = "cli",
+    must_renew: bool = False,
 ) -> NewAccount:
-    """A new account with a random password and TOTP secret, both returned once."""
+    """A new account with a random password and TOTP secret, both returned once.
+
+    `must_renew`: its first sign-in must choose a new password and authenticator
+    (for secrets that passed through a file or a log on their way to their owner).
+    """
     if not isinstance(username, str) or not username.strip() or len(username) > MAX_USERNAME:
         raise InvalidInput(f"a username is 1 to {MAX_USERNAME} characters")
     username = username.strip()
@@ -93,6 +104,7 @@ def create_user(
             password_hash=_hasher.hash(account.password),
             totp_secret=box.encrypt(account.totp_secret),
             wellness={},
+            must_renew=must_renew,
         )
     )
     session.flush()
@@ -190,17 +202,56 @@ def _hasher_dummy_work(password: str) -> None:
 
 
 def _totp_step(user: User, code: str, box: SecretBox) -> int | None:
-    """The time step `code` belongs to (now or one step either side), if not used before."""
+    """The time step `code` belongs to, if not used before on this account."""
+    return _code_step(box.decrypt(user.totp_secret), code, after=user.totp_last_step)
+
+
+def _code_step(secret: str, code: str, after: int) -> int | None:
+    """The time step (now or one either side) `code` belongs to under `secret`, if
+    it is later than `after`."""
     if not isinstance(code, str) or not code.strip().isdigit():
         return None
-    totp = pyotp.TOTP(box.decrypt(user.totp_secret))
+    totp = pyotp.TOTP(secret)
     now = utcnow()
     for offset in (0, -1, 1):
         moment = now + timedelta(seconds=offset * totp.interval)
         if totp.verify(code.strip(), for_time=moment):
             step = int(totp.timecode(moment))
-            return step if step > user.totp_last_step else None
+            return step if step > after else None
     return None
+
+
+class RenewalRefused(InvalidInput):
+    code = "renewal_refused"
+
+
+def renew_account(
+    session: Session,
+    user: User,
+    password: str,
+    repeat: str,
+    code: str,
+    totp_secret: str,
+    box: SecretBox,
+) -> None:
+    """Replace the account's password and TOTP secret with ones only its owner has seen.
+
+    The code must come from the new secret, proving the authenticator holds it.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise RenewalRefused(f"the new password needs at least {MIN_PASSWORD} characters")
+    if password != repeat:
+        raise RenewalRefused("the two passwords differ")
+    if _password_ok(user, password):
+        raise RenewalRefused("choose a password other than the one you signed in with")
+    step = _code_step(totp_secret, code, after=0)
+    if step is None:
+        raise RenewalRefused("the code does not match the new authenticator secret")
+    user.password_hash = _hasher.hash(password)
+    user.totp_secret, user.totp_last_step = box.encrypt(totp_secret), step
+    user.must_renew = False
+    who = f"user:{user.username}"
+    audit.record(session, who, audit.USER_CHANGE, who, {"change": "renewed"})
 
 
 def set_wellness(session: Session, user: User, wellness: dict[str, Any]) -> None:

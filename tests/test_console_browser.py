@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from PIL import Image
 
-from tests.test_end_to_end import Client, hma_env, running_server
+from tests.test_end_to_end import Client, first_start_secrets, hma_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,18 +27,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
 ]
-
-
-def first_start_secrets(process) -> dict[str, str]:
-    """The HMA_ADMIN_* lines `hma serve` prints once on a fresh data dir."""
-    found: dict[str, str] = {}
-    for line in process.stdout:
-        match = re.match(r"(HMA_ADMIN_\w+)=(\S+)", line)
-        if match:
-            found[match.group(1)] = match.group(2)
-        if "HMA_ADMIN_TOTP_URI" in found:
-            return found
-    raise AssertionError(f"hma serve printed no first-start secrets: {found}")
 
 
 def hma(data_dir: Path, env: dict[str, str], *args: str) -> str:
@@ -72,8 +60,8 @@ def test_a_reviewer_works_a_case_from_queue_to_decision(tmp_path, database_url):
     playwright_api = pytest.importorskip("playwright.sync_api")
     data_dir = tmp_path / "data"
     env = hma_env(database_url) | {"HMA_UNDO_SECONDS": "2"}
-    with running_server(data_dir, env) as (base, process):
-        first = first_start_secrets(process)
+    with running_server(data_dir, env) as (base, _process):
+        first = first_start_secrets(data_dir)
         api = Client(base, first["HMA_ADMIN_TOKEN"])
         assert api.json("POST", "/banks", {"name": "known"})[0] == 201
         status, _ = api.upload("/banks/known/content", FIXTURES / "aaa-orig.jpg", tags="csam")
@@ -97,6 +85,23 @@ def test_a_reviewer_works_a_case_from_queue_to_decision(tmp_path, database_url):
                     else None
                 ),
             )
+
+            # The first admin's secrets passed through a file: the console has
+            # them replaced before anything else.
+            page.goto(f"{base}/console/login")
+            page.fill("input[name=username]", first["HMA_ADMIN_USER"])
+            page.fill("input[name=password]", first["HMA_ADMIN_PASSWORD"])
+            page.fill("input[name=code]", pyotp.TOTP(first["HMA_ADMIN_TOTP_SECRET"]).now())
+            page.keyboard.press("Enter")
+            page.wait_for_url(re.compile(r".*/console/renew$"))
+            new_secret = page.input_value("#totp-secret")
+            page.fill("input[name=password]", "the admin's own passphrase")
+            page.fill("input[name=repeat]", "the admin's own passphrase")
+            page.fill("input[name=code]", pyotp.TOTP(new_secret).now())
+            page.keyboard.press("Enter")
+            page.wait_for_url(re.compile(r".*/console/queue$"))
+            page.click("button:has-text('Sign out')")
+            page.wait_for_url(re.compile(r".*/console/login$"))
 
             # A wrong code is refused; the right one signs in.
             page.goto(f"{base}/console/login")

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -121,30 +122,28 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, A
             process.wait()
 
 
-def first_line_token(process: Any) -> str | None:
-    """The first-start admin token, read from the running server's stdout."""
-    for line in process.stdout:
-        found = re.match(r"HMA_ADMIN_TOKEN=(\S+)", line)
-        if found:
-            return found.group(1)
-    return None
+def first_start_secrets(data_dir: Path) -> dict[str, str]:
+    """The HMA_ADMIN_* values the first `hma serve` wrote to its data dir (it is ready by
+    the time the server answers: it is written before the workers start)."""
+    text = (data_dir / "first-start-secrets.txt").read_text()
+    return dict(re.findall(r"^(HMA_ADMIN_\w+)=(\S+)$", text, re.MULTILINE))
 
 
-def printed_token(process: Any) -> str | None:
-    """The first-start admin token in a stopped server's whole stdout, if any."""
-    found = re.search(r"^HMA_ADMIN_TOKEN=(\S+)$", process.stdout.read(), re.MULTILINE)
-    return found.group(1) if found else None
+def first_start_token(data_dir: Path) -> str:
+    return first_start_secrets(data_dir)["HMA_ADMIN_TOKEN"]
 
 
 @pytest.mark.slow
 def test_bank_scan_case_decision_over_http(tmp_path, database_url):
     data_dir = tmp_path / "fresh-data"
     env = hma_env(database_url) | {"HMA_UNDO_SECONDS": "1"}
-    with running_server(data_dir, env) as (base, process):
-        token = first_line_token(process)
-        assert token, "hma serve printed no admin token on first start"
+    with running_server(data_dir, env) as (base, _process):
+        token = first_start_token(data_dir)
+        # Only the service's user can read the data dir, the secrets and the database.
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((data_dir / "first-start-secrets.txt").stat().st_mode) == 0o600
         if database_url.startswith("sqlite"):
-            assert (data_dir / "hma.db").exists()
+            assert stat.S_IMODE((data_dir / "hma.db").stat().st_mode) == 0o600
         hma = str(Path(sys.executable).with_name("hma"))
         create = ["token", "create", "--name", "second", "--role", "reviewer"]
         second = subprocess.run(
@@ -240,14 +239,14 @@ def test_second_start_prints_no_new_token_and_has_indexes_ready(tmp_path, databa
             state = json.loads(response.read())
         assert state["index_lag"] == 0
         assert state["indexes"]["pdq"]["size"] == 1
-    assert printed_token(process) is None
+    assert not (data_dir / "first-start-secrets.txt").exists()
+    assert "HMA_ADMIN" not in process.stdout.read()
 
 
 def test_each_request_is_logged_once_without_its_token(tmp_path, database_url):
     env = hma_env(database_url)
     with running_server(tmp_path / "d", env) as (base, process):
-        token = first_line_token(process)
-        assert token
+        token = first_start_token(tmp_path / "d")
         status, _ = Client(base, token).request("GET", "/banks?note=100%25")
         assert status == 200
     logged = process.stdout.read()
@@ -258,4 +257,5 @@ def test_each_request_is_logged_once_without_its_token(tmp_path, database_url):
         r' 200 \d+ "-" "[^"]*" \d+ms$',
         lines[0],
     ), lines[0]
-    assert token not in logged.replace(f"HMA_ADMIN_TOKEN={token}", "")
+    assert token not in logged
+    assert "first-start-secrets.txt" in logged  # where they are, never what they are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pyotp
 import pytest
@@ -147,3 +148,57 @@ def test_a_locked_or_disabled_account_answers_like_any_failure(database):
         disable_user(session, "alice")
     with pytest.raises(LoginFailed):
         login(database, "alice", fresh.password, pyotp.TOTP(fresh.totp_secret).now())
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_an_account_whose_secrets_were_written_down_renews_them_first(settings, database):
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    with database.session() as session:
+        account = create_user(session, "root", "admin", BOX, must_renew=True)
+    client = app.test_client()
+    token = csrf_of(client.get("/console/login").get_data(as_text=True))
+    old_code = pyotp.TOTP(account.totp_secret).now()
+    form = {"username": "root", "password": account.password, "code": old_code, "csrf": token}
+    assert client.post("/console/login", data=form).status_code == 302
+    # Every page leads to the renewal until it is done.
+    assert client.get("/console/queue").location.endswith("/console/renew")
+    page = client.get("/console/renew").get_data(as_text=True)
+    new_secret = re.search(r'id="totp-secret" value="([A-Z2-7]+)"', page).group(1)
+    assert new_secret != account.totp_secret
+    token = csrf_of(page)
+    good = {
+        "password": "a-new-long-password",
+        "repeat": "a-new-long-password",
+        "code": pyotp.TOTP(new_secret).now(),
+        "csrf": token,
+    }
+    for change, why in [
+        ({"password": "short", "repeat": "short"}, "at least 12 characters"),
+        ({"repeat": "something-else-entirely"}, "differ"),
+        ({"password": account.password, "repeat": account.password}, "other than"),
+        ({"code": old_code}, "does not match the new authenticator"),
+    ]:
+        refused = client.post("/console/renew", data=good | change)
+        assert refused.status_code == 400 and why in refused.get_data(as_text=True), why
+    # The secret shown stays the same across attempts, so the authenticator keeps working.
+    again = client.get("/console/renew").get_data(as_text=True)
+    assert f'value="{new_secret}"' in again
+    done = client.post("/console/renew", data=good)
+    assert done.status_code == 302 and done.location.endswith("/console/queue")
+    assert client.get("/console/queue").status_code == 200
+    # The old password and authenticator no longer sign in; the new ones do.
+    with pytest.raises(LoginFailed):
+        login(database, "root", account.password, pyotp.TOTP(account.totp_secret).now())
+    with database.session() as session:
+        # The code used to confirm the new secret is spent: the next one signs in.
+        next_code = pyotp.TOTP(new_secret).at(time.time() + 30)
+        renewed = authenticate(session, "root", "a-new-long-password", next_code, BOX)
+        assert not renewed.must_renew
+        actions = [
+            (e.action, e.details)
+            for e in session.scalars(select(AuditEntry).where(AuditEntry.subject == "user:root"))
+        ]
+    assert (audit.USER_CHANGE, {"change": "renewed"}) in actions

@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+import pyotp
 from flask import (
     Blueprint,
     Response,
@@ -39,10 +40,14 @@ from database import utcnow
 from hma.models import User
 from hma.secrets import CredentialsUnreadable, secret_box
 from hma.users import (
+    ISSUER,
+    MIN_PASSWORD,
     AccountLocked,
     LoginFailed,
+    RenewalRefused,
     authenticate,
     get_user,
+    renew_account,
     session_stamp,
     set_wellness,
 )
@@ -86,6 +91,8 @@ def signed_in(*roles: str) -> Callable[[View], View]:
             user = get_user(db_session(), session.get("uid", 0), session.get("stamp", ""))
             if user is None:
                 return redirect(url_for("console.login", next=request.path))
+            if user.must_renew and request.endpoint != "console.renew_secrets":
+                return redirect(url_for("console.renew_secrets"))
             if roles and user.role not in roles:
                 abort(403, "your role does not allow this page")
             g.user = user
@@ -139,6 +146,47 @@ def login() -> Any:
 def _is_console_path(target: str) -> bool:
     """Only this console's own pages are followed after a form (no open redirect)."""
     return target.startswith("/console/") and not target.startswith("//") and "\\" not in target
+
+
+@console.route("/renew", methods=["GET", "POST"])
+@signed_in()
+def renew_secrets() -> Any:
+    """First sign-in with secrets from a file: a new password and authenticator first."""
+    user: User = g.user
+    if not user.must_renew:
+        return redirect(url_for("console.queue"))
+    box = secret_box(services().settings)
+    pending = session.get("renew_totp")
+    secret = box.decrypt(pending) if pending else pyotp.random_base32()
+    # Kept encrypted in the (signed, not encrypted) session cookie until confirmed.
+    session["renew_totp"] = box.encrypt(secret)
+    error = None
+    if request.method == "POST":
+        db = db_session()
+        form = request.form
+        try:
+            renew_account(
+                db,
+                user,
+                form.get("password", ""),
+                form.get("repeat", ""),
+                form.get("code", ""),
+                secret,
+                box,
+            )
+        except RenewalRefused as exc:
+            error = str(exc)
+        else:
+            db.commit()
+            session.pop("renew_totp", None)
+            session["stamp"] = session_stamp(user)
+            flash("Your new password and authenticator are saved.")
+            return redirect(url_for("console.queue"))
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
+    page = render_template(
+        "console/renew.html", secret=secret, uri=uri, min_length=MIN_PASSWORD, error=error
+    )
+    return Response(page, status=400 if error else 200, headers={"Cache-Control": "no-store"})
 
 
 @console.post("/logout")
