@@ -28,6 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision, CaseMatch, WebhookDelivery
 from banks.models import ExchangeFeedback
+from banks.spreadsheet import safe_cell
 
 #: The queue's statuses, reported even when empty.
 QUEUE_STATUSES: tuple[str, ...] = (*OPEN_STATUSES, PENDING)
@@ -286,9 +287,9 @@ def transparency_csv(report: Mapping[str, Any]) -> str:
     for metric, value in report.items():
         if isinstance(value, Mapping):
             for key, item in value.items():
-                writer.writerow([metric, key, item])
+                writer.writerow([safe_cell(metric), safe_cell(key), safe_cell(item)])
         else:
-            writer.writerow([metric, "", value])
+            writer.writerow([safe_cell(metric), "", safe_cell(value)])
     return out.getvalue()
 
 

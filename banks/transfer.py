@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from banks import store, validation
 from banks.errors import DomainError, InvalidInput
 from banks.models import Bank, BankContent, BankSignal, short_hash
+from banks.spreadsheet import cell_text, safe_cell
 from banks.taxonomy import Taxonomy
 from hashers import HashingError, Registry, Signal
 
@@ -148,7 +149,8 @@ def _parse_jsonl(
 def _parse_csv(lines: Iterable[str], held: Container[int]) -> Iterator[Record | RecordError | Held]:
     reader = csv.DictReader(lines)
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
-    for row in reader:
+    for raw in reader:
+        row = {k: cell_text(v) if isinstance(v, str) else v for k, v in raw.items()}
         number = reader.line_num
         digest = short_hash("\x1f".join(map(str, row.values())))
         if digest in held:
@@ -302,9 +304,8 @@ def to_csv_rows(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer.writerow(CSV_COLUMNS)
     for record in records:
         metadata = json.dumps(record["metadata"]) if record["metadata"] else ""
-        writer.writerow(
-            [record["signal_type"], record["value"], ";".join(record["tags"]), metadata]
-        )
+        cells = [record["signal_type"], record["value"], ";".join(record["tags"]), metadata]
+        writer.writerow([safe_cell(cell) for cell in cells])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -20,6 +20,7 @@ from hma.settings import Settings, load_settings
 from hma.tokens import TokenCache
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
+from hma.web.headers import IdConverter, add_security_headers
 
 #: Hours a console sign-in lasts.
 SESSION_HOURS = 8
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ensure_schema(database.engine)
 
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
+    app.after_request(add_security_headers)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     # Console sessions: signed with a key of their own, never readable by scripts,
     # never sent on cross-site requests, and over after eight hours without a request.

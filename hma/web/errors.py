@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -71,6 +71,18 @@ def register_error_handlers(app: Flask) -> None:
         )
         response.headers["Retry-After"] = "5"
         return response, status
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def _out_of_range(exc: Exception) -> tuple[Response, int]:
+        # A number too large for the database's columns (PostgreSQL answers
+        # DataError; SQLite's driver raises OverflowError before sending it).
+        log.info("value out of range: %s", exc)
+        return error_response(400, "value_out_of_range", "a number in the request is too large")
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> tuple[Response, int]:
+        return error_response(400, "input_too_deep", "the request nests too deeply")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

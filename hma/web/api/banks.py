@@ -183,7 +183,7 @@ def add_content(name: str) -> tuple[dict[str, Any], int]:
     return content_json(bank, content) | {"skipped_signals": skipped}, 201
 
 
-@api.get("/banks/<name>/content/<int:content_id>")
+@api.get("/banks/<name>/content/<id:content_id>")
 @require("curator")
 def get_content(name: str, content_id: int) -> dict[str, Any]:
     session = db_session()
@@ -191,7 +191,7 @@ def get_content(name: str, content_id: int) -> dict[str, Any]:
     return content_json(bank, store.get_content(session, bank, content_id))
 
 
-@api.patch("/banks/<name>/content/<int:content_id>")
+@api.patch("/banks/<name>/content/<id:content_id>")
 @require("curator")
 def update_content(name: str, content_id: int) -> dict[str, Any]:
     body = json_object()
@@ -215,7 +215,7 @@ def update_content(name: str, content_id: int) -> dict[str, Any]:
     return content_json(bank, content)
 
 
-@api.delete("/banks/<name>/content/<int:content_id>")
+@api.delete("/banks/<name>/content/<id:content_id>")
 @require("curator")
 def delete_content(name: str, content_id: int) -> tuple[str, int]:
     session = db_session()

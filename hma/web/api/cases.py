@@ -101,7 +101,7 @@ def list_cases() -> dict[str, Any]:
     return {"cases": [case_summary_json(c) for c in page], "total": total}
 
 
-@api.get("/cases/<int:case_id>")
+@api.get("/cases/<id:case_id>")
 @require("reviewer")
 def get_case(case_id: int) -> dict[str, Any]:
     return case_json(cases.get_case(db_session(), case_id))
@@ -114,7 +114,7 @@ def _done(case_id: int) -> dict[str, Any]:
     return case_json(cases.get_case(session, case_id))
 
 
-@api.post("/cases/<int:case_id>/decision")
+@api.post("/cases/<id:case_id>/decision")
 @require("reviewer")
 def decide_case(case_id: int) -> dict[str, Any]:
     body = json_object()
@@ -135,7 +135,7 @@ def decide_case(case_id: int) -> dict[str, Any]:
     return _done(case_id)
 
 
-@api.post("/cases/<int:case_id>/claim")
+@api.post("/cases/<id:case_id>/claim")
 @require("reviewer")
 def claim_case(case_id: int) -> dict[str, Any]:
     session = db_session()
@@ -144,7 +144,7 @@ def claim_case(case_id: int) -> dict[str, Any]:
     return _done(case_id)
 
 
-@api.post("/cases/<int:case_id>/release")
+@api.post("/cases/<id:case_id>/release")
 @require("reviewer")
 def release_case(case_id: int) -> dict[str, Any]:
     session = db_session()
@@ -152,7 +152,7 @@ def release_case(case_id: int) -> dict[str, Any]:
     return _done(case_id)
 
 
-@api.post("/cases/<int:case_id>/reassign")
+@api.post("/cases/<id:case_id>/reassign")
 @require("admin")
 def reassign_case(case_id: int) -> dict[str, Any]:
     session = db_session()
@@ -162,7 +162,7 @@ def reassign_case(case_id: int) -> dict[str, Any]:
     return _done(case_id)
 
 
-@api.post("/cases/<int:case_id>/approve")
+@api.post("/cases/<id:case_id>/approve")
 @require("reviewer")
 def approve_case(case_id: int) -> dict[str, Any]:
     session = db_session()
@@ -171,7 +171,7 @@ def approve_case(case_id: int) -> dict[str, Any]:
     return _done(case_id)
 
 
-@api.post("/cases/<int:case_id>/undo")
+@api.post("/cases/<id:case_id>/undo")
 @require("reviewer")
 def undo_decision(case_id: int) -> dict[str, Any]:
     session = db_session()
@@ -187,7 +187,7 @@ def _media_of(case_id: int) -> Any:
     return case.media
 
 
-@api.get("/cases/<int:case_id>/preview")
+@api.get("/cases/<id:case_id>/preview")
 @require("reviewer")
 def case_preview(case_id: int) -> Response:
     """Blurred, downscaled and greyscale, always: the safe view for a first look."""
@@ -195,7 +195,7 @@ def case_preview(case_id: int) -> Response:
     return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@api.post("/cases/<int:case_id>/reveal")
+@api.post("/cases/<id:case_id>/reveal")
 @require("reviewer")
 def reveal_case(case_id: int) -> Response:
     """The kept copy itself; a deliberate step, recorded in the audit log first."""

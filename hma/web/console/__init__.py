@@ -242,7 +242,7 @@ def next_case() -> Any:
     return redirect(url_for("console.queue"))
 
 
-@console.get("/cases/<int:case_id>")
+@console.get("/cases/<id:case_id>")
 @signed_in(*REVIEW_ROLES)
 def case_page(case_id: int) -> str:
     db = db_session()
@@ -300,7 +300,7 @@ def _media(case_id: int) -> Any:
     return case.media
 
 
-@console.get("/cases/<int:case_id>/preview")
+@console.get("/cases/<id:case_id>/preview")
 @signed_in(*REVIEW_ROLES)
 def case_preview(case_id: int) -> Response:
     db = db_session()
@@ -318,7 +318,7 @@ def case_preview(case_id: int) -> Response:
     return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@console.post("/cases/<int:case_id>/reveal")
+@console.post("/cases/<id:case_id>/reveal")
 @signed_in(*REVIEW_ROLES)
 def reveal(case_id: int) -> Response:
     db = db_session()
@@ -354,14 +354,14 @@ def _step(case_id: int, act: Callable[[Any, Case], Any], done: str) -> Any:
     return redirect(url_for("console.case_page", case_id=case_id))
 
 
-@console.post("/cases/<int:case_id>/claim")
+@console.post("/cases/<id:case_id>/claim")
 @signed_in(*REVIEW_ROLES)
 def claim(case_id: int) -> Any:
     policy = services().settings.review_policy
     return _step(case_id, lambda db, c: review.claim(db, c, reviewer(), policy), "Case claimed.")
 
 
-@console.post("/cases/<int:case_id>/renew")
+@console.post("/cases/<id:case_id>/renew")
 @signed_in(*REVIEW_ROLES)
 def renew(case_id: int) -> tuple[str, int]:
     """Keep the lease while the reviewer stays on the case (the page calls it every minute)."""
@@ -375,7 +375,7 @@ def renew(case_id: int) -> tuple[str, int]:
     return "", 204
 
 
-@console.post("/cases/<int:case_id>/release")
+@console.post("/cases/<id:case_id>/release")
 @signed_in(*REVIEW_ROLES)
 def release(case_id: int) -> Any:
     admin = g.user.role == "admin"
@@ -386,7 +386,7 @@ def release(case_id: int) -> Any:
     )
 
 
-@console.post("/cases/<int:case_id>/decide")
+@console.post("/cases/<id:case_id>/decide")
 @signed_in(*REVIEW_ROLES)
 def decide(case_id: int) -> Any:
     form = request.form
@@ -411,7 +411,7 @@ def decide(case_id: int) -> Any:
     return _step(case_id, act, "Decision recorded.")
 
 
-@console.post("/cases/<int:case_id>/approve")
+@console.post("/cases/<id:case_id>/approve")
 @signed_in(*REVIEW_ROLES)
 def approve(case_id: int) -> Any:
     policy = services().settings.review_policy
@@ -420,7 +420,7 @@ def approve(case_id: int) -> Any:
     )
 
 
-@console.post("/cases/<int:case_id>/undo")
+@console.post("/cases/<id:case_id>/undo")
 @signed_in(*REVIEW_ROLES)
 def undo(case_id: int) -> Any:
     policy = services().settings.review_policy
