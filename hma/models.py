@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
@@ -30,7 +30,8 @@ class User(Base):
     """A person who signs in to the console: password plus TOTP, with a role.
 
     The password is stored as an Argon2id hash and the TOTP secret encrypted
-    with the secret key. Repeated failures lock the account for a while.
+    with the secret key. Failed sign-ins are limited per client address
+    (`SignInFailure`), not per account, so a stranger cannot lock anyone out.
     """
 
     __tablename__ = "users"
@@ -43,8 +44,6 @@ class User(Base):
     totp_secret: Mapped[str] = mapped_column(String(300))
     #: The last TOTP time step accepted: a code is good for one login only.
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: Preview blur, greyscale and the exposure limit, as the reviewer set them.
     wellness: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -68,3 +67,39 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session, kept on the server.
+
+    The browser's cookie holds a random key; only its SHA-256 is stored, so a
+    copy of this table signs nobody in. Signing out, a reset, a renewal or
+    disabling the account ends sessions here, at once, whatever copies of the
+    cookie exist.
+    """
+
+    __tablename__ = "console_sessions"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SignInFailure(Base):
+    """One failed console sign-in: who was tried, from where, when (kept a day)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+        Index("ix_sign_in_failures_at", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -99,6 +99,11 @@ class Settings:
     #: Cases whose media a reviewer may open in an hour before the console asks
     #: for a break (reviewers may set a lower limit for themselves).
     review_exposure_limit: int = 40
+    #: Reverse proxies (load balancers) in front of `hma serve` whose
+    #: X-Forwarded-For and X-Forwarded-Proto are believed, counted from the
+    #: server (0: the client is whoever connects). Sign-in limits count per
+    #: client address: behind a proxy, without this, every client is the proxy.
+    trusted_proxy_hops: int = 0
     #: Mark the console's session cookie Secure (set it when the console is served over HTTPS).
     console_secure_cookie: bool = False
     #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).

@@ -1,16 +1,15 @@
-"""Console accounts: Argon2id passwords, required TOTP, and lockout after repeated failures.
+"""Console accounts: Argon2id passwords, required TOTP, limits on failed sign-ins.
 
 Reviewers sign in with three things: a username, a password and a code
 from an authenticator app. Every failure looks the same to the person
 trying (so a guesser learns nothing about which part was wrong), counts
-towards a temporary lockout, and is written to the audit log. A TOTP code is
-accepted once: replaying an observed code fails even inside its 30 seconds.
+towards the limits of the client's address (`hma.console_sessions`), and is
+written to the audit log. A TOTP code is accepted once, atomically: two
+sign-ins racing with one observed code cannot both succeed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,25 +18,24 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from actioners import audit
 from banks.errors import Conflict, Forbidden, InvalidInput, NotFound
 from database import utcnow
+from hma import console_sessions
 from hma.models import User
 from hma.secrets import SecretBox
 
 USER_ROLES = ("admin", "curator", "reviewer")
-#: Failures in a row before the account locks, and for how long.
-LOCK_AFTER_FAILURES = 5
-LOCK_MINUTES = 15
 ISSUER = "hma"
-#: The one answer to every failed sign-in, locked accounts included: it tells a
+#: The one answer to every failed sign-in, refused ones included: it tells a
 #: guesser nothing about which factor was wrong or whether the account exists.
 SIGN_IN_FAILED = (
-    "sign-in failed: check the username, password and code"
-    f" (after {LOCK_AFTER_FAILURES} failures in a row an account locks for {LOCK_MINUTES} minutes)"
+    "sign-in failed: check the username, password and code (after"
+    f" {console_sessions.PAIR_LIMIT} failures, sign-in from this address pauses for"
+    f" {console_sessions.WINDOW.seconds // 60} minutes)"
 )
 MAX_USERNAME = 100
 #: Shortest password a user may choose (generated ones are 20 characters).
@@ -48,10 +46,6 @@ _hasher = PasswordHasher()  # Argon2id with the library's current recommended pa
 
 class LoginFailed(Forbidden):
     code = "login_failed"
-
-
-class AccountLocked(Forbidden):
-    code = "account_locked"
 
 
 class UserNotFound(NotFound):
@@ -126,15 +120,17 @@ def reset_user(session: Session, username: str, box: SecretBox, actor: str = "cl
     account = NewAccount(user.username, user.role, secrets.token_urlsafe(15), pyotp.random_base32())
     user.password_hash = _hasher.hash(account.password)
     user.totp_secret, user.totp_last_step = box.encrypt(account.totp_secret), 0
-    user.failed_logins, user.locked_until, user.disabled_at = 0, None, None
+    user.disabled_at = None
+    console_sessions.end_all(session, user)
     audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"change": "reset"})
     return account
 
 
 def disable_user(session: Session, username: str, actor: str = "cli") -> None:
-    """Sign-in refused from now on, and any open console session ends at its next request."""
+    """Sign-in refused from now on, and every open console session ended."""
     user = _find(session, username)
     user.disabled_at = utcnow()
+    console_sessions.end_all(session, user)
     audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"change": "disabled"})
 
 
@@ -142,51 +138,54 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def session_stamp(user: User) -> str:
-    """What a console session must carry to stay valid: it changes when the
-    account's password and authenticator are reset, ending every session."""
-    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:32]
-
-
-def get_user(session: Session, user_id: int, stamp: str) -> User | None:
-    """The signed-in user, unless the account was disabled or reset since."""
-    user = session.get(User, user_id)
-    if user is None or user.disabled_at is not None:
-        return None
-    return user if hmac.compare_digest(stamp, session_stamp(user)) else None
-
-
-def authenticate(session: Session, username: str, password: str, code: str, box: SecretBox) -> User:
-    """The user, if all three factors are right and the account is open; else an error.
+def authenticate(
+    session: Session, username: str, password: str, code: str, box: SecretBox, address: str
+) -> User:
+    """The user, if all three factors are right and `address` may still try; else an error.
 
     Failures are recorded in the caller's transaction, which must be committed
-    even when this raises (the console does), or the lockout would never count.
+    even when this raises (the console does), or the limits would never count.
     """
-    now = utcnow()
+    if console_sessions.refused_for(session, username, address):
+        # Refused before any hashing: an address past its limit costs nothing.
+        audit.record(
+            session,
+            "anonymous",
+            audit.USER_LOGIN_FAILED,
+            f"user:{username[:100]}",
+            {"address": address, "refused": True},
+        )
+        raise LoginFailed(SIGN_IN_FAILED)
     user = session.scalar(select(User).where(User.username == username))
+    who = f"user:{username[:100]}"
+    step = None
     if user is None or user.disabled_at is not None:
         _hasher_dummy_work(password)
-        audit.record(session, "anonymous", audit.USER_LOGIN_FAILED, f"user:{username[:100]}")
+    elif _password_ok(user, password):
+        step = _totp_step(user, code, box)
+    if user is None or step is None or not _spend_code(session, user, step):
+        console_sessions.record_failure(session, username, address)
+        audit.record(session, "anonymous", audit.USER_LOGIN_FAILED, who, {"address": address})
+        if console_sessions.refused_for(session, username, address):
+            audit.record(session, "anonymous", audit.USER_LOCKED, who, {"address": address})
         raise LoginFailed(SIGN_IN_FAILED)
-    who = f"user:{user.username}"
-    if user.locked_until is not None and user.locked_until > now:
-        _hasher_dummy_work(password)
-        audit.record(session, who, audit.USER_LOGIN_FAILED, who, {"locked": True})
-        raise AccountLocked(SIGN_IN_FAILED)
-    step = _totp_step(user, code, box)
-    if not _password_ok(user, password) or step is None:
-        user.failed_logins += 1
-        details: dict[str, Any] = {"failures": user.failed_logins}
-        audit.record(session, who, audit.USER_LOGIN_FAILED, who, details)
-        if user.failed_logins >= LOCK_AFTER_FAILURES:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-            audit.record(session, who, audit.USER_LOCKED, who)
-        raise LoginFailed(SIGN_IN_FAILED)
-    user.failed_logins, user.locked_until = 0, None
-    user.totp_last_step, user.last_login_at = step, now
-    audit.record(session, who, audit.USER_LOGIN, who)
+    user.last_login_at = utcnow()
+    audit.record(session, f"user:{user.username}", audit.USER_LOGIN, who, {"address": address})
     return user
+
+
+def _spend_code(session: Session, user: User, step: int) -> bool:
+    """Mark the code's time step used, unless a concurrent sign-in already did."""
+    spent = session.execute(
+        update(User)
+        .where(User.id == user.id, User.totp_last_step < step)
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if int(spent.rowcount) != 1:  # type: ignore[attr-defined]
+        return False
+    session.refresh(user, ["totp_last_step"])
+    return True
 
 
 def _password_ok(user: User, password: str) -> bool:
@@ -233,8 +232,10 @@ def renew_account(
     code: str,
     totp_secret: str,
     box: SecretBox,
+    keep_session: str,
 ) -> None:
-    """Replace the account's password and TOTP secret with ones only its owner has seen.
+    """Replace the account's password and TOTP secret with ones only its owner has seen,
+    ending every other session of the account (`keep_session` is the caller's).
 
     The code must come from the new secret, proving the authenticator holds it.
     """
@@ -252,6 +253,7 @@ def renew_account(
     user.must_renew = False
     who = f"user:{user.username}"
     audit.record(session, who, audit.USER_CHANGE, who, {"change": "renewed"})
+    console_sessions.end_all(session, user, keep=keep_session)
 
 
 def set_wellness(session: Session, user: User, wellness: dict[str, Any]) -> None:

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
+from hma import console_sessions
+from hma.console_sessions import ADDRESS_LIMIT, PAIR_LIMIT
+from hma.models import ConsoleSession, User
 from hma.secrets import SecretBox
 from hma.users import (
-    LOCK_AFTER_FAILURES,
-    AccountLocked,
     LoginFailed,
     authenticate,
     create_user,
@@ -31,11 +32,11 @@ def new_reviewer(database, name="alice"):
         return create_user(session, name, "reviewer", BOX)
 
 
-def login(database, username, password, code):
+def login(database, username, password, code, address="192.0.2.1"):
     """One attempt in its own committed transaction, as the console makes it."""
     with database.sessions() as session:
         try:
-            return authenticate(session, username, password, code, BOX).username
+            return authenticate(session, username, password, code, BOX, address).username
         finally:
             session.commit()
 
@@ -64,18 +65,47 @@ def test_a_code_is_good_for_one_sign_in_only(database):
         login(database, "alice", account.password, code)
 
 
-def test_repeated_failures_lock_the_account(database):
+def test_failures_pause_one_address_never_the_account(database):
     account = new_reviewer(database)
     totp = pyotp.TOTP(account.totp_secret)
-    for _ in range(LOCK_AFTER_FAILURES):
+    for _ in range(PAIR_LIMIT):
         with pytest.raises(LoginFailed):
-            login(database, "alice", "guess", totp.now())
-    # Locked now: even the right password and code are refused.
-    with pytest.raises(AccountLocked):
-        login(database, "alice", account.password, totp.now())
+            login(database, "alice", "guess", totp.now(), address="203.0.113.9")
+    # That address is paused now: even the right password and code are refused...
+    with pytest.raises(LoginFailed):
+        login(database, "alice", account.password, totp.now(), address="203.0.113.9")
+    # ...while the owner, elsewhere, signs in: a stranger cannot lock an account.
+    assert login(database, "alice", account.password, totp.now(), address="198.51.100.7")
+    # One address guessing across many usernames is paused too.
+    for number in range(ADDRESS_LIMIT):
+        with pytest.raises(LoginFailed):
+            login(database, f"user{number}", "guess", "000000", address="203.0.113.50")
+    new_reviewer(database, "bob")
+    with pytest.raises(LoginFailed):
+        login(database, "bob", "anything", "000000", address="203.0.113.50")
     with database.session() as session:
-        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
-    assert audit.USER_LOCKED in actions
+        actions = [e.action for e in session.scalars(select(AuditEntry))]
+    assert actions.count(audit.USER_LOCKED) == 2
+
+
+def test_two_sign_ins_racing_with_one_code_cannot_both_succeed(database):
+    account = new_reviewer(database)
+    code = pyotp.TOTP(account.totp_secret).now()
+    first, second = database.sessions(), database.sessions()
+    try:
+        # The second has read the account (the code looks unused to it) before
+        # the first records the code as used.
+        stale = second.scalars(select(User).where(User.username == "alice")).one()
+        assert stale.totp_last_step == 0
+        winner = authenticate(first, "alice", account.password, code, BOX, "192.0.2.1")
+        first.commit()
+        with pytest.raises(LoginFailed):
+            authenticate(second, "alice", account.password, code, BOX, "192.0.2.2")
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    assert winner.username == "alice"
 
 
 def test_passwords_are_stored_as_argon2_and_totp_secrets_encrypted(database):
@@ -130,20 +160,21 @@ def test_pages_need_a_signed_in_reviewer(settings, database):
     assert client.get("/").location.endswith("/console/queue")
 
 
-def test_a_locked_or_disabled_account_answers_like_any_failure(database):
+def test_a_paused_or_disabled_account_answers_like_any_failure(database):
     account = new_reviewer(database)
     totp = pyotp.TOTP(account.totp_secret)
-    for _ in range(LOCK_AFTER_FAILURES):
+    for _ in range(PAIR_LIMIT):
         with pytest.raises(LoginFailed) as failed:
             login(database, "alice", "guess", totp.now())
-    with pytest.raises(AccountLocked) as locked:
+    with pytest.raises(LoginFailed) as paused:
         login(database, "alice", account.password, totp.now())
-    assert str(locked.value) == str(failed.value)
-    # A reset issues new secrets and opens the account again; disabling closes it.
+    assert str(paused.value) == str(failed.value)
+    # A reset issues new secrets; disabling closes the account.
     with database.session() as session:
         fresh = reset_user(session, "alice", BOX)
     assert fresh.password != account.password
-    assert login(database, "alice", fresh.password, pyotp.TOTP(fresh.totp_secret).now()) == "alice"
+    code = pyotp.TOTP(fresh.totp_secret).now()
+    assert login(database, "alice", fresh.password, code, address="192.0.2.77") == "alice"
     with database.session() as session:
         disable_user(session, "alice")
     with pytest.raises(LoginFailed):
@@ -195,10 +226,59 @@ def test_an_account_whose_secrets_were_written_down_renews_them_first(settings, 
     with database.session() as session:
         # The code used to confirm the new secret is spent: the next one signs in.
         next_code = pyotp.TOTP(new_secret).at(time.time() + 30)
-        renewed = authenticate(session, "root", "a-new-long-password", next_code, BOX)
+        renewed = authenticate(session, "root", "a-new-long-password", next_code, BOX, "192.0.2.1")
         assert not renewed.must_renew
         actions = [
             (e.action, e.details)
             for e in session.scalars(select(AuditEntry).where(AuditEntry.subject == "user:root"))
         ]
     assert (audit.USER_CHANGE, {"change": "renewed"}) in actions
+
+
+def signed_in_client(app, account, username="alice"):
+    client = app.test_client()
+    token = csrf_of(client.get("/console/login").get_data(as_text=True))
+    form = {
+        "username": username,
+        "password": account.password,
+        "code": pyotp.TOTP(account.totp_secret).now(),
+        "csrf": token,
+    }
+    assert client.post("/console/login", data=form).status_code == 302
+    return client
+
+
+def test_only_a_post_with_the_sessions_token_is_a_sign_in_attempt(settings, database):
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    new_reviewer(database, "admin")
+    client = app.test_client()
+    form = {"username": "admin", "password": "x", "code": "000000"}
+    for method in ("HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        for _ in range(PAIR_LIMIT + 1):
+            client.open("/console/login", method=method, data=form)
+    with database.session() as session:
+        failures = session.scalars(select(AuditEntry.action)).all()
+    assert audit.USER_LOGIN_FAILED not in failures
+
+
+def test_sign_out_ends_the_session_for_every_copy_of_its_cookie(settings, database):
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    account = new_reviewer(database)
+    client = signed_in_client(app, account)
+    copy = app.test_client()
+    copy.set_cookie("hma_session", client.get_cookie("hma_session").value)
+    assert copy.get("/console/queue").status_code == 200
+    token = csrf_of(client.get("/console/queue").get_data(as_text=True))
+    assert client.post("/console/logout", data={"csrf": token}).status_code == 302
+    assert "/console/login" in copy.get("/console/queue").location
+
+
+def test_a_session_ends_at_its_lifetime_however_busy(settings, database):
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    account = new_reviewer(database)
+    client = signed_in_client(app, account)
+    assert client.get("/console/queue").status_code == 200
+    with database.session() as session:
+        row = session.scalars(select(ConsoleSession)).one()
+        row.created_at = row.created_at - console_sessions.LIFETIME
+    assert "/console/login" in client.get("/console/queue").location

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask, Request, has_request_context, redirect, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from banks import changelog
 from banks.lookup import BankIndexes
+from hma import console_sessions
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.overload import shed_overload
@@ -23,7 +23,6 @@ from hma.web.errors import register_error_handlers
 from hma.web.headers import IdConverter, add_security_headers
 
 #: Hours a console sign-in lasts.
-SESSION_HOURS = 8
 #: Room for multipart framing and form fields around a file of the maximum size.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -39,14 +38,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.after_request(add_security_headers)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     # Console sessions: signed with a key of their own, never readable by scripts,
-    # never sent on cross-site requests, and over after eight hours without a request.
+    # never sent on cross-site requests; the session itself lives on the server
+    # (hma.console_sessions), which ends it.
     app.secret_key = derived_key(settings, "console-sessions")
     app.config.update(
         SESSION_COOKIE_NAME="hma_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.console_secure_cookie,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        PERMANENT_SESSION_LIFETIME=console_sessions.LIFETIME,
     )
     app.session_interface = ConsoleSessions()
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.teardown_appcontext(close_session)
     register_error_handlers(app)
     apply_own_changes(database, scanner.indexes)
+    if settings.trusted_proxy_hops > 0:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign, assignment]
 
     from hma.web.api import api

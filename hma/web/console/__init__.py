@@ -37,18 +37,16 @@ from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case, Exposure
 from banks.errors import DomainError
 from database import utcnow
+from hma import console_sessions
 from hma.models import User
 from hma.secrets import CredentialsUnreadable, secret_box
 from hma.users import (
     ISSUER,
     MIN_PASSWORD,
-    AccountLocked,
     LoginFailed,
     RenewalRefused,
     authenticate,
-    get_user,
     renew_account,
-    session_stamp,
     set_wellness,
 )
 from hma.web.context import db_session, services
@@ -59,6 +57,8 @@ console = Blueprint("console", __name__, url_prefix="/console")
 
 View = TypeVar("View", bound=Callable[..., Any])
 REVIEW_ROLES = ("reviewer", "admin")
+#: Methods that change nothing, and so need no CSRF token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Minutes a reviewer may go on after being prompted to take a break.
 BREAK_SKIP_MINUTES = 15
 
@@ -76,7 +76,7 @@ def csrf_token() -> str:
 @console.before_request
 def check_csrf() -> None:
     """Every state-changing request carries this session's token (forms and fetches)."""
-    if request.method != "POST":
+    if request.method in SAFE_METHODS:
         return
     sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf", "")
@@ -88,7 +88,7 @@ def signed_in(*roles: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            user = get_user(db_session(), session.get("uid", 0), session.get("stamp", ""))
+            user = console_sessions.current_user(db_session(), session.get("sid", ""))
             if user is None:
                 return redirect(url_for("console.login", next=request.path))
             if user.must_renew and request.endpoint != "console.renew_secrets":
@@ -115,7 +115,7 @@ def template_globals() -> dict[str, Any]:
 
 @console.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("console/login.html")
     db = db_session()
     form = request.form
@@ -126,18 +126,20 @@ def login() -> Any:
             form.get("password", ""),
             form.get("code", ""),
             secret_box(services().settings),
+            address=request.remote_addr or "unknown",
         )
-    except (LoginFailed, AccountLocked) as exc:
+    except LoginFailed as exc:
         db.commit()  # failures count towards the lockout and are audited
         return render_template("console/login.html", error=str(exc)), 401
     except CredentialsUnreadable:
         log.error("sign-in impossible: TOTP secrets do not decrypt with the secret key")
         message = "sign-in is unavailable: the server's secret key has changed (see the logs)"
         return render_template("console/login.html", error=message), 503
+    key = console_sessions.start(db, user)
     db.commit()
     session.clear()  # a fresh session: nothing from before sign-in carries over
     session.permanent = True
-    session["uid"], session["stamp"] = user.id, session_stamp(user)
+    session["sid"] = key
     csrf_token()
     target = request.args.get("next", "")
     return redirect(target if _is_console_path(target) else url_for("console.queue"))
@@ -173,13 +175,13 @@ def renew_secrets() -> Any:
                 form.get("code", ""),
                 secret,
                 box,
+                keep_session=session.get("sid", ""),
             )
         except RenewalRefused as exc:
             error = str(exc)
         else:
             db.commit()
             session.pop("renew_totp", None)
-            session["stamp"] = session_stamp(user)
             flash("Your new password and authenticator are saved.")
             return redirect(url_for("console.queue"))
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
@@ -191,6 +193,11 @@ def renew_secrets() -> Any:
 
 @console.post("/logout")
 def logout() -> Any:
+    """Ends the session on the server: a copy of the cookie signs nobody in afterwards."""
+    if key := session.get("sid"):
+        db = db_session()
+        console_sessions.end(db, key)
+        db.commit()
     session.clear()
     return redirect(url_for("console.login"))
 
