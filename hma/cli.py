@@ -586,12 +586,18 @@ def token() -> None:
 @token.command("create")
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--user",
+    default=None,
+    help="A personal token of this console user, acting as them (needed to decide and reveal).",
+)
 @with_runtime
-def token_create(runtime: Runtime, name: str, role: str) -> None:
+def token_create(runtime: Runtime, name: str, role: str, user: str | None) -> None:
     """Print a new token, alone, on stdout (it is not shown again)."""
     with runtime.database.session() as session:
-        secret = create_token(session, name, role)
-        audit.record(session, "cli", audit.TOKEN_CREATE, name, {"role": role})
+        secret = create_token(session, name, role, user=user)
+        details = {"role": role, **({"user": user} if user else {})}
+        audit.record(session, "cli", audit.TOKEN_CREATE, name, details)
     click.echo(secret)
 
 

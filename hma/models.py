@@ -12,7 +12,14 @@ from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class ApiToken(Base):
-    """A bearer token for the HTTP API. Only a SHA-256 of the secret is stored."""
+    """A bearer token for the HTTP API. Only a SHA-256 of the secret is stored.
+
+    A service token (a platform's ingest, a peer's exchange token) acts as
+    itself; a personal token belongs to a console user and acts as that
+    person. Deciding and revealing need a personal token, so that the same
+    person is the same identity in the console and in the API (the two-person
+    rule, the exposure limit).
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -24,6 +31,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The console user a personal token acts as (None: a service token).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
 
 class User(Base):

@@ -61,11 +61,12 @@ def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | No
     with database.session() as session:
         if has_tokens(session) or has_users(session):
             return None
-        token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin")
-        audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
         account = create_user(
             session, BOOTSTRAP_USER, "admin", box, actor="hma serve", must_renew=True
         )
+        # The admin's own token: it acts as the admin account (a person's token).
+        token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin", user=BOOTSTRAP_USER)
+        audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
         return token, account
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from banks.errors import Conflict, InvalidInput, NotFound
 from database import utcnow
-from hma.models import ApiToken
+from hma.models import ApiToken, User
 
 Role = Literal["admin", "curator", "reviewer", "ingest", "exchange"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -32,29 +32,65 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, role: str) -> str:
-    """Store a new token and return its secret, which is never shown again."""
+#: Roles a personal token may have, by the role of the user it belongs to.
+PERSONAL_ROLES = {
+    "admin": ("admin", "curator", "reviewer"),
+    "curator": ("curator",),
+    "reviewer": ("reviewer",),
+}
+
+
+def create_token(session: Session, name: str, role: str, user: str | None = None) -> str:
+    """Store a new token and return its secret, which is never shown again.
+
+    With `user`, a personal token: it acts as that console user, with a role
+    that user has, and stops working when the account is disabled.
+    """
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     if not name or len(name) > 100:
         raise InvalidInput("a token name is 1 to 100 characters", code="invalid_name")
+    owner = None
+    if user is not None:
+        owner = session.scalar(select(User).where(User.username == user))
+        if owner is None:
+            raise NotFound(f"no user named {user!r}", code="user_not_found")
+        if role not in PERSONAL_ROLES.get(owner.role, ()):
+            raise InvalidInput(
+                f"{user}'s role is {owner.role}: their tokens may have the roles"
+                f" {', '.join(PERSONAL_ROLES[owner.role])}",
+                code="invalid_role",
+            )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with session.begin_nested():
-            session.add(ApiToken(name=name, role=role, secret_sha256=_digest(secret)))
+            session.add(
+                ApiToken(
+                    name=name,
+                    role=role,
+                    secret_sha256=_digest(secret),
+                    user_id=owner.id if owner else None,
+                )
+            )
     except IntegrityError:
         raise Conflict(f"a token named {name!r} already exists", code="token_exists") from None
     return secret
 
 
-def verify_token(session: Session, secret: str) -> ApiToken | None:
-    """The live token with this secret, or None."""
+def verify_token(session: Session, secret: str) -> tuple[ApiToken, User | None] | None:
+    """The live token with this secret and, for a personal token, its user; or None
+    (also when the token's user is disabled)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.secret_sha256 == _digest(secret)))
     if token is None or token.revoked_at is not None:
         return None
-    return token
+    if token.user_id is None:
+        return token, None
+    user = session.get(User, token.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return token, user
 
 
 @dataclass(frozen=True)
@@ -64,6 +100,14 @@ class Grant:
     name: str
     role: str
     last_used_at: datetime | None
+    #: The console user a personal token acts as (None: a service token).
+    username: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as decisions and the audit log name them: the person, for a
+        personal token, so that the console and the API are one identity."""
+        return f"user:{self.username}" if self.username else f"token:{self.name}"
 
 
 class TokenCache:
@@ -92,12 +136,14 @@ class TokenCache:
         with self._lock:
             cached = self._grants.get(digest)
         if cached is None or now - cached[0] >= self.seconds:
-            token = verify_token(session, secret)
-            if token is None:
+            found = verify_token(session, secret)
+            if found is None:
                 with self._lock:
                     self._grants.pop(digest, None)
                 return None
-            cached = (now, Grant(token.name, token.role, token.last_used_at))
+            token, user = found
+            grant = Grant(token.name, token.role, token.last_used_at, user and user.username)
+            cached = (now, grant)
         verified_at, grant = cached
         moment = utcnow()
         last = grant.last_used_at

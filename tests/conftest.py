@@ -24,8 +24,10 @@ from sqlalchemy.engine import make_url
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
 from hma.cli import main
 from hma.db import Database, ensure_schema
+from hma.secrets import SecretBox
 from hma.settings import Settings, load_settings
 from hma.tokens import ROLES, create_token
+from hma.users import USER_ROLES, create_user
 from hma.web import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -143,13 +145,24 @@ class Api:
 
 
 def api_for(settings: Settings, database: Database) -> Api:
-    """An app on `database` with one token per role (created once per database)."""
+    """An app on `database` with one token per role (created once per database).
+
+    The people's roles (admin, curator, reviewer) get personal tokens of a
+    console user each, as deciding and revealing need; `service-reviewer` is a
+    reviewer token that belongs to nobody.
+    """
     app = create_app(settings, database)
+    tokens = {}
     with database.session() as session:
-        tokens = {
-            role: create_token(session, f"test-{role}-{uuid.uuid4().hex[:6]}", role)
-            for role in ROLES
-        }
+        for role in ROLES:
+            name = f"test-{role}-{uuid.uuid4().hex[:6]}"
+            person = role in USER_ROLES
+            if person:
+                create_user(session, name, role, SecretBox("test-users"))
+            tokens[role] = create_token(session, name, role, user=name if person else None)
+        tokens["service-reviewer"] = create_token(
+            session, f"test-service-{uuid.uuid4().hex[:6]}", "reviewer"
+        )
     return Api(app.test_client(), tokens)
 
 

@@ -123,7 +123,7 @@ def test_scan_by_signals_and_decide(api):
     assert (body["status"], body["decision"]) == ("pending", None)
     (made,) = body["decisions"]
     assert (made["state"], made["reason"]) == ("pending", "false_positive")
-    assert made["decided_by"].startswith("token:test-reviewer-")
+    assert made["decided_by"].startswith("user:test-reviewer-")
     again = api.post(f"/cases/{case_id}/decision", role="reviewer", json={"decision": "confirm"})
     assert again.status_code == 409 and error_code(again) == "case_closed"
     assert api.get("/cases?status=pending", role="reviewer").get_json()["total"] == 1

@@ -145,14 +145,18 @@ def test_bank_scan_case_decision_over_http(tmp_path, database_url):
         if database_url.startswith("sqlite"):
             assert stat.S_IMODE((data_dir / "hma.db").stat().st_mode) == 0o600
         hma = str(Path(sys.executable).with_name("hma"))
-        create = ["token", "create", "--name", "second", "--role", "reviewer"]
-        second = subprocess.run(
-            [hma, *create, "--data-dir", str(data_dir)],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert second.returncode == 0, second.stderr
+        # The second reviewer is another person: an account, and a token of theirs.
+        for command in (
+            ["user", "create", "second", "--role", "reviewer"],
+            ["token", "create", "--name", "second", "--role", "reviewer", "--user", "second"],
+        ):
+            second = subprocess.run(
+                [hma, *command, "--data-dir", str(data_dir)],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            assert second.returncode == 0, second.stderr
         walk_the_skeleton(Client(base, token), Client(base, second.stdout.strip()))
 
 
@@ -201,7 +205,7 @@ def walk_the_skeleton(api: Client, second_reviewer: Client) -> None:
     assert case["status"] == "closed" and case["decision"] == "confirm"
     assert case["decisions"][0]["note"] == "matches the banked image"
     assert case["decisions"][0]["classification"] == ["csam", "a1"]
-    assert case["decisions"][0]["approved_by"] == "token:second"
+    assert case["decisions"][0]["approved_by"] == "user:second"
     qualities = {m["signal_type"]: m["quality"] for m in case["matches"]}
     assert qualities["pdq"] >= 50 and qualities.get("md5") is None
 

@@ -8,15 +8,20 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
-from hma.tokens import allows
+from hma.tokens import Grant, allows
 from hma.web.context import read_session, services
 from hma.web.errors import ApiError
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def require(role: str) -> Callable[[View], View]:
-    """Let the view run only for a valid token of `role` (or `admin`)."""
+def require(role: str, person: bool = False) -> Callable[[View], View]:
+    """Let the view run only for a valid token of `role` (or `admin`).
+
+    `person`: only a personal token (one that belongs to a console user) may
+    take this step: deciding and revealing are a person's acts, counted
+    against that person's exposure limit and two-person identity.
+    """
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -30,7 +35,14 @@ def require(role: str) -> Callable[[View], View]:
                 raise ApiError(401, "unauthorized", "the token is unknown or revoked")
             if not allows(token.role, role):
                 raise ApiError(403, "forbidden", f"this route needs a token of role {role!r}")
-            g.token_name, g.token_role = token.name, token.role
+            if person and token.username is None:
+                raise ApiError(
+                    403,
+                    "personal_token_required",
+                    "this step is a person's: use a token created for your console account"
+                    " (hma token create --user NAME)",
+                )
+            g.grant = token
             return view(*args, **kwargs)
 
         return cast(View, wrapped)
@@ -39,9 +51,18 @@ def require(role: str) -> Callable[[View], View]:
 
 
 def actor() -> str:
-    """Who is acting, as recorded in decisions: the token's name."""
-    return f"token:{g.token_name}"
+    """Who is acting, as recorded in decisions: the person behind a personal
+    token, else the token."""
+    grant: Grant = g.grant
+    return grant.actor
+
+
+def acting_username() -> str | None:
+    """The console user a personal token acts as (None for a service token)."""
+    grant: Grant = g.grant
+    return grant.username
 
 
 def is_admin() -> bool:
-    return bool(g.get("token_role") == "admin")
+    grant: Grant | None = g.get("grant")
+    return grant is not None and grant.role == "admin"

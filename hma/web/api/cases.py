@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
+from sqlalchemy import select
 
-from actioners import audit, cases, review, webhooks
+from actioners import audit, cases, exposure, review, webhooks
 from actioners.errors import CaseNotFound
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
+from hma.models import User
 from hma.web.api import api
-from hma.web.auth import actor, is_admin, require
+from hma.web.auth import acting_username, actor, is_admin, require
 from hma.web.context import db_session, services
+from hma.web.errors import ApiError
 from hma.web.inputs import int_arg, json_object
 
 
@@ -115,7 +118,7 @@ def _done(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/decision")
-@require("reviewer")
+@require("reviewer", person=True)
 def decide_case(case_id: int) -> dict[str, Any]:
     body = json_object()
     session = db_session()
@@ -136,7 +139,7 @@ def decide_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/claim")
-@require("reviewer")
+@require("reviewer", person=True)
 def claim_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
@@ -145,7 +148,7 @@ def claim_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/release")
-@require("reviewer")
+@require("reviewer", person=True)
 def release_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     review.release(session, cases.get_case(session, case_id), actor(), admin=is_admin())
@@ -153,7 +156,7 @@ def release_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/reassign")
-@require("admin")
+@require("admin", person=True)
 def reassign_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
@@ -163,7 +166,7 @@ def reassign_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/approve")
-@require("reviewer")
+@require("reviewer", person=True)
 def approve_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
@@ -172,7 +175,7 @@ def approve_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/undo")
-@require("reviewer")
+@require("reviewer", person=True)
 def undo_decision(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
@@ -190,17 +193,40 @@ def _media_of(case_id: int) -> Any:
 @api.get("/cases/<id:case_id>/preview")
 @require("reviewer")
 def case_preview(case_id: int) -> Response:
-    """Blurred, downscaled and greyscale, always: the safe view for a first look."""
-    image = preview(_media_of(case_id), DEFAULT_BLUR, greyscale=True)
+    """Blurred, downscaled and greyscale, always: the safe view for a first look.
+
+    Through a personal token it counts against that person's exposure limit,
+    as in the console.
+    """
+    media = _media_of(case_id)
+    if acting_username() is not None:
+        _look(case_id, revealed=False)
+    image = preview(media, DEFAULT_BLUR, greyscale=True)
     return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @api.post("/cases/<id:case_id>/reveal")
-@require("reviewer")
+@require("reviewer", person=True)
 def reveal_case(case_id: int) -> Response:
-    """The kept copy itself; a deliberate step, recorded in the audit log first."""
+    """The kept copy itself; a person's deliberate step, within their exposure
+    limit, recorded in the audit log first."""
     media = _media_of(case_id)
-    session = db_session()
-    audit.record(session, actor(), "case.reveal", f"case:{case_id}")
-    session.commit()
+    _look(case_id, revealed=True)
     return Response(media.data, mimetype=media.content_type, headers={"Cache-Control": "no-store"})
+
+
+def _look(case_id: int, revealed: bool) -> None:
+    """Count a look at the case's media against the person's limit, or refuse it (429)."""
+    session = db_session()
+    username = acting_username()
+    user = session.scalar(select(User).where(User.username == username))
+    deployment_limit = services().settings.review_exposure_limit
+    limit = exposure.limit_for(deployment_limit, user.wellness if user else {})
+    if not exposure.may_look(session, actor(), case_id, limit):
+        raise ApiError(
+            429, "exposure_limit", f"time for a break: {limit} cases' media this hour already"
+        )
+    if revealed:
+        audit.record(session, actor(), audit.CASE_REVEAL, f"case:{case_id}")
+    exposure.record(session, actor(), case_id, revealed=revealed)
+    session.commit()

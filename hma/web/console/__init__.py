@@ -32,9 +32,9 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from actioners import audit, cases, review, webhooks
+from actioners import audit, cases, exposure, review, webhooks
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
-from actioners.models import Case, Exposure
+from actioners.models import Case
 from banks.errors import DomainError
 from database import utcnow
 from hma import console_sessions
@@ -270,23 +270,12 @@ def case_page(case_id: int) -> str:
     )
 
 
-def _exposure_limit(user: User) -> int:
-    limit = services().settings.review_exposure_limit
-    own = user.wellness.get("exposure_limit")
-    return min(limit, int(own)) if own else limit
-
-
 def _needs_break(db: Any, user: User) -> bool:
     skipped_until = session.get("break_skipped_until", 0)
     if skipped_until > utcnow().timestamp():
         return False
-    since = utcnow() - timedelta(hours=1)
-    seen = db.scalar(
-        select(func.count(func.distinct(Exposure.case_id))).where(
-            Exposure.reviewer == reviewer(), Exposure.at >= since
-        )
-    )
-    return int(seen or 0) >= _exposure_limit(user)
+    limit = exposure.limit_for(services().settings.review_exposure_limit, user.wellness)
+    return exposure.cases_seen(db, reviewer()) >= limit
 
 
 @console.post("/break/skip")
@@ -320,7 +309,7 @@ def case_preview(case_id: int) -> Response:
         blur=int(wellness.get("blur", DEFAULT_BLUR)),
         greyscale=bool(wellness.get("greyscale", True)),
     )
-    db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=False))
+    exposure.record(db, reviewer(), case_id, revealed=False)
     db.commit()
     return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -333,7 +322,7 @@ def reveal(case_id: int) -> Response:
         abort(429, "time for a break: the exposure limit for this hour is reached")
     media = _media(case_id)
     audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
-    db.add(Exposure(reviewer=reviewer(), case_id=case_id, revealed=True))
+    exposure.record(db, reviewer(), case_id, revealed=True)
     db.commit()
     encoded = base64.b64encode(media.data).decode()
     page = render_template(
