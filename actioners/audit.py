@@ -6,13 +6,20 @@ field of an entry, changing a stored hash, or removing an entry from the
 middle of the log therefore breaks the chain at that point, and `verify`
 names the first entry where it breaks.
 
-What the chain cannot show on its own: someone with write access who
-rewrites every entry from the tampered one onward (recomputing each hash),
-or who removes entries from the end, leaves a chain that verifies. Operators
-guard against that by keeping the latest hash somewhere the database's
-writers cannot reach (a ticket, a signed message, another system's log):
-`hma audit verify` prints it, and a later log whose chain no longer passes
-through a hash written down earlier has been rewritten.
+The chain is keyed: each hash is an HMAC-SHA256 under a key derived from
+the deployment's secret key, which lives outside the database. Someone who
+can write the database but not read that key cannot recompute the hashes
+after changing or removing an entry. (Entries written before the log was
+keyed keep their plain SHA-256; once a keyed entry exists, an unkeyed one
+after it is a rewrite.) Against someone who holds the key too, and against
+removal of the newest entries, checkpoints help: `hma audit checkpoint`
+appends the chain's head to a file outside the database (ideally on
+append-only storage), and `verify_checkpoints` checks that the log still
+passes through every head written down.
+
+The key reaches this module through the session (`session.info`, see
+`KEY_INFO`): the application configures its sessions with it once, so every
+caller of `record` writes keyed entries without passing a key around.
 
 Appends are serialised so that two writers never chain onto the same entry
 (which would fork the log): PostgreSQL takes a transaction-scoped advisory
@@ -23,7 +30,9 @@ single write lock, so `record` writes before it reads the previous hash.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +46,8 @@ from database import utcnow
 
 #: The `prev_hash` of the first entry.
 GENESIS = "0" * 64
+#: Where a session carries the chain's key (`sessionmaker(info={KEY_INFO: key})`).
+KEY_INFO = "audit_chain_key"
 
 #: Arbitrary constant naming the audit-log lock among this app's advisory
 #: locks (banks.changelog uses 0x484D41_01).
@@ -128,6 +139,7 @@ def record(
     """
     _lock(session)
     prev_hash = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    key = chain_key(session)
     entry = AuditEntry(
         # Set here rather than by the column default: the hash must cover
         # exactly the value stored. Microseconds survive both engines.
@@ -137,9 +149,10 @@ def record(
         subject=subject,
         details=_normalise(details or {}),
         prev_hash=prev_hash or GENESIS,
+        keyed=key is not None,
     )
     entry.hash = entry_hash(
-        entry.prev_hash, entry.at, entry.actor, entry.action, entry.subject, entry.details
+        entry.prev_hash, entry.at, entry.actor, entry.action, entry.subject, entry.details, key
     )
     session.add(entry)
     session.flush()
@@ -162,6 +175,12 @@ def _lock(session: Session) -> None:
         session.execute(text("UPDATE audit_log SET id = id WHERE 0 = 1"))
 
 
+def chain_key(session: Session) -> bytes | None:
+    """The key this session's entries are chained with (None: the plain SHA-256 of old)."""
+    key = session.info.get(KEY_INFO)
+    return bytes(key) if key is not None else None
+
+
 def entry_hash(
     prev_hash: str,
     at: datetime,
@@ -169,8 +188,10 @@ def entry_hash(
     action: str,
     subject: str,
     details: dict[str, Any],
+    key: bytes | None = None,
 ) -> str:
-    """SHA-256 (hex) of the canonical JSON of an entry's contents and its predecessor's hash."""
+    """HMAC-SHA256 under `key` (plain SHA-256 without one), in hex, of the canonical
+    JSON of an entry's contents and its predecessor's hash."""
     document = {
         "prev": prev_hash,
         "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
@@ -182,6 +203,8 @@ def entry_hash(
     encoded = json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+    if key is not None:
+        return hmac.new(key, encoded.encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
@@ -223,7 +246,10 @@ def verify(session: Session, batch: int = 10_000) -> AuditVerification:
         AuditEntry.details,
         AuditEntry.prev_hash,
         AuditEntry.hash,
+        AuditEntry.keyed,
     )
+    key = chain_key(session)
+    keyed_seen = False
     expected_prev = GENESIS
     previous_id: int | None = None
     checked = 0
@@ -235,8 +261,19 @@ def verify(session: Session, batch: int = 10_000) -> AuditVerification:
         for row in rows:
             if row.prev_hash != expected_prev:
                 return _broken(checked, row.id, _gap_problem(row.id, previous_id))
+            if keyed_seen and not row.keyed:
+                return _broken(checked, row.id, _unkeyed_problem(row.id))
+            if row.keyed and key is None:
+                return _broken(checked, row.id, "entries from here are keyed: verify needs the key")
+            keyed_seen = keyed_seen or row.keyed
             recomputed = entry_hash(
-                row.prev_hash, row.at, row.actor, row.action, row.subject, row.details
+                row.prev_hash,
+                row.at,
+                row.actor,
+                row.action,
+                row.subject,
+                row.details,
+                key if row.keyed else None,
             )
             if recomputed != row.hash:
                 return _broken(checked, row.id, _mismatch_problem(session, row.id, recomputed))
@@ -266,6 +303,13 @@ def _gap_problem(entry_id: int, previous_id: int | None) -> str:
         f"entry {entry_id} does not follow entry {previous_id}: its prev_hash is not"
         f" entry {previous_id}'s hash, so entries between them were removed{missing}"
         " or its prev_hash was changed"
+    )
+
+
+def _unkeyed_problem(entry_id: int) -> str:
+    return (
+        f"entry {entry_id} has a plain hash after keyed entries: entries from here were"
+        " rewritten by someone without the key"
     )
 
 
@@ -309,3 +353,52 @@ def recent(
     if action is not None:
         query = query.where(AuditEntry.action == action)
     return list(session.scalars(query))
+
+
+# Checkpoints: the chain's head, written down outside the database -------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    entry_id: int
+    hash: str
+    at: str
+
+    def to_line(self) -> str:
+        return json.dumps({"entry_id": self.entry_id, "hash": self.hash, "at": self.at})
+
+    @classmethod
+    def from_line(cls, line: str) -> Checkpoint:
+        value = json.loads(line)
+        return cls(int(value["entry_id"]), str(value["hash"]), str(value["at"]))
+
+
+def checkpoint(session: Session) -> Checkpoint | None:
+    """The head of an intact chain, to write down elsewhere (None: the log is broken)."""
+    result = verify(session)
+    if not result.ok:
+        return None
+    head = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1))
+    at = utcnow().isoformat(timespec="seconds")
+    return Checkpoint(int(head or 0), result.latest_hash or GENESIS, at)
+
+
+def verify_checkpoints(session: Session, checkpoints: Iterable[Checkpoint]) -> list[str]:
+    """What the log no longer agrees with: each checkpoint's entry must still be
+    there with the hash written down (an empty list: all agree)."""
+    problems = []
+    for point in checkpoints:
+        if point.entry_id == 0:
+            continue
+        stored = session.scalar(select(AuditEntry.hash).where(AuditEntry.id == point.entry_id))
+        if stored is None:
+            problems.append(
+                f"entry {point.entry_id}, the head at the checkpoint of {point.at}, is gone:"
+                " entries were removed"
+            )
+        elif stored != point.hash:
+            problems.append(
+                f"entry {point.entry_id} no longer has the hash written down at {point.at}:"
+                " the log was rewritten up to or before it"
+            )
+    return problems

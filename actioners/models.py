@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -200,6 +201,8 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Whether `hash` is keyed (HMAC under the deployment's key) or a plain SHA-256.
+    keyed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Exposure(Base):

@@ -21,7 +21,8 @@ from banks.taxonomy import Taxonomy
 from hashers import VPDQ, CodedError, Signal
 from hashers.vpdq import reference_lines
 from hma import batch
-from hma.db import Database, SchemaOutdated, ensure_schema, upgrade
+from hma.audit_anchor import CheckpointsUnreadable, read_checkpoints, write_checkpoint
+from hma.db import Database, SchemaOutdated, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
 from hma.private_files import private_folder
 from hma.scan import Scanner, build_scanner, load_taxonomy
@@ -54,7 +55,7 @@ class Runtime:
     @cached_property
     def database(self) -> Database:
         private_folder(self.settings.data_dir)
-        database = Database(self.settings.resolved_database_url)
+        database = open_database(self.settings)
         ensure_schema(database.engine)
         return database
 
@@ -90,7 +91,7 @@ def with_runtime(command: F) -> F:
     def wrapped(ctx: click.Context, data_dir: str | None, **kwargs: Any) -> Any:
         try:
             return ctx.invoke(command, Runtime(data_dir), **kwargs)
-        except (CodedError, SettingsError, SchemaOutdated) as exc:
+        except (CodedError, SettingsError, SchemaOutdated, CheckpointsUnreadable) as exc:
             raise click.ClickException(str(exc)) from exc
 
     wrapped.__name__ = command.__name__
@@ -726,35 +727,56 @@ def audit_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @with_runtime
 def audit_verify(runtime: Runtime, as_json: bool) -> None:
-    """Recompute the whole chain; exit 1 at the first broken entry.
-
-    Keep the latest hash it prints somewhere the database's writers cannot
-    change: a rewrite of the chain from some entry onward still verifies, but
-    no longer passes through a hash written down before it.
-    """
+    """Recompute the whole chain, then check it against the checkpoints written
+    down outside the database; exit 1 at the first problem."""
+    path = runtime.settings.audit_checkpoints
+    points = read_checkpoints(path)
     with runtime.database.session() as session:
         result = audit.verify(session)
+        disagreements = audit.verify_checkpoints(session, points) if result.ok else []
+    ok = result.ok and not disagreements
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "ok": result.ok,
+                    "ok": ok,
                     "checked": result.checked,
                     "latest_hash": result.latest_hash,
                     "first_broken_id": result.first_broken_id,
                     "problem": result.problem,
+                    "checkpoints": len(points),
+                    "checkpoint_problems": disagreements,
                 }
             )
         )
-    elif result.ok:
-        click.echo(f"audit log intact: {result.checked} entries, latest hash {result.latest_hash}")
-    else:
+    elif not result.ok:
         click.echo(
             f"audit log broken at entry {result.first_broken_id}: {result.problem}"
             f" ({result.checked} entries before it are intact)"
         )
-    if not result.ok:
+    elif disagreements:
+        click.echo("audit log rewritten: " + "; ".join(disagreements))
+    else:
+        click.echo(
+            f"audit log intact: {result.checked} entries, latest hash {result.latest_hash};"
+            f" agrees with {len(points)} checkpoint(s) in {path}"
+        )
+    if not ok:
         sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@with_runtime
+def audit_checkpoint(runtime: Runtime) -> None:
+    """Append the chain's head to the checkpoint file (refused while the chain is broken)."""
+    with runtime.database.session() as session:
+        point = write_checkpoint(session, runtime.settings)
+    if point is None:
+        raise click.ClickException("the audit log is broken: run hma audit verify; nothing written")
+    click.echo(
+        f"checkpoint: entry {point.entry_id}, hash {point.hash},"
+        f" appended to {runtime.settings.audit_checkpoints}"
+    )
 
 
 @audit_group.command("log")

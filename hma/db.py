@@ -24,14 +24,24 @@ from sqlalchemy.orm import Session, sessionmaker
 import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401
+from actioners import audit
 from database import Base
 from hma.private_files import touch_private
+from hma.secrets import audit_chain_key
+from hma.settings import Settings
 
 metadata = Base.metadata
 
 
 class SchemaOutdated(RuntimeError):
     """The database was created by an older release; `hma db upgrade` brings it forward."""
+
+
+def open_database(settings: Settings) -> Database:
+    """The deployment's database, its audit log chained with the deployment's key."""
+    database = Database(settings.resolved_database_url)
+    database.key_audit_log(audit_chain_key(settings))
+    return database
 
 
 def make_engine(url: str) -> Engine:
@@ -111,6 +121,11 @@ class Database:
         self.reads = sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
+
+    def key_audit_log(self, key: bytes) -> None:
+        """Chain this database's new audit entries, and verify them, with `key`."""
+        self.sessions.configure(info={audit.KEY_INFO: key})
+        self.reads.configure(info={audit.KEY_INFO: key})
 
     @contextmanager
     def session(self) -> Iterator[Session]:

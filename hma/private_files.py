@@ -43,3 +43,13 @@ def write_private(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def append_private(path: Path, line: str) -> None:
+    """Add `line` at the end of `path` (created owner-only), never rewriting what is there."""
+    private_folder(path.parent)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    with os.fdopen(handle, "a") as out:
+        out.write(line.rstrip("\n") + "\n")
+        out.flush()
+        os.fsync(out.fileno())

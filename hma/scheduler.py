@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from database import utcnow
+from hma.audit_anchor import CHECKPOINT_SECONDS, write_checkpoint
 from hma.exchanges import Exchanges
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ class Scheduler:
         )
         self.jobs.add_job(self.feedback, IntervalTrigger(seconds=FEEDBACK_SECONDS), id="feedback")
         self.jobs.add_job(self.decisions, IntervalTrigger(seconds=DECISION_SECONDS), id="decisions")
+        self.jobs.add_job(
+            self.audit_checkpoint,
+            IntervalTrigger(seconds=CHECKPOINT_SECONDS),
+            id="audit-checkpoint",
+        )
         if self.exchanges.settings.webhook_url:
             self.jobs.add_job(
                 self.webhooks, IntervalTrigger(seconds=WEBHOOK_SECONDS), id="webhooks"
@@ -101,6 +107,13 @@ class Scheduler:
             done = finalise_due(session, self.exchanges.settings.review_policy)
         if done:
             log.info("decisions: %d took effect", done)
+
+    def audit_checkpoint(self) -> None:
+        """Anchor the audit chain outside the database; a broken chain is an alarm."""
+        with self.exchanges.database.session() as session:
+            point = write_checkpoint(session, self.exchanges.settings)
+        if point is None:
+            log.error("audit log broken: no checkpoint written; run hma audit verify")
 
     def webhooks(self) -> None:
         """Send due decision webhooks (each delivery is claimed, so processes never share one)."""

@@ -83,3 +83,8 @@ def _key_file(path: Path) -> str:
     with os.fdopen(handle, "w") as out:
         out.write(key + "\n")
     return key
+
+
+def audit_chain_key(settings: Settings) -> bytes:
+    """The key the audit log is chained with (outside the database, like every key here)."""
+    return derived_key(settings, "audit-chain")

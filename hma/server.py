@@ -28,7 +28,7 @@ from gunicorn.app.base import BaseApplication
 from actioners import audit
 from banks.errors import Conflict
 from banks.lookup import BankIndexes
-from hma.db import Database, ensure_schema
+from hma.db import Database, ensure_schema, open_database
 from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
@@ -146,7 +146,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             " every replica"
         )
     private_folder(settings.data_dir)
-    database = Database(settings.resolved_database_url)
+    database = open_database(settings)
     if role == "jobs":
         ensure_schema(database.engine)
         run_jobs(settings, database)
@@ -235,7 +235,7 @@ class _JobsProcess:
 def _jobs_child(settings: Settings) -> None:
     """The jobs process's entry point, forked from the master before any worker."""
     _die_with_parent()
-    run_jobs(settings, Database(settings.resolved_database_url))
+    run_jobs(settings, open_database(settings))
 
 
 def _die_with_parent() -> None:

@@ -99,6 +99,10 @@ class Settings:
     #: Cases whose media a reviewer may open in an hour before the console asks
     #: for a break (reviewers may set a lower limit for themselves).
     review_exposure_limit: int = 40
+    #: Where `hma audit checkpoint` (and the jobs process, hourly) appends the
+    #: audit chain's head; empty: `<data_dir>/audit-checkpoints.jsonl`. Put it on
+    #: storage the database's writers cannot rewrite (append-only, another host).
+    audit_checkpoint_file: str = ""
     #: Reverse proxies (load balancers) in front of `hma serve` whose
     #: X-Forwarded-For and X-Forwarded-Proto are believed, counted from the
     #: server (0: the client is whoever connects). Sign-in limits count per
@@ -171,6 +175,12 @@ class Settings:
             lease_seconds=self.review_lease_seconds,
             webhook_url=self.webhook_url,
         )
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        if self.audit_checkpoint_file:
+            return Path(self.audit_checkpoint_file).expanduser()
+        return self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def egress_policy(self) -> EgressPolicy:

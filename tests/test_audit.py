@@ -31,7 +31,20 @@ def fill(database: Database, count: int = 5) -> list[int]:
     return ids
 
 
+def unguard(database: Database) -> None:
+    """Drop the append-only triggers, as an attacker with the database owner's
+    rights could: what follows is what the chain and the checkpoints must catch."""
+    with database.engine.begin() as connection:
+        if database.engine.dialect.name == "postgresql":
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log"))
+        else:
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
+
+
 def execute(database: Database, sql: str, **params: object) -> None:
+    """Change the log behind the application's back."""
+    unguard(database)
     with database.engine.begin() as connection:
         connection.execute(text(sql), params)
 
@@ -168,6 +181,7 @@ def test_rewritten_tail_verifies_but_changes_the_latest_hash(database):
     """The documented limit: a rewrite of the whole tail is only caught by
     comparing with a latest hash kept elsewhere."""
     ids = fill(database, 4)
+    unguard(database)
     with database.session() as session:
         anchored = audit.verify(session).latest_hash
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
@@ -255,7 +269,7 @@ def test_concurrent_appends_keep_one_chain(database):
 def test_cli_verify_and_log(hma, database_url):
     empty = hma("audit", "verify")
     assert empty.exit_code == 0
-    assert empty.stdout.strip() == f"audit log intact: 0 entries, latest hash {audit.GENESIS}"
+    assert empty.stdout.startswith(f"audit log intact: 0 entries, latest hash {audit.GENESIS};")
 
     assert hma("token", "create", "--name", "platform", "--role", "ingest").exit_code == 0
     assert hma("token", "create", "--name", "partner", "--role", "exchange").exit_code == 0
@@ -275,7 +289,8 @@ def test_cli_verify_and_log(hma, database_url):
 
         intact = hma("audit", "verify")
         assert intact.exit_code == 0
-        assert intact.stdout.strip() == f"audit log intact: 3 entries, latest hash {head.hash}"
+        assert intact.stdout.startswith(f"audit log intact: 3 entries, latest hash {head.hash};")
+        assert "agrees with 0 checkpoint(s)" in intact.stdout
         as_json = hma("audit", "verify", "--json")
         assert as_json.exit_code == 0
         assert json.loads(as_json.stdout) == {
@@ -284,6 +299,8 @@ def test_cli_verify_and_log(hma, database_url):
             "latest_hash": head.hash,
             "first_broken_id": None,
             "problem": None,
+            "checkpoints": 0,
+            "checkpoint_problems": [],
         }
 
         logged = hma("audit", "log", "--limit", "2")
@@ -314,3 +331,95 @@ def test_cli_verify_and_log(hma, database_url):
         assert "changed" in report["problem"]
     finally:
         database.dispose()
+
+
+# Keyed chain, append-only table, checkpoints ------------------------------------------
+
+KEY = b"k" * 32
+
+
+def test_the_application_cannot_change_or_delete_entries(database):
+    ids = fill(database, 2)
+    for sql in (
+        "UPDATE audit_log SET actor = 'x' WHERE id = :id",
+        "DELETE FROM audit_log WHERE id = :id",
+    ):
+        with pytest.raises(Exception, match="append-only"), database.engine.begin() as connection:
+            connection.execute(text(sql), {"id": ids[0]})
+    with database.session() as session:
+        assert audit.verify(session).checked == 2
+
+
+def test_keyed_entries_need_the_key_and_resist_a_rewrite_without_it(database):
+    old = fill(database, 2)  # written before the log was keyed
+    database.key_audit_log(KEY)
+    new = fill(database, 3)
+    with database.session() as session:
+        result = audit.verify(session)
+        keyed = dict(session.execute(select(AuditEntry.id, AuditEntry.keyed)).all())
+    assert result.ok and result.checked == 5
+    assert [keyed[i] for i in old + new] == [False, False, True, True, True]
+    # Without the key nothing keyed can be verified...
+    plain = Database(database.url)
+    with plain.session() as session:
+        assert "needs the key" in (audit.verify(session).problem or "")
+    plain.dispose()
+    # ...and a rewrite by someone without it breaks the chain: recomputing plain
+    # hashes after keyed ones, or HMACs under a guessed key.
+    unguard(database)
+    for forged_key, why in [(None, "plain hash after keyed"), (b"guess", "changed after")]:
+        with database.session() as session:
+            entries = session.scalars(
+                select(AuditEntry).where(AuditEntry.id >= new[1]).order_by(AuditEntry.id)
+            ).all()
+            prev = entries[0].prev_hash
+            for entry in entries:
+                entry.details = {**entry.details, "decision": "reject"}
+                entry.keyed = forged_key is not None
+                entry.prev_hash = prev
+                entry.hash = audit.entry_hash(
+                    prev,
+                    entry.at,
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    entry.details,
+                    forged_key,
+                )
+                prev = entry.hash
+        with database.session() as session:
+            result = audit.verify(session)
+        assert not result.ok and result.first_broken_id == new[1], result
+        assert why in (result.problem or ""), result.problem
+
+
+def test_a_rewrite_with_the_key_is_caught_by_the_checkpoints(hma, database_url, tmp_path):
+    assert hma("bank", "create", "one").exit_code == 0
+    assert hma("bank", "create", "two").exit_code == 0
+    written = hma("audit", "checkpoint")
+    assert written.exit_code == 0 and "checkpoint: entry 2" in written.stdout
+    checkpoints = tmp_path / "data" / "audit-checkpoints.jsonl"
+    assert oct(checkpoints.stat().st_mode & 0o777) == "0o600"
+    assert hma("audit", "verify").exit_code == 0
+    # Someone with the database and the key rewrites the whole log: the chain
+    # verifies, but no longer passes through the head written down.
+    database = Database(database_url)
+    unguard(database)
+    from hma.secrets import audit_chain_key
+    from hma.settings import load_settings
+
+    key = audit_chain_key(load_settings(data_dir=tmp_path / "data"))
+    with database.session() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        prev = audit.GENESIS
+        for entry in entries:
+            entry.subject = entry.subject.replace("one", "uno")
+            entry.prev_hash = prev
+            entry.hash = audit.entry_hash(
+                prev, entry.at, entry.actor, entry.action, entry.subject, entry.details, key
+            )
+            prev = entry.hash
+    database.dispose()
+    verified = hma("audit", "verify")
+    assert verified.exit_code == 1
+    assert "rewritten" in verified.stdout and "entry 2" in verified.stdout

@@ -15,7 +15,7 @@ from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.overload import shed_overload
 from hma.scan import build_scanner, load_taxonomy
-from hma.secrets import derived_key, secret_box
+from hma.secrets import audit_chain_key, derived_key, secret_box
 from hma.settings import Settings, load_settings
 from hma.tokens import TokenCache
 from hma.web.context import EXTENSION, Services, close_session
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the app; the schema must exist (an empty database is created)."""
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
+    database.key_audit_log(audit_chain_key(settings))
     ensure_schema(database.engine)
 
     app = Flask(__name__)
