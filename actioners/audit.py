@@ -65,6 +65,7 @@ CASE_ESCALATE = "case.escalate"
 CASE_REVEAL = "case.reveal"
 CASE_EFFECTIVE = "case.effective"
 CASE_REOPENED = "case.reopened"
+RETENTION_RUN = "retention.run"
 USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
 USER_LOCKED = "user.locked"
@@ -91,6 +92,7 @@ ACTIONS = (
     CASE_REVEAL,
     CASE_EFFECTIVE,
     CASE_REOPENED,
+    RETENTION_RUN,
     USER_LOGIN,
     USER_LOGIN_FAILED,
     USER_LOCKED,

@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from actioners import audit, webhooks
+from actioners import audit, retention, webhooks
 from actioners.cases import get_case
 from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.feedback import queue_exchange_feedback
@@ -56,6 +56,9 @@ class ReviewPolicy:
     lease_seconds: float = 300.0
     #: Where decisions are announced (empty: no webhook).
     webhook_url: str = ""
+    #: Keep the copy of an upload after its rejection takes effect (see
+    #: `actioners.retention`).
+    keep_rejected_media: bool = False
 
 
 # Leases ------------------------------------------------------------------------------
@@ -397,5 +400,8 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
     )
     if record.decision == "confirm" or record.reason in FALSE_POSITIVE_REASONS:
         queue_exchange_feedback(session, case, record.decision, 0)
+    if record.decision == "reject" and not policy.keep_rejected_media:
+        # Not abuse after all: the copy of someone's upload has no reason to stay.
+        retention.delete_case_media(session, case.id)
     if policy.webhook_url:
         webhooks.queue_webhook(session, case, record, policy.webhook_url)

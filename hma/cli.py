@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from actioners import audit, review
+from actioners import audit, retention, review
 from banks import store, transfer
 from banks.taxonomy import Taxonomy
 from hashers import VPDQ, CodedError, Signal
@@ -814,6 +814,27 @@ def audit_log(
                 f"{entry.id}\t{entry.at.isoformat(timespec='seconds')}\t{entry.actor}"
                 f"\t{entry.action}\t{entry.subject}{details}"
             )
+
+
+# retention -----------------------------------------------------------------
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Delete case media and closed cases whose retention period is over."""
+
+
+@retention_group.command("run")
+@with_runtime
+def retention_run(runtime: Runtime) -> None:
+    """Delete what is due now (the jobs process does so every hour), audited once."""
+    policy = runtime.settings.retention_policy
+    with runtime.database.session() as session:
+        report = retention.run(session, policy)
+    click.echo(
+        f"deleted the media of {report.media_deleted} case(s) and {report.cases_deleted}"
+        f" closed case(s); {report.cases_waiting} kept until their notices are sent"
+    )
 
 
 # db ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from actioners import retention
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from database import utcnow
@@ -30,6 +31,8 @@ FEEDBACK_SECONDS = 30
 WEBHOOK_SECONDS = 15
 #: How often decisions whose undo window has passed are made effective.
 DECISION_SECONDS = 5
+#: Deleting the media and closed cases whose retention period is over.
+RETENTION_SECONDS = 3600
 LONGEST_BACKOFF = 6 * 3600
 
 
@@ -48,6 +51,9 @@ class Scheduler:
         )
         self.jobs.add_job(self.feedback, IntervalTrigger(seconds=FEEDBACK_SECONDS), id="feedback")
         self.jobs.add_job(self.decisions, IntervalTrigger(seconds=DECISION_SECONDS), id="decisions")
+        self.jobs.add_job(
+            self.retention, IntervalTrigger(seconds=RETENTION_SECONDS), id="retention"
+        )
         self.jobs.add_job(
             self.audit_checkpoint,
             IntervalTrigger(seconds=CHECKPOINT_SECONDS),
@@ -107,6 +113,13 @@ class Scheduler:
             done = finalise_due(session, self.exchanges.settings.review_policy)
         if done:
             log.info("decisions: %d took effect", done)
+
+    def retention(self) -> None:
+        """Delete the media and closed cases whose time is up (audited once per run)."""
+        with self.exchanges.database.session() as session:
+            report = retention.run(session, self.exchanges.settings.retention_policy)
+        if report.media_deleted or report.cases_deleted:
+            log.info("retention: %s", report)
 
     def audit_checkpoint(self) -> None:
         """Anchor the audit chain outside the database; a broken chain is an alarm."""

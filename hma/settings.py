@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from actioners.retention import RetentionPolicy
 from actioners.review import ReviewPolicy
 from banks.egress import EgressPolicy, parse_allowed_peers
 from hashers import HashingConfig, MediaLimits
@@ -96,6 +97,14 @@ class Settings:
     #: Keep a reduced copy of uploads that open cases, for reviewers' previews
     #: (longest side in pixels; 0: keep nothing, reviewers see match details only).
     review_media_pixels: int = 640
+    #: Keep the reduced copy of an upload after a rejection (not abuse) takes
+    #: effect (off: it is deleted then).
+    keep_rejected_media: bool = False
+    #: Days the reduced copy of a closed case's upload is kept (0: for ever).
+    retention_media_days: int = 90
+    #: Days a closed case is kept, with its matches, decisions and the platform's
+    #: metadata (0: for ever).
+    retention_case_days: int = 730
     #: Cases whose media a reviewer may open in an hour before the console asks
     #: for a break (reviewers may set a lower limit for themselves).
     review_exposure_limit: int = 40
@@ -136,6 +145,9 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        for name in ("retention_media_days", "retention_case_days"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"setting {name}: days cannot be negative (0 keeps for ever)")
         try:
             parse_allowed_peers(self.egress_allow)
         except ValueError as exc:
@@ -174,6 +186,15 @@ class Settings:
             two_person_rule=self.two_person_rule,
             lease_seconds=self.review_lease_seconds,
             webhook_url=self.webhook_url,
+            keep_rejected_media=self.keep_rejected_media,
+        )
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            keep_rejected_media=self.keep_rejected_media,
+            media_days=self.retention_media_days,
+            case_days=self.retention_case_days,
         )
 
     @property

@@ -39,6 +39,7 @@ def test_toml_then_environment_then_overrides(tmp_path):
         ({"HMA_UNLETTERBOX": "maybe"}, "unletterbox"),
         ({"HMA_EGRESS_ALLOW": "10.0.0.0/8, intranet"}, "egress_allow: 'intranet'"),
         ({"HMA_EGRESS_ALLOW": "127.0.0.1:99999"}, "egress_allow"),
+        ({"HMA_RETENTION_CASE_DAYS": "-1"}, "retention_case_days: days cannot be negative"),
         ({"HMA_CONFIG": "/nonexistent/hma.toml"}, "cannot read"),
     ],
 )
