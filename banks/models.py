@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -36,6 +37,10 @@ class Bank(Base):
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: Readable by tokens of role `exchange`, as a feed of its changes.
     published: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Whether a published bank's feed may carry content that came from an
+    #: exchange (off: only the bank's own content is shared onward; what came
+    #: from NCMEC, StopNCII or a peer stays under that program's rules).
+    reshare: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: How far reviewers' priority trusts this bank's matches (0 to 10 points).
     trust: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

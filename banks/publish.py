@@ -2,8 +2,10 @@
 
 Only what may be shared leaves: enabled content with at least one primary
 taxonomy tag, as signal type, value and tags, never the free-form metadata
-(data minimisation). Disabling or removing content reaches followers as a
-delete; changing its tags, as an upsert.
+(data minimisation); and content that came from an exchange only if the bank
+is marked `reshare` (a program's signals stay under that program's rules
+unless a curator decides otherwise). Disabling or removing content reaches
+followers as a delete; changing its tags, as an upsert.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
     read = changelog.since(session, after, limit, bank_id=bank.id)
     entries = read.entries
     contents = {
-        content_id: (enabled, tags)
-        for content_id, enabled, tags in session.execute(
-            select(BankContent.id, BankContent.enabled, BankContent.tags).where(
-                BankContent.id.in_({e.content_id for e in entries if e.content_id})
-            )
+        content_id: (enabled and (bank.reshare or exchange_id is None), tags)
+        for content_id, enabled, tags, exchange_id in session.execute(
+            select(
+                BankContent.id, BankContent.enabled, BankContent.tags, BankContent.exchange_id
+            ).where(BankContent.id.in_({e.content_id for e in entries if e.content_id}))
         )
     }
     changes = []
@@ -60,7 +62,8 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
             changes.append(base | {"op": "delete"})
             continue
         enabled, tags = contents.get(entry.content_id, (False, []))
-        # Gone or disabled since: a removal follows in the log. Unshareable: withheld.
+        # Gone or disabled since: a removal follows in the log. Unshareable, or
+        # another program's and not to be reshared: withheld.
         if enabled and any(taxonomy.is_primary(tag) for tag in tags):
             changes.append(base | {"op": "upsert", "value": entry.value, "tags": list(tags)})
     return FeedPage(changes, read.through, read.more)

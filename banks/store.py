@@ -91,9 +91,11 @@ def update_bank(
     published: bool | None = None,
     taxonomy: Taxonomy | None = None,
     trust: int | None = None,
+    reshare: bool | None = None,
 ) -> Bank:
     """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
-    publish it to tokens of role `exchange`, or set how far reviewers trust it.
+    publish it to tokens of role `exchange` (`reshare`: with what came from exchanges),
+    or set how far reviewers trust it.
 
     Takes effect on the next lookup: these are read at query time, not indexed.
     Publishing needs every enabled item to carry a primary taxonomy tag.
@@ -115,6 +117,8 @@ def update_bank(
         bank.published = published
     if trust is not None:
         bank.trust = validation.trust(trust)
+    if reshare is not None:
+        bank.reshare = reshare
     _flush_unique_name(session, bank)
     return bank
 

@@ -412,14 +412,24 @@ def bank_export(runtime: Runtime, name: str, fmt: str) -> None:
 @bank.command("publish")
 @click.argument("name")
 @click.option("--off", is_flag=True, help="Stop publishing the bank.")
+@click.option(
+    "--reshare/--no-reshare",
+    default=None,
+    help="Also share what the bank got from exchanges (off by default: only its own content).",
+)
 @with_runtime
-def bank_publish(runtime: Runtime, name: str, off: bool) -> None:
-    """Let tokens of role `exchange` follow the bank's changes (or stop it)."""
+def bank_publish(runtime: Runtime, name: str, off: bool, reshare: bool | None) -> None:
+    """Let the exchange tokens scoped to this bank follow its changes (or stop it)."""
     with runtime.database.session() as session:
         store.update_bank(
-            session, store.get_bank(session, name), published=not off, taxonomy=runtime.taxonomy
+            session,
+            store.get_bank(session, name),
+            published=not off,
+            taxonomy=runtime.taxonomy,
+            reshare=reshare,
         )
-        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"changed": ["published"]})
+        changed = ["published", *(["reshare"] if reshare is not None else [])]
+        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"changed": changed})
     click.echo(f"bank {name} is {'no longer' if off else 'now'} published", err=True)
 
 
@@ -592,12 +602,24 @@ def token() -> None:
     default=None,
     help="A personal token of this console user, acting as them (needed to decide and reveal).",
 )
+@click.option(
+    "--bank",
+    "banks",
+    multiple=True,
+    help="For an exchange token: a published bank it may read (repeat for more).",
+)
 @with_runtime
-def token_create(runtime: Runtime, name: str, role: str, user: str | None) -> None:
+def token_create(
+    runtime: Runtime, name: str, role: str, user: str | None, banks: tuple[str, ...]
+) -> None:
     """Print a new token, alone, on stdout (it is not shown again)."""
     with runtime.database.session() as session:
-        secret = create_token(session, name, role, user=user)
-        details = {"role": role, **({"user": user} if user else {})}
+        secret = create_token(session, name, role, user=user, banks=banks)
+        details = {
+            "role": role,
+            **({"user": user} if user else {}),
+            **({"banks": list(banks)} if banks else {}),
+        }
         audit.record(session, "cli", audit.TOKEN_CREATE, name, details)
     click.echo(secret)
 

@@ -114,3 +114,16 @@ class SignInFailure(Base):
     username: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenBank(Base):
+    """A published bank an `exchange` token may read (its scope)."""
+
+    __tablename__ = "token_banks"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )

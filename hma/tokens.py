@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, get_args
@@ -20,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from banks.errors import Conflict, InvalidInput, NotFound
+from banks.models import Bank
 from database import utcnow
-from hma.models import ApiToken, User
+from hma.models import ApiToken, TokenBank, User
 
 Role = Literal["admin", "curator", "reviewer", "ingest", "exchange"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -40,12 +42,22 @@ PERSONAL_ROLES = {
 }
 
 
-def create_token(session: Session, name: str, role: str, user: str | None = None) -> str:
+def create_token(
+    session: Session,
+    name: str,
+    role: str,
+    user: str | None = None,
+    banks: Sequence[str] = (),
+) -> str:
     """Store a new token and return its secret, which is never shown again.
 
     With `user`, a personal token: it acts as that console user, with a role
-    that user has, and stops working when the account is disabled.
+    that user has, and stops working when the account is disabled. `banks`:
+    the published banks an `exchange` token may read (it reads no other).
     """
+    if banks and role != "exchange":
+        raise InvalidInput("only exchange tokens are scoped to banks", code="invalid_role")
+    scope = [_bank_id(session, bank) for bank in banks]
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     if not name or len(name) > 100:
@@ -74,7 +86,28 @@ def create_token(session: Session, name: str, role: str, user: str | None = None
             )
     except IntegrityError:
         raise Conflict(f"a token named {name!r} already exists", code="token_exists") from None
+    token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == name))
+    session.add_all(TokenBank(token_id=token_id, bank_id=bank_id) for bank_id in scope)
+    session.flush()
     return secret
+
+
+def _bank_id(session: Session, name: str) -> int:
+    bank_id = session.scalar(select(Bank.id).where(Bank.name == name))
+    if bank_id is None:
+        raise NotFound(f"no bank named {name!r}", code="bank_not_found")
+    return int(bank_id)
+
+
+def readable_banks(session: Session, token_name: str) -> set[int]:
+    """The ids of the banks an `exchange` token may read."""
+    return set(
+        session.scalars(
+            select(TokenBank.bank_id)
+            .join(ApiToken, ApiToken.id == TokenBank.token_id)
+            .where(ApiToken.name == token_name)
+        )
+    )
 
 
 def verify_token(session: Session, secret: str) -> tuple[ApiToken, User | None] | None:

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from banks import store
+from banks import publish, store
 from banks.errors import InvalidInput
+from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
-from banks.models import BankContent
+from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
 from hashers import Signal, default_registry
 from hma.db import Database, ensure_schema
@@ -45,8 +46,14 @@ def publisher(settings, database):
             for i in range(3)
         ]
         store.update_bank(session, bank, published=True)
+        other = store.create_bank(session, "for-someone-else")
+        store.update_bank(session, other, published=True)
         tokens = {
-            role: create_token(session, f"peer-{role}", role) for role in ("exchange", "reviewer")
+            "exchange": create_token(session, "peer-exchange", "exchange", banks=["shared"]),
+            "other-peer": create_token(
+                session, "other-peer", "exchange", banks=["for-someone-else"]
+            ),
+            "reviewer": create_token(session, "peer-reviewer", "reviewer"),
         }
     yield f"http://127.0.0.1:{server.server_port}", tokens, ids
     server.shutdown()
@@ -123,13 +130,54 @@ def test_only_exchange_tokens_read_the_feed(publisher):
         f"{url}/api/v1/exchange/banks", headers={"Authorization": f"Bearer {tokens['exchange']}"}
     )
     assert listing == {"banks": [{"name": "shared", "description": ""}]}
-    from banks.exchanges.errors import ExchangeError
 
     with pytest.raises(ExchangeError, match="403"):
         client.get_json(
             f"{url}/api/v1/exchange/banks",
             headers={"Authorization": f"Bearer {tokens['reviewer']}"},
         )
+
+
+def test_an_exchange_token_reads_only_the_banks_published_to_it(publisher, database):
+    url, tokens, _ = publisher
+    client = HttpClient(loopback_egress(), retries=0)
+    other = {"Authorization": f"Bearer {tokens['other-peer']}"}
+    listing = client.get_json(f"{url}/api/v1/exchange/banks", headers=other)
+    assert listing == {"banks": [{"name": "for-someone-else", "description": ""}]}
+    with pytest.raises(ExchangeError, match="404"):
+        client.get_json(f"{url}/api/v1/exchange/banks/shared/changes", headers=other)
+    mine = {"Authorization": f"Bearer {tokens['exchange']}"}
+    assert client.get_json(f"{url}/api/v1/exchange/banks/shared/changes", headers=mine)["changes"]
+    with pytest.raises(InvalidInput, match="only exchange tokens"), database.session() as session:
+        create_token(session, "wrong", "ingest", banks=["shared"])
+
+
+def test_what_came_from_an_exchange_is_reshared_only_when_the_bank_says_so(database):
+    taxonomy = Taxonomy.load()
+    with database.session() as session:
+        bank = store.create_bank(session, "mixed")
+        own = store.add_content(
+            session, bank, [Signal("pdq", PDQS[10], quality=100)], tags=["CSAM"]
+        )
+        exchange = Exchange(name="program", type="list", bank_id=bank.id, base_url="l.txt")
+        session.add(exchange)
+        session.flush()
+        theirs = store.add_content(
+            session, bank, [Signal("pdq", PDQS[11], quality=100)], tags=["CSAM"]
+        )
+        theirs.exchange_id, theirs.upstream_id = exchange.id, "x-1"
+        store.update_bank(session, bank, published=True)
+        own_id, theirs_id = own.id, theirs.id
+
+    def shared() -> set[int]:
+        with database.session() as session:
+            page = publish.feed(session, store.get_bank(session, "mixed"), taxonomy, 0, 100)
+            return {c["content_id"] for c in page.changes if c["op"] == "upsert"}
+
+    assert shared() == {own_id}
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "mixed"), reshare=True)
+    assert shared() == {own_id, theirs_id}
 
 
 def test_sharing_needs_a_primary_tag(database):

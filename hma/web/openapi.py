@@ -189,7 +189,14 @@ SCHEMAS: dict[str, Any] = {
                 "description": "PDQ distance for this bank's image matches;"
                 " null uses the deployment default",
             },
-            "published": {"type": "boolean", "description": "followed by tokens of role exchange"},
+            "published": {
+                "type": "boolean",
+                "description": "followed by the exchange tokens scoped to it",
+            },
+            "reshare": {
+                "type": "boolean",
+                "description": "the feed also carries content that came from exchanges",
+            },
             "trust": {
                 "type": "integer",
                 "minimum": 0,
@@ -371,6 +378,7 @@ def _paths() -> dict[str, Any]:
                     "enabled": {"type": "boolean"},
                     "pdq_threshold": {"type": ["integer", "null"]},
                     "published": {"type": "boolean"},
+                    "reshare": {"type": "boolean"},
                     "trust": {"type": "integer", "minimum": 0, "maximum": 10},
                 },
             }

@@ -49,6 +49,7 @@ def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
         "enabled": bank.enabled,
         "pdq_threshold": bank.pdq_threshold,
         "published": bank.published,
+        "reshare": bank.reshare,
         "trust": bank.trust,
         "content_count": content_count,
         "created_at": bank.created_at.isoformat(),
@@ -121,6 +122,7 @@ def update_bank(name: str) -> dict[str, Any]:
         pdq_threshold=body.get("pdq_threshold", store.UNCHANGED),
         published=optional_bool(body, "published"),
         trust=body.get("trust"),
+        reshare=optional_bool(body, "reshare"),
         taxonomy=services().taxonomy,
     )
     renamed = {"renamed_from": name} if bank.name != name else {}
