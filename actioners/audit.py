@@ -64,7 +64,10 @@ CASE_REASSIGN = "case.reassign"
 CASE_ESCALATE = "case.escalate"
 CASE_REVEAL = "case.reveal"
 CASE_EFFECTIVE = "case.effective"
+#: Written by releases before follow-up cases; kept so that old logs read alike.
 CASE_REOPENED = "case.reopened"
+CASE_FOLLOW_UP = "case.follow_up"
+CASE_MERGED = "case.merged"
 RETENTION_RUN = "retention.run"
 USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
@@ -92,6 +95,8 @@ ACTIONS = (
     CASE_REVEAL,
     CASE_EFFECTIVE,
     CASE_REOPENED,
+    CASE_FOLLOW_UP,
+    CASE_MERGED,
     RETENTION_RUN,
     USER_LOGIN,
     USER_LOGIN_FAILED,

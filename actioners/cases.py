@@ -52,29 +52,58 @@ def record_matches(
 ) -> Case | None:
     """Open a case for `content_ref`, or add to its unresolved one; None if nothing matched.
 
+    A rescan never touches a reviewer's decision: while one waits (undo
+    window, second reviewer), matches it already covers change nothing, and
+    new ones open a follow-up case for the same upload, reviewed on its own.
+
     Safe under concurrency: the unresolved case is claimed with a conditional
     UPDATE (a row lock on PostgreSQL, the write lock on SQLite) so that it
-    cannot be closed while matches are added, and two scans racing to open the
-    first case end in one case through the partial unique index.
+    cannot be decided while matches are added, and two scans racing to open
+    the first case end in one case through the partial unique index.
     """
     if not matches:
         return None
+    waiting = session.scalar(
+        select(Case).where(Case.content_ref == content_ref, Case.status == PENDING)
+    )
+    if waiting is not None:
+        covered = {(m.signal_id, m.query_signal) for m in waiting.matches}
+        matches = [m for m in matches if (m.signal_id, m.query_signal) not in covered]
+        if not matches:
+            return waiting
     case_id = _claim_case(session, content_ref, metadata or {})
+    case = get_case(session, case_id)
+    if waiting is not None and "follows_case" not in case.details and not case.matches:
+        case.details = {**case.details, "follows_case": waiting.id}
+        audit.record(
+            session,
+            "hma",
+            audit.CASE_FOLLOW_UP,
+            f"case:{case.id}",
+            {"follows": waiting.id, "why": "new matches while a decision waited"},
+        )
+    _add_matches(session, case, matches)
+    set_priority(session, case, taxonomy)
+    if metadata:
+        case.details = {**case.details, **metadata}
+    session.flush()
+    return case
+
+
+def _add_matches(session: Session, case: Case, matches: Sequence[BankMatch]) -> None:
     existing = set(
         session.execute(
-            select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case_id)
+            select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case.id)
         )
     )
-    added = 0
     for match in matches:
         key = (match.signal_id, match.query_signal)
         if key in existing:
             continue
         existing.add(key)
-        added += 1
         session.add(
             CaseMatch(
-                case_id=case_id,
+                case_id=case.id,
                 bank_id=match.bank_id,
                 bank_name=match.bank,
                 content_id=match.content_id,
@@ -90,10 +119,11 @@ def record_matches(
             )
         )
     session.flush()
-    case = get_case(session, case_id)
     session.refresh(case, ["matches"])
-    if added and case.status == PENDING:
-        _reopen(session, case)
+
+
+def set_priority(session: Session, case: Case, taxonomy: Taxonomy | None = None) -> None:
+    """Set the case's stored priority and its reasons from its matches."""
     bank_ids = {m.bank_id for m in case.matches}
     trust = {
         bank_id: points
@@ -103,44 +133,47 @@ def record_matches(
     }
     case.priority, reasons = case_priority(case.matches, taxonomy or shipped_taxonomy(), trust)
     case.priority_reasons = [r.to_dict() for r in reasons]
-    if metadata:
-        case.details = {**case.details, **metadata}
-    session.flush()
-    return case
 
 
-def _reopen(session: Session, case: Case) -> None:
-    """New evidence arrived while a decision waited: the decision no longer covers
-    everything known, so it is set aside and the case goes back to the queue."""
-    waiting = [d for d in case.decisions if d.state in (PENDING, "awaiting_second")]
-    for decision in waiting:
-        decision.state = "undone"
-    case.status = "escalated" if case.queue != "default" else "open"
-    case.claimed_by, case.lease_expires_at = None, None
-    audit.record(
-        session,
-        "hma",
-        audit.CASE_REOPENED,
-        f"case:{case.id}",
-        {"set_aside": [d.id for d in waiting], "why": "new matches while the decision waited"},
+def absorb_follow_up(session: Session, case: Case, taxonomy: Taxonomy | None = None) -> None:
+    """Before `case` is unresolved again (its waiting decision undone), take in the
+    follow-up case its upload got meanwhile: one upload, one case in the queue."""
+    follow_up = session.scalar(
+        select(Case).where(
+            Case.content_ref == case.content_ref,
+            Case.id != case.id,
+            Case.status.in_(OPEN_STATUSES),
+        )
     )
+    if follow_up is None:
+        return
+    session.execute(
+        update(CaseMatch).where(CaseMatch.case_id == follow_up.id).values(case_id=case.id)
+    )
+    if case.media is None and follow_up.media is not None:
+        follow_up.media.case_id = case.id
     session.flush()
+    session.delete(follow_up)
+    session.flush()
+    session.refresh(case, ["matches", "media"])
+    set_priority(session, case, taxonomy)
+    audit.record(session, "hma", audit.CASE_MERGED, f"case:{case.id}", {"absorbed": follow_up.id})
 
 
 def _claim_case(session: Session, content_ref: str, metadata: dict[str, Any]) -> int:
-    """The id of the case for `content_ref` not yet closed, locked for this transaction.
+    """The id of the case for `content_ref` awaiting review, locked for this transaction.
 
-    A case whose decision waits out its undo window still takes new matches;
-    `record_matches` then sets that decision aside.
+    A case whose decision waits (status pending) is not one: `record_matches`
+    leaves it alone.
     """
     for _attempt in range(5):
         found = session.scalar(
-            select(Case.id).where(Case.content_ref == content_ref, Case.status != "closed")
+            select(Case.id).where(Case.content_ref == content_ref, Case.status.in_(OPEN_STATUSES))
         )
         if found is not None:
             claimed = session.execute(
                 update(Case)
-                .where(Case.id == found, Case.status != "closed")
+                .where(Case.id == found, Case.status.in_(OPEN_STATUSES))
                 .values(updated_at=utcnow())
             )
             if _rowcount(claimed) == 1:

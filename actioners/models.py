@@ -30,9 +30,10 @@ PENDING = "pending"
 class Case(Base):
     """Everything known about one upload (`content_ref`) that matched a bank.
 
-    At most one case per `content_ref` is unresolved at a time (a partial
+    At most one case per `content_ref` awaits review at a time (a partial
     unique index enforces it, also against concurrent scans); a later scan of
-    the same upload adds its matches to that case.
+    the same upload adds its matches to that case. A case whose decision
+    waits (pending) is left alone: new matches open a follow-up case.
     """
 
     __tablename__ = "cases"
@@ -41,8 +42,8 @@ class Case(Base):
             "uq_cases_unresolved_content_ref",
             "content_ref",
             unique=True,
-            sqlite_where=text("status != 'closed'"),
-            postgresql_where=text("status != 'closed'"),
+            sqlite_where=text("status IN ('open', 'escalated')"),
+            postgresql_where=text("status IN ('open', 'escalated')"),
         ),
         {"sqlite_autoincrement": True},
     )

@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from actioners import audit, retention, webhooks
-from actioners.cases import get_case
+from actioners.cases import absorb_follow_up, get_case
 from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.feedback import queue_exchange_feedback
 from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision
@@ -336,6 +336,7 @@ def undo(
     )
     if not _changed(result):
         raise CaseClosed(f"case {case.id}'s undo window has closed: the decision took effect")
+    absorb_follow_up(session, case)
     session.execute(
         update(Case)
         .where(Case.id == case.id)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
+from hma.secrets import audit_chain_key
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 SECRET = "s3cret-credential-value"
@@ -73,7 +74,7 @@ def test_a_failed_change_leaves_no_entry(api, database):
     assert [e.action for e in entries(database)] == [audit.BANK_CREATE]
 
 
-def test_cli_bank_and_exchange_changes_are_audited_as_cli(hma, database, tmp_path):
+def test_cli_bank_and_exchange_changes_are_audited_as_cli(hma, database, settings, tmp_path):
     feed = tmp_path / "feed.txt"
     feed.write_text("")
     for command in (
@@ -84,6 +85,8 @@ def test_cli_bank_and_exchange_changes_are_audited_as_cli(hma, database, tmp_pat
         done = hma(*command)
         assert done.exit_code == 0, done.stderr
 
+    # The CLI chains entries with the data dir's key, as the settings name it.
+    database.key_audit_log(audit_chain_key(settings))
     log = entries(database)
     assert [(e.actor, e.action, e.subject) for e in log] == [
         ("cli", audit.BANK_CREATE, "bank:followed"),

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from actioners import cases, review
 from actioners.errors import CaseClosed, CaseNotFound
-from actioners.models import AuditEntry
+from actioners.models import AuditEntry, Case
 from actioners.priority import case_priority
 from banks.errors import InvalidInput
 from banks.lookup import BankMatch
@@ -170,9 +170,9 @@ def test_concurrent_decisions_one_wins(database):
         assert len(cases.get_case(session, case_id).decisions) == 1
 
 
-def test_new_matches_inside_the_undo_window_set_the_decision_aside(database):
-    """A waiting decision covered what the reviewer saw; new evidence sends the
-    case back to the queue instead of letting the decision act on it unseen."""
+def test_a_rescan_never_touches_a_waiting_decision(database):
+    """An ingest token rescanning an upload whose decision waits cannot set that
+    decision aside: new matches open a follow-up case, reviewed on its own."""
     waiting = review.ReviewPolicy(undo_seconds=60, two_person_rule=False)
     with database.session() as session:
         case = cases.record_matches(session, "upload-1", [match(1)])
@@ -180,11 +180,33 @@ def test_new_matches_inside_the_undo_window_set_the_decision_aside(database):
         case_id = case.id
     with database.session() as session:
         same = cases.record_matches(session, "upload-1", [match(1)])
-        assert same.status == "pending"  # nothing new: the decision stands
-        again = cases.record_matches(session, "upload-1", [match(2)])
-        assert again.id == case_id and again.status == "open"
-        assert sorted(m.signal_id for m in again.matches) == [1, 2]
-        assert [d.state for d in again.decisions] == ["undone"]
-        assert review.finalise_due(session, waiting, utcnow() + timedelta(hours=1)) == 0
+        assert same.id == case_id and same.status == "pending"  # nothing new
+        follow = cases.record_matches(session, "upload-1", [match(1), match(2)])
+        assert follow.id != case_id and follow.status == "open"
+        assert [m.signal_id for m in follow.matches] == [2]
+        assert follow.details["follows_case"] == case_id
+        again = cases.record_matches(session, "upload-1", [match(3)])
+        assert again.id == follow.id
+        assert sorted(m.signal_id for m in again.matches) == [2, 3]
+        original = cases.get_case(session, case_id)
+        assert [d.state for d in original.decisions] == ["pending"]
+        assert review.finalise_due(session, waiting, utcnow() + timedelta(hours=1)) == 1
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
-        assert actions[-1] == "case.reopened"
+        assert "case.follow_up" in actions and "case.reopened" not in actions
+
+
+def test_undoing_a_decision_takes_in_its_follow_up(database):
+    waiting = review.ReviewPolicy(undo_seconds=60, two_person_rule=False)
+    with database.session() as session:
+        case = cases.record_matches(session, "upload-2", [match(1)])
+        review.decide(session, case, "reject", "token:x", waiting, shipped_taxonomy())
+        case_id = case.id
+        follow_id = cases.record_matches(session, "upload-2", [match(2)]).id
+    with database.session() as session:
+        review.undo(session, cases.get_case(session, case_id), "token:x", waiting)
+        merged = cases.get_case(session, case_id)
+        assert merged.status == "open"
+        assert sorted(m.signal_id for m in merged.matches) == [1, 2]
+        assert session.get(Case, follow_id) is None
+        # The upload has one case awaiting review again: a rescan adds to it.
+        assert cases.record_matches(session, "upload-2", [match(3)]).id == case_id

@@ -257,7 +257,8 @@ def test_a_published_feed_pages_by_whole_runs(exchanges, database, tmp_path):
     taxonomy = Taxonomy.load()
     with database.session() as session:
         bank = store.get_bank(session, "followed")
-        store.update_bank(session, bank, published=True)
+        # What came from the list is passed on only from a bank marked so.
+        store.update_bank(session, bank, published=True, reshare=True)
     with database.session() as session:
         bank = store.get_bank(session, "followed")
         page = publish.feed(session, bank, taxonomy, 0, 100)
