@@ -7,7 +7,7 @@ and when; acting on it is a separate, later step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -194,13 +194,15 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-def get_case(session: Session, case_id: int) -> Case:
+def get_case(session: Session, case_id: int, queues: Collection[str] | None = None) -> Case:
+    """The case, if it exists and is in one of `queues` (None: any queue)."""
     case = session.scalar(
         select(Case)
         .where(Case.id == case_id)
         .options(selectinload(Case.matches), selectinload(Case.decisions))
     )
-    if case is None:
+    if case is None or (queues is not None and case.queue not in queues):
+        # A case of a queue the caller is not in is, to them, no case at all.
         raise CaseNotFound(f"no case {case_id}")
     return case
 
@@ -212,8 +214,10 @@ def list_cases(
     limit: int = 50,
     offset: int = 0,
     queue: str | None = None,
+    queues: Collection[str] | None = None,
 ) -> tuple[list[Case], int]:
-    """A page of cases, most urgent first (then oldest first), and the total count."""
+    """A page of cases, most urgent first (then oldest first), and the total count;
+    only cases of `queues` (None: every queue)."""
     if status not in STATUS_FILTERS:
         raise InvalidInput(
             f"status must be one of {', '.join(STATUS_FILTERS)}", code="invalid_filter"
@@ -228,6 +232,8 @@ def list_cases(
     }.get(status, Case.status == status)
     if queue is not None:
         condition = and_(condition, Case.queue == queue)
+    if queues is not None:
+        condition = and_(condition, Case.queue.in_(sorted(queues)))
     ranked = rank(session.execute(select(Case.id, Case.priority, Case.created_at).where(condition)))
     wanted = [case_id for case_id, _score in ranked[offset : offset + limit]]
     found = {

@@ -14,6 +14,7 @@ webhook and the exchanges' feedback queued. Every step is in the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
@@ -59,6 +60,28 @@ class ReviewPolicy:
     #: Keep the copy of an upload after its rejection takes effect (see
     #: `actioners.retention`).
     keep_rejected_media: bool = False
+
+
+# Who may open which case ---------------------------------------------------------------
+
+DEFAULT_QUEUE = "default"
+
+
+def visible_queues(
+    username: str | None, role: str, member_of: Iterable[str] = ()
+) -> frozenset[str] | None:
+    """The queues whose cases this reviewer may open (None: every queue, for admins).
+
+    An escalated case is for the queue it was sent to: its members, the
+    reviewer it was sent to by name, and admins. Everyone with the reviewer
+    role sees the default queue; a token that belongs to nobody sees no other.
+    """
+    if role == "admin":
+        return None
+    queues = {DEFAULT_QUEUE, *member_of}
+    if username:
+        queues.add(username)
+    return frozenset(queues)
 
 
 # Leases ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from hma.users import (
     disable_user,
     list_users,
     reset_user,
+    set_queues,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -675,6 +676,22 @@ def user_create(runtime: Runtime, username: str, role: str) -> None:
     click.echo(
         "Add the TOTP secret (or URI) to an authenticator app; it is not shown again.", err=True
     )
+
+
+@user.command("queues")
+@click.argument("username")
+@click.argument("queues", nargs=-1)
+@with_runtime
+def user_queues(runtime: Runtime, username: str, queues: tuple[str, ...]) -> None:
+    """Set the review queues USERNAME belongs to (none given: only the default queue).
+
+    Escalated cases are opened only by their queue's members, the reviewer
+    they were sent to, and admins.
+    """
+    with runtime.database.session() as session:
+        set_queues(session, username, list(queues))
+    shown = ", ".join(queues) or "(the default queue only)"
+    click.echo(f"{username}: {shown}", err=True)
 
 
 @user.command("reset")

@@ -58,6 +58,9 @@ class User(Base):
     #: Preview blur, greyscale and the exposure limit, as the reviewer set them.
     wellness: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Review queues the user is a member of, beyond the default queue and the
+    #: one named after them: escalated cases of other queues are not theirs.
+    queues: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     #: The next sign-in must choose a new password and authenticator first.
     must_renew: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from actioners import audit
+from actioners.review import MAX_QUEUE
 from banks.errors import Conflict, Forbidden, InvalidInput, NotFound
 from database import utcnow
 from hma import console_sessions
@@ -124,6 +125,16 @@ def reset_user(session: Session, username: str, box: SecretBox, actor: str = "cl
     console_sessions.end_all(session, user)
     audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"change": "reset"})
     return account
+
+
+def set_queues(session: Session, username: str, queues: list[str], actor: str = "cli") -> None:
+    """The review queues the user belongs to, beyond the default one and their own."""
+    user = _find(session, username)
+    for queue in queues:
+        if not queue.strip() or len(queue) > MAX_QUEUE:
+            raise InvalidInput(f"a queue name is 1 to {MAX_QUEUE} characters")
+    user.queues = sorted({queue.strip() for queue in queues})
+    audit.record(session, actor, audit.USER_CHANGE, f"user:{username}", {"queues": user.queues})
 
 
 def disable_user(session: Session, username: str, actor: str = "cli") -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from hma.secrets import SecretBox
 from hma.tokens import create_token
-from hma.users import create_user, disable_user
+from hma.users import create_user, disable_user, set_queues
 from tests.conftest import Api, api_for, upload
 
 SEVERE = {"decision": "confirm", "classification": ["csam_egregious"]}
@@ -102,3 +102,36 @@ def test_a_personal_token_has_a_role_its_person_has(database):
             create_token(session, "erin-admin", "admin", user="erin")
         with pytest.raises(Exception, match="no user named"):
             create_token(session, "ghost", "reviewer", user="nobody")
+
+
+def test_an_escalated_case_opens_only_for_its_queue_and_admins(strict, database):
+    [case_id] = open_cases(strict, "upload-1")
+    person(strict, database, "alice", "alice-token")
+    person(strict, database, "bob", "bob-token")
+    person(strict, database, "carol", "carol-token")
+    with database.session() as session:
+        set_queues(session, "carol", ["senior"])
+    body = {"decision": "escalate", "escalate_to": "senior"}
+    escalated = strict.post(f"/cases/{case_id}/decision", role="alice-token", json=body)
+    assert escalated.status_code == 200 and escalated.get_json()["queue"] == "senior"
+
+    def visible(role: str) -> bool:
+        listed = strict.get("/cases", role=role).get_json()["cases"]
+        opened = strict.get(f"/cases/{case_id}", role=role).status_code
+        assert opened in (200, 404)
+        assert (case_id in [c["id"] for c in listed]) == (opened == 200)
+        return opened == 200
+
+    assert visible("carol-token") and visible("admin")
+    assert not visible("bob-token") and not visible("alice-token")
+    assert not visible("service-reviewer")
+    for path in ("claim", "reveal"):
+        assert strict.post(f"/cases/{case_id}/{path}", role="bob-token").status_code == 404
+    assert strict.get(f"/cases/{case_id}/preview", role="bob-token").status_code == 404
+    # Sent to a reviewer by name: that reviewer (and admins) only.
+    to_bob = {"decision": "escalate", "escalate_to": "user:bob"}
+    assert (
+        strict.post(f"/cases/{case_id}/decision", role="carol-token", json=to_bob).status_code
+        == 200
+    )
+    assert visible("bob-token") and not visible("carol-token")

@@ -7,7 +7,10 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import g, request
+from sqlalchemy import select
 
+from actioners.review import visible_queues
+from hma.models import User
 from hma.tokens import Grant, allows
 from hma.web.context import read_session, services
 from hma.web.errors import ApiError
@@ -66,3 +69,13 @@ def acting_username() -> str | None:
 def is_admin() -> bool:
     grant: Grant | None = g.get("grant")
     return grant is not None and grant.role == "admin"
+
+
+def case_queues() -> frozenset[str] | None:
+    """The review queues whose cases this token's bearer may open (None: all)."""
+    grant: Grant = g.grant
+    member_of: list[str] = []
+    if grant.username is not None:
+        user = read_session().scalar(select(User).where(User.username == grant.username))
+        member_of = list(user.queues or []) if user is not None else []
+    return visible_queues(grant.username, grant.role, member_of)

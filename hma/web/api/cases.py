@@ -13,7 +13,7 @@ from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from hma.models import User
 from hma.web.api import api
-from hma.web.auth import acting_username, actor, is_admin, require
+from hma.web.auth import acting_username, actor, case_queues, is_admin, require
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 from hma.web.inputs import int_arg, json_object
@@ -100,6 +100,7 @@ def list_cases() -> dict[str, Any]:
         limit=int_arg("limit", 50),
         offset=int_arg("offset", 0),
         queue=request.args.get("queue") or None,
+        queues=case_queues(),
     )
     return {"cases": [case_summary_json(c) for c in page], "total": total}
 
@@ -107,7 +108,7 @@ def list_cases() -> dict[str, Any]:
 @api.get("/cases/<id:case_id>")
 @require("reviewer")
 def get_case(case_id: int) -> dict[str, Any]:
-    return case_json(cases.get_case(db_session(), case_id))
+    return case_json(cases.get_case(db_session(), case_id, case_queues()))
 
 
 def _done(case_id: int) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def decide_case(case_id: int) -> dict[str, Any]:
     found = services()
     review.decide(
         session,
-        cases.get_case(session, case_id),
+        cases.get_case(session, case_id, case_queues()),
         decision=body.get("decision"),  # type: ignore[arg-type]
         reviewer=actor(),
         policy=found.settings.review_policy,
@@ -143,7 +144,7 @@ def decide_case(case_id: int) -> dict[str, Any]:
 def claim_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
-    review.claim(session, cases.get_case(session, case_id), actor(), policy)
+    review.claim(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
     return _done(case_id)
 
 
@@ -151,7 +152,9 @@ def claim_case(case_id: int) -> dict[str, Any]:
 @require("reviewer", person=True)
 def release_case(case_id: int) -> dict[str, Any]:
     session = db_session()
-    review.release(session, cases.get_case(session, case_id), actor(), admin=is_admin())
+    review.release(
+        session, cases.get_case(session, case_id, case_queues()), actor(), admin=is_admin()
+    )
     return _done(case_id)
 
 
@@ -161,7 +164,7 @@ def reassign_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
     to = json_object().get("to")
-    review.reassign(session, cases.get_case(session, case_id), to, actor(), policy)
+    review.reassign(session, cases.get_case(session, case_id, case_queues()), to, actor(), policy)
     return _done(case_id)
 
 
@@ -170,7 +173,7 @@ def reassign_case(case_id: int) -> dict[str, Any]:
 def approve_case(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
-    review.approve(session, cases.get_case(session, case_id), actor(), policy)
+    review.approve(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
     return _done(case_id)
 
 
@@ -179,12 +182,14 @@ def approve_case(case_id: int) -> dict[str, Any]:
 def undo_decision(case_id: int) -> dict[str, Any]:
     session = db_session()
     policy = services().settings.review_policy
-    review.undo(session, cases.get_case(session, case_id), actor(), policy, admin=is_admin())
+    review.undo(
+        session, cases.get_case(session, case_id, case_queues()), actor(), policy, admin=is_admin()
+    )
     return _done(case_id)
 
 
 def _media_of(case_id: int) -> Any:
-    case = cases.get_case(db_session(), case_id)
+    case = cases.get_case(db_session(), case_id, case_queues())
     if case.media is None:
         raise CaseNotFound(f"case {case_id} has no media to show", code="no_media")
     return case.media

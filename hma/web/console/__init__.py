@@ -108,6 +108,12 @@ def reviewer() -> str:
     return f"user:{g.user.username}"
 
 
+def my_queues() -> frozenset[str] | None:
+    """The queues whose cases the signed-in user may open (None: all, for admins)."""
+    user: User = g.user
+    return review.visible_queues(user.username, user.role, user.queues or [])
+
+
 @console.app_context_processor
 def template_globals() -> dict[str, Any]:
     return {"csrf_token": csrf_token, "current_user": g.get("user")}
@@ -211,7 +217,7 @@ def logout() -> Any:
 def queue() -> str:
     db = db_session()
     status = request.args.get("status", "unresolved")
-    page, total = cases.list_cases(db, status=status, limit=100)
+    page, total = cases.list_cases(db, status=status, limit=100, queues=my_queues())
     rows = [(case, cases.explain(case)[0]) for case in page]
     counts = {
         state: number
@@ -228,15 +234,13 @@ def next_case() -> Any:
     """Claim the most urgent case nobody holds, and open it."""
     db = db_session()
     policy = services().settings.review_policy
-    page, _total = cases.list_cases(db, limit=cases.MAX_PAGE)
+    page, _total = cases.list_cases(db, limit=cases.MAX_PAGE, queues=my_queues())
     now = utcnow()
     for case in page:
         free = case.claimed_by in (None, reviewer()) or (
             case.lease_expires_at is not None and case.lease_expires_at <= now
         )
-        mine = case.assigned_to in (None, reviewer()) and (
-            case.queue in ("default", g.user.username) or g.user.role == "admin"
-        )
+        mine = case.assigned_to in (None, reviewer())
         if free and mine:
             try:
                 review.claim(db, case, reviewer(), policy)
@@ -253,7 +257,7 @@ def next_case() -> Any:
 @signed_in(*REVIEW_ROLES)
 def case_page(case_id: int) -> str:
     db = db_session()
-    case = cases.get_case(db, case_id)
+    case = cases.get_case(db, case_id, my_queues())
     score, reasons = cases.explain(case)
     return render_template(
         "console/case.html",
@@ -290,7 +294,7 @@ def skip_break() -> Any:
 
 
 def _media(case_id: int) -> Any:
-    case = cases.get_case(db_session(), case_id)
+    case = cases.get_case(db_session(), case_id, my_queues())
     if case.media is None:
         abort(404, "this case kept no media")
     return case.media
@@ -327,7 +331,7 @@ def reveal(case_id: int) -> Response:
     encoded = base64.b64encode(media.data).decode()
     page = render_template(
         "console/reveal.html",
-        case=cases.get_case(db, case_id),
+        case=cases.get_case(db, case_id, my_queues()),
         image=f"data:{media.content_type};base64,{encoded}",
     )
     # Not kept by the browser: going back must not show the copy again unlogged.
@@ -341,7 +345,7 @@ def _step(case_id: int, act: Callable[[Any, Case], Any], done: str) -> Any:
     """Run one workflow step, commit, and come back to the case with its outcome."""
     db = db_session()
     try:
-        act(db, cases.get_case(db, case_id))
+        act(db, cases.get_case(db, case_id, my_queues()))
         db.commit()
         flash(done)
     except DomainError as exc:
@@ -363,7 +367,12 @@ def renew(case_id: int) -> tuple[str, int]:
     """Keep the lease while the reviewer stays on the case (the page calls it every minute)."""
     db = db_session()
     try:
-        review.claim(db, cases.get_case(db, case_id), reviewer(), services().settings.review_policy)
+        review.claim(
+            db,
+            cases.get_case(db, case_id, my_queues()),
+            reviewer(),
+            services().settings.review_policy,
+        )
     except DomainError:
         db.rollback()
         return "", 409
