@@ -43,24 +43,10 @@ def queue_exchange_feedback(
     )
     due = utcnow() + timedelta(seconds=delay_seconds)
     queued = 0
-    for content, exchange in rows:
+    for content, _exchange in rows:
         if content.id in already or content.upstream_id is None:
             continue
-        session.add(
-            ExchangeFeedback(
-                exchange_id=exchange.id,
-                case_id=case.id,
-                content_id=content.id,
-                upstream_id=content.upstream_id,
-                verdict=verdict,
-                next_attempt_at=due,
-                detail={
-                    "signals": [[s.signal_type, s.value] for s in content.signals],
-                    "metadata": dict(content.details),
-                    "review_tags": list(content.tags),
-                },
-            )
-        )
+        session.add(ExchangeFeedback.about(content, case.id, verdict, due))
         queued += 1
     session.flush()
     return queued

@@ -240,3 +240,51 @@ class ExchangeFeedback(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @classmethod
+    def about(
+        cls,
+        content: BankContent,
+        case_id: int,
+        verdict: str,
+        due: datetime,
+        **extra: Any,
+    ) -> ExchangeFeedback:
+        """The feedback owed to `content`'s exchange (`case_id` 0: no case led to
+        it, as with a removal on appeal)."""
+        assert content.exchange_id is not None and content.upstream_id is not None
+        return cls(
+            exchange_id=content.exchange_id,
+            case_id=case_id,
+            content_id=content.id,
+            upstream_id=content.upstream_id,
+            verdict=verdict,
+            next_attempt_at=due,
+            detail={
+                "signals": [[s.signal_type, s.value] for s in content.signals],
+                "metadata": dict(content.details),
+                "review_tags": list(content.tags),
+                **extra,
+            },
+        )
+
+
+class AppealRemoval(Base):
+    """An exchange's item a curator removed on appeal, and why.
+
+    The sync engine never adds it back, whatever the exchange keeps sending;
+    the exchange was told (when it takes feedback) that the item is not abuse.
+    """
+
+    __tablename__ = "appeal_removals"
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "upstream_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    upstream_id: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    removed_by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from banks import changelog, validation
 from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
-from banks.models import Bank, BankContent, BankSignal, SignalChange
+from banks.models import (
+    AppealRemoval,
+    Bank,
+    BankContent,
+    BankSignal,
+    Exchange,
+    ExchangeFeedback,
+    SignalChange,
+)
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
@@ -252,6 +260,43 @@ def remove_content(session: Session, content: BankContent) -> None:
     log_removals(session, BankSignal.content_id == content.id)
     session.execute(delete(BankContent).where(BankContent.id == content.id))
     session.expunge(content)
+
+
+MAX_REASON = 1000
+
+
+def remove_on_appeal(session: Session, content: BankContent, reason: str, actor: str) -> bool:
+    """Remove content from its bank because an appeal found it is not abuse.
+
+    For content that came from an exchange, the removal is remembered (the
+    sync engine never adds the item back, however often the exchange sends
+    it), and an exchange that takes feedback is told the item is a false
+    positive. Returns whether an exchange was told. The caller audits it.
+    """
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput(
+            f"say why, in 1 to {MAX_REASON} characters: the reason is kept with the removal",
+            code="invalid_reason",
+        )
+    told = False
+    if content.exchange_id is not None and content.upstream_id is not None:
+        exchange = session.get_one(Exchange, content.exchange_id)
+        session.add(
+            AppealRemoval(
+                exchange_id=exchange.id,
+                upstream_id=content.upstream_id,
+                reason=reason.strip(),
+                removed_by=actor,
+            )
+        )
+        if exchange.feedback_enabled:
+            session.add(
+                ExchangeFeedback.about(content, 0, "negative", utcnow(), appeal=reason.strip())
+            )
+            told = True
+    remove_content(session, content)
+    session.flush()
+    return told
 
 
 def log_removals(session: Session, condition: Any) -> None:

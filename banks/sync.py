@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +46,7 @@ from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter, FetchBatch, UpstreamRecord
 from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
-from banks.models import BankContent, BankSignal, Exchange, short_hash
+from banks.models import AppealRemoval, BankContent, BankSignal, Exchange, short_hash
 from banks.store import log_removals
 from banks.taxonomy import Taxonomy
 from database import utcnow
@@ -86,6 +86,8 @@ class SyncReport:
     swept: int = 0
     skipped_records: int = 0
     skipped_pages: int = 0
+    #: Items the exchange sent that a curator had removed on appeal (not re-added).
+    withheld: int = 0
     problems: list[str] = field(default_factory=list)
     error: str | None = None
     #: False when another process was already syncing this exchange.
@@ -119,6 +121,7 @@ class SyncReport:
             "swept": self.swept,
             "skipped_records": self.skipped_records,
             "skipped_pages": self.skipped_pages,
+            "withheld": self.withheld,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +210,22 @@ class SyncEngine:
             **self.client_options,
         )
         return kind(config, secret, base_url, http)
+
+    @staticmethod
+    def _removed_on_appeal(
+        session: Session, exchange_id: int, upstream_ids: Collection[str]
+    ) -> list[str]:
+        """Which of these items a curator removed on appeal: never added back."""
+        if not upstream_ids:
+            return []
+        return list(
+            session.scalars(
+                select(AppealRemoval.upstream_id).where(
+                    AppealRemoval.exchange_id == exchange_id,
+                    any_of(session, AppealRemoval.upstream_id, upstream_ids),
+                )
+            )
+        )
 
     # Running a sync -------------------------------------------------------------
 
@@ -361,6 +380,9 @@ class SyncEngine:
             ready = self._prepare(exchange.name, record, report)
             if ready is not None:
                 prepared[ready.upstream_id] = ready  # a later copy in one batch wins
+        for removed in self._removed_on_appeal(session, exchange_id, prepared):
+            del prepared[removed]
+            report.withheld += 1
         if prepared:
             self._upsert(session, exchange, list(prepared.values()), generation, report)
         gone = set(batch.deletes) - set(prepared)

@@ -410,6 +410,27 @@ def bank_export(runtime: Runtime, name: str, fmt: str) -> None:
                 click.echo(transfer.to_jsonl(record))
 
 
+@bank.command("remove-on-appeal")
+@click.argument("name")
+@click.argument("content_id", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="Why: the appeal's outcome, kept with the removal.")
+@with_runtime
+def bank_remove_on_appeal(runtime: Runtime, name: str, content_id: int, reason: str) -> None:
+    """Remove content an appeal found is not abuse: for good (syncs never add it back),
+    with the reason, and with feedback to its exchange when it takes feedback."""
+    with runtime.database.session() as session:
+        bank = store.get_bank(session, name)
+        told = store.remove_on_appeal(
+            session, store.get_content(session, bank, content_id), reason, "cli"
+        )
+        details = {"content_id": content_id, "change": "removed on appeal", "reason": reason}
+        audit.record(
+            session, "cli", audit.BANK_CHANGE, f"bank:{name}", details | {"exchange_told": told}
+        )
+    told_text = "; its exchange will be told" if told else ""
+    click.echo(f"removed content {content_id} from {name}{told_text}", err=True)
+
+
 @bank.command("publish")
 @click.argument("name")
 @click.option("--off", is_flag=True, help="Stop publishing the bank.")

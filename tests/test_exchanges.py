@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from actioners import cases, review
-from actioners.models import CaseDecision
+from actioners.models import AuditEntry, CaseDecision
 from banks import changelog, publish, store
+from banks.errors import InvalidInput
 from banks.lookup import BankIndexes
 from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
@@ -684,3 +685,52 @@ def test_removing_an_exchange_removes_its_content_unless_kept(exchanges, databas
     with database.session() as session:
         kept = session.scalars(select(BankContent)).all()
         assert len(kept) == 3 and all(c.exchange_id is None for c in kept)
+
+
+def test_content_removed_on_appeal_stays_removed_and_its_exchange_is_told(
+    exchanges, database, tmp_path
+):
+    make_bank(database)
+    feed = tmp_path / "appeal.jsonl"
+    lines = [json.dumps({"signal_type": "md5", "value": v, "tags": ["csam"]}) for v in MD5S[:3]]
+    feed.write_text("\n".join(lines) + "\n")
+    add_exchange(exchanges, database, "program", "list", url=str(feed))
+    assert exchanges.sync("program").upserts == 3
+    key = f"md5:{MD5S[1]}"
+    with database.session() as session:
+        content = session.scalar(select(BankContent).where(BankContent.upstream_id == key))
+        with pytest.raises(InvalidInput, match="say why"):
+            store.remove_on_appeal(session, content, "  ", "user:curator")
+        assert store.remove_on_appeal(session, content, "appeal 42: a cartoon", "user:curator")
+    assert key not in content_of(database, "program")
+    with database.session() as session:
+        [owed] = session.scalars(select(ExchangeFeedback)).all()
+        assert (owed.case_id, owed.upstream_id, owed.verdict) == (0, key, "negative")
+        assert owed.detail["appeal"] == "appeal 42: a cartoon"
+    # The list changes and is read again in full: the item is not added back.
+    feed.write_text("\n".join(lines) + "\n" + lines[0] + "\n")
+    report = exchanges.sync("program", full=True)
+    assert report.ok and report.withheld == 1, report
+    assert sorted(content_of(database, "program")) == sorted(f"md5:{v}" for v in (MD5S[0], MD5S[2]))
+
+
+def test_removal_on_appeal_over_http_is_audited_with_its_reason(api, database, tmp_path):
+    assert api.post("/banks", json={"name": "local"}).status_code == 201
+    added = api.post("/banks/local/content", json={"signals": [{"type": "md5", "value": MD5S[5]}]})
+    content_id = added.get_json()["id"]
+    path = f"/banks/local/content/{content_id}/remove-on-appeal"
+    assert api.post(path, role="curator", json={}).status_code == 400
+    done = api.post(path, role="curator", json={"reason": "appeal upheld"})
+    assert done.status_code == 200 and done.get_json() == {
+        "removed": content_id,
+        "exchange_told": False,  # local content: there is no exchange to tell
+    }
+    assert api.get(f"/banks/local/content/{content_id}").status_code == 404
+    with database.session() as session:
+        entry = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject == "bank:local")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+    assert entry.details["reason"] == "appeal upheld"
+    assert entry.details["change"] == "removed on appeal"

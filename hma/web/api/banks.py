@@ -226,3 +226,19 @@ def delete_content(name: str, content_id: int) -> tuple[str, int]:
     record(audit.BANK_CHANGE, f"bank:{name}", {"content_id": content_id, "change": "removed"})
     session.commit()
     return "", 204
+
+
+@api.post("/banks/<name>/content/<id:content_id>/remove-on-appeal")
+@require("curator")
+def remove_content_on_appeal(name: str, content_id: int) -> dict[str, Any]:
+    """An appeal found the content is not abuse: remove it for good, say why, and
+    tell its exchange (when it takes feedback)."""
+    reason = json_object().get("reason")
+    session = db_session()
+    bank = store.get_bank(session, name)
+    content = store.get_content(session, bank, content_id)
+    told = store.remove_on_appeal(session, content, reason, actor())  # type: ignore[arg-type]
+    details = {"content_id": content_id, "change": "removed on appeal", "reason": reason}
+    record(audit.BANK_CHANGE, f"bank:{name}", details | {"exchange_told": told})
+    session.commit()
+    return {"removed": content_id, "exchange_told": told}
