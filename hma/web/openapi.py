@@ -520,6 +520,33 @@ def _paths() -> dict[str, Any]:
                 {"204": _answer("Removed")} | _NOT_FOUND,
             ),
         },
+        "/api/v1/banks/{name}/content/{content_id}/remove-on-appeal": {
+            "parameters": content_params,
+            "post": _op(
+                "Remove content an appeal found is not abuse, for good, and tell its exchange",
+                "curator",
+                {
+                    "200": _answer(
+                        "Removed",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "removed": {"type": "integer"},
+                                "exchange_told": {"type": "boolean"},
+                            },
+                        },
+                    )
+                }
+                | _NOT_FOUND,
+                requestBody=_json(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {"reason": {"type": "string", "minLength": 1}},
+                    }
+                ),
+            ),
+        },
         "/api/v1/cases": {
             "get": _op(
                 "Cases, most urgent first",
