@@ -215,17 +215,17 @@ class SyncEngine:
     def _removed_on_appeal(
         session: Session, exchange_id: int, upstream_ids: Collection[str]
     ) -> list[str]:
-        """Which of these items a curator removed on appeal: never added back."""
+        """Which of these items a curator removed on appeal: never added back.
+
+        Appeals are few: the exchange's whole list is read (through its unique
+        index) and compared here, instead of binding every id of the batch.
+        """
         if not upstream_ids:
             return []
-        return list(
-            session.scalars(
-                select(AppealRemoval.upstream_id).where(
-                    AppealRemoval.exchange_id == exchange_id,
-                    any_of(session, AppealRemoval.upstream_id, upstream_ids),
-                )
-            )
+        removed = session.scalars(
+            select(AppealRemoval.upstream_id).where(AppealRemoval.exchange_id == exchange_id)
         )
+        return [upstream_id for upstream_id in removed if upstream_id in upstream_ids]
 
     # Running a sync -------------------------------------------------------------
 
