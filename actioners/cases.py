@@ -7,11 +7,11 @@ and when; acting on it is a separate, later step.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
-from sqlalchemy import and_, select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,10 +25,7 @@ from banks.models import Bank, BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from database import utcnow
 
-StatusFilter = Literal["open", "escalated", "pending", "closed", "unresolved", "all"]
-STATUS_FILTERS: tuple[str, ...] = get_args(StatusFilter)
 MAX_CONTENT_REF = 512
-MAX_PAGE = 500
 
 
 def validate_content_ref(content_ref: Any) -> str:
@@ -205,60 +202,6 @@ def get_case(session: Session, case_id: int, queues: Collection[str] | None = No
         # A case of a queue the caller is not in is, to them, no case at all.
         raise CaseNotFound(f"no case {case_id}")
     return case
-
-
-def list_cases(
-    session: Session,
-    *,
-    status: str = "unresolved",
-    limit: int = 50,
-    offset: int = 0,
-    queue: str | None = None,
-    queues: Collection[str] | None = None,
-) -> tuple[list[Case], int]:
-    """A page of cases, most urgent first (then oldest first), and the total count;
-    only cases of `queues` (None: every queue)."""
-    if status not in STATUS_FILTERS:
-        raise InvalidInput(
-            f"status must be one of {', '.join(STATUS_FILTERS)}", code="invalid_filter"
-        )
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InvalidInput(
-            f"limit must be from 1 to {MAX_PAGE}, offset 0 or more", code="invalid_paging"
-        )
-    condition = {
-        "unresolved": Case.status.in_(OPEN_STATUSES),
-        "all": true(),
-    }.get(status, Case.status == status)
-    if queue is not None:
-        condition = and_(condition, Case.queue == queue)
-    if queues is not None:
-        condition = and_(condition, Case.queue.in_(sorted(queues)))
-    ranked = rank(session.execute(select(Case.id, Case.priority, Case.created_at).where(condition)))
-    wanted = [case_id for case_id, _score in ranked[offset : offset + limit]]
-    found = {
-        c.id: c
-        for c in session.scalars(
-            select(Case).where(Case.id.in_(wanted)).options(selectinload(Case.matches))
-        )
-    }
-    return [found[i] for i in wanted if i in found], len(ranked)
-
-
-def rank(rows: Iterable[Any], now: datetime | None = None) -> list[tuple[int, int]]:
-    """(case id, score) most urgent first: stored priority plus age points, then oldest.
-
-    Age is added here, not stored, because it grows while a case waits. Only
-    three narrow columns per case are read, so ranking a queue of a hundred
-    thousand cases stays well under a second.
-    """
-    now = now or utcnow()
-    scored = [
-        (int(case_id), int(priority) + age_reason(created_at, now).points, created_at)
-        for case_id, priority, created_at in rows
-    ]
-    scored.sort(key=lambda item: (-item[1], item[2], item[0]))
-    return [(case_id, score) for case_id, score, _created in scored]
 
 
 def explain(case: Case, now: datetime | None = None) -> tuple[int, list[dict[str, Any]]]:

@@ -45,6 +45,9 @@ class Case(Base):
             sqlite_where=text("status IN ('open', 'escalated')"),
             postgresql_where=text("status IN ('open', 'escalated')"),
         ),
+        # The queue reads down the priority; the rest lets it filter and rank
+        # from the index alone (see `actioners.queue`).
+        Index("ix_cases_rank", "priority", "status", "queue", "created_at"),
         {"sqlite_autoincrement": True},
     )
 

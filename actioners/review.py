@@ -14,7 +14,7 @@ webhook and the exchanges' feedback queued. Every step is in the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
@@ -27,6 +27,7 @@ from actioners.cases import absorb_follow_up, get_case
 from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.feedback import queue_exchange_feedback
 from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision
+from actioners.queue import free_for, next_free
 from banks.errors import InvalidInput
 from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
@@ -42,6 +43,8 @@ FALSE_POSITIVE_REASONS = frozenset({"false_positive", "not_violating"})
 MAX_NOTE = 10_000
 MAX_NAME = 200
 MAX_QUEUE = 64
+#: Cases tried before `take_next` gives up on a queue that others keep emptying.
+MAX_TAKE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,6 @@ def _changed(result: Any) -> bool:
     return int(result.rowcount) == 1
 
 
-def _free_for(reviewer: str, now: datetime) -> Any:
-    """Unclaimed, claimed by `reviewer`, or held under a lease that has run out."""
-    return or_(Case.claimed_by.is_(None), Case.claimed_by == reviewer, Case.lease_expires_at <= now)
-
-
 def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> Case:
     """Take (or renew) the lease on an unresolved case; fails if someone else holds it.
 
@@ -108,7 +106,7 @@ def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> 
     )
     claimed = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), _free_for(reviewer, now))
+        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), free_for(reviewer, now))
         .values(claimed_by=reviewer, lease_expires_at=now + timedelta(seconds=policy.lease_seconds))
     )
     session.refresh(case)
@@ -119,6 +117,26 @@ def claim(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> 
     if not renewing:
         audit.record(session, reviewer, audit.CASE_CLAIM, f"case:{case.id}")
     return case
+
+
+def take_next(
+    session: Session, reviewer: str, queues: Collection[str] | None, policy: ReviewPolicy
+) -> Case | None:
+    """Claim the most urgent case waiting for `reviewer`; None when nothing does.
+
+    A case another reviewer takes between the look and the claim is skipped,
+    so a busy queue hands out the next one instead of an error.
+    """
+    for _attempt in range(MAX_TAKE_ATTEMPTS):
+        candidate = next_free(session, reviewer, queues)
+        if candidate is None:
+            return None
+        try:
+            with session.begin_nested():
+                return claim(session, candidate, reviewer, policy)
+        except (CaseHeld, CaseClosed):
+            continue
+    return None
 
 
 def release(session: Session, case: Case, reviewer: str, *, admin: bool = False) -> Case:
@@ -217,7 +235,7 @@ def decide(
         changes = {"status": PENDING}
     result = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), _free_for(reviewer, now))
+        .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), free_for(reviewer, now))
         .values(updated_at=now, **changes)
     )
     if not _changed(result):

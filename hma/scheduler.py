@@ -22,6 +22,7 @@ from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from database import utcnow
 from hma.audit_anchor import CHECKPOINT_SECONDS, write_checkpoint
+from hma.db import refresh_statistics
 from hma.exchanges import Exchanges
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ WEBHOOK_SECONDS = 15
 DECISION_SECONDS = 5
 #: Deleting the media and closed cases whose retention period is over.
 RETENTION_SECONDS = 3600
+#: Refreshing the database's planner statistics (SQLite).
+STATISTICS_SECONDS = 3600
 LONGEST_BACKOFF = 6 * 3600
 
 
@@ -53,6 +56,12 @@ class Scheduler:
         self.jobs.add_job(self.decisions, IntervalTrigger(seconds=DECISION_SECONDS), id="decisions")
         self.jobs.add_job(
             self.retention, IntervalTrigger(seconds=RETENTION_SECONDS), id="retention"
+        )
+        self.jobs.add_job(
+            self.statistics,
+            IntervalTrigger(seconds=STATISTICS_SECONDS),
+            id="statistics",
+            next_run_time=utcnow(),
         )
         self.jobs.add_job(
             self.audit_checkpoint,
@@ -120,6 +129,9 @@ class Scheduler:
             report = retention.run(session, self.exchanges.settings.retention_policy)
         if report.media_deleted or report.cases_deleted:
             log.info("retention: %s", report)
+
+    def statistics(self) -> None:
+        refresh_statistics(self.exchanges.database.engine)
 
     def audit_checkpoint(self) -> None:
         """Anchor the audit chain outside the database; a broken chain is an alarm."""

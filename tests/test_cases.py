@@ -6,9 +6,9 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from actioners import cases, review
+from actioners import cases, queue, review
 from actioners.errors import CaseClosed, CaseNotFound
 from actioners.models import AuditEntry, Case
 from actioners.priority import case_priority
@@ -16,6 +16,7 @@ from banks.errors import InvalidInput
 from banks.lookup import BankMatch
 from banks.taxonomy import shipped_taxonomy
 from database import utcnow
+from hma.db import Database, ensure_schema, refresh_statistics
 
 #: Decisions act at once, with no second reviewer: these tests are about cases.
 AT_ONCE = review.ReviewPolicy(undo_seconds=0, two_person_rule=False)
@@ -42,7 +43,7 @@ def match(signal_id: int, distance: int = 0, query: str = "q") -> BankMatch:
 def test_no_matches_no_case(database):
     with database.session() as session:
         assert cases.record_matches(session, "upload-1", []) is None
-        assert cases.list_cases(session) == ([], 0)
+        assert queue.page(session) == ([], 0)
 
 
 def test_rescans_extend_the_unresolved_case(database):
@@ -65,7 +66,7 @@ def test_priority_orders_the_queue(database):
         cases.record_matches(session, "exact", [match(2, 0)])
         cases.record_matches(session, "near", [match(3, 8)])
     with database.session() as session:
-        page, total = cases.list_cases(session)
+        page, total = queue.page(session)
     assert total == 3
     assert [c.content_ref for c in page] == ["exact", "near", "far"]
 
@@ -112,9 +113,9 @@ def test_unknown_case_and_bad_filters(database):
         with pytest.raises(CaseNotFound):
             cases.get_case(session, 12345)
         with pytest.raises(InvalidInput):
-            cases.list_cases(session, status="decided")
+            queue.page(session, status="decided")
         with pytest.raises(InvalidInput):
-            cases.list_cases(session, limit=0)
+            queue.page(session, limit=0)
     with pytest.raises(InvalidInput):
         cases.validate_content_ref("")
     with pytest.raises(InvalidInput):
@@ -140,7 +141,7 @@ def test_concurrent_scans_of_one_upload_open_one_case(database):
         thread.join()
     assert errors == []
     with database.session() as session:
-        page, total = cases.list_cases(session, status="all")
+        page, total = queue.page(session, status="all")
     assert total == 1
     assert sorted(m.signal_id for m in page[0].matches) == [1, 2, 3, 4]
 
@@ -210,3 +211,34 @@ def test_undoing_a_decision_takes_in_its_follow_up(database):
         assert session.get(Case, follow_id) is None
         # The upload has one case awaiting review again: a rescan adds to it.
         assert cases.record_matches(session, "upload-2", [match(3)]).id == case_id
+
+
+def test_the_queue_reads_the_top_of_the_rank_index_on_sqlite(tmp_path):
+    """With the statistics the scheduler keeps, SQLite ranks the queue from the rank
+    index, not by reading every unresolved case through the status index."""
+    database = Database(f"sqlite:///{tmp_path / 'queue.db'}")
+    ensure_schema(database.engine)
+    with database.session() as session:
+        session.add_all(
+            Case(content_ref=f"upload-{n}", priority=n % 90, status=("open", "closed")[n % 2])
+            for n in range(2000)
+        )
+    refresh_statistics(database.engine)
+    statements = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    with database.session() as session:
+        queue.page(session, limit=10, queues={"default"})
+        queue.next_free(session, "user:alice", {"default"})
+    event.remove(database.engine, "before_cursor_execute", seen)
+    ranking = [(s, p) for s, p in statements if "ORDER BY" in s and "FROM cases" in s]
+    assert len(ranking) == 4  # the n-th priority and the ranking, for each call
+    with database.engine.connect() as connection:
+        for statement, parameters in ranking:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = " ".join(row[-1] for row in plan)
+            assert "ix_cases_rank" in details, (statement, details)
+    database.dispose()

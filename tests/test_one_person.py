@@ -135,3 +135,22 @@ def test_an_escalated_case_opens_only_for_its_queue_and_admins(strict, database)
         == 200
     )
     assert visible("bob-token") and not visible("carol-token")
+
+
+def test_next_hands_each_person_their_own_case_then_nothing(strict, database):
+    first, second = open_cases(strict, "upload-1", "upload-2")
+    person(strict, database, "alice", "alice-token")
+    person(strict, database, "bob", "bob-token")
+    taken = strict.post("/cases/next", role="alice-token")
+    assert taken.status_code == 200
+    assert taken.get_json()["claimed_by"] == "user:alice"
+    # Asking again hands alice the case she holds, not a second one.
+    again = strict.post("/cases/next", role="alice-token").get_json()
+    assert again["id"] == taken.get_json()["id"]
+    for_bob = strict.post("/cases/next", role="bob-token").get_json()
+    assert {taken.get_json()["id"], for_bob["id"]} == {first, second}
+    assert for_bob["claimed_by"] == "user:bob"
+    assert strict.post("/cases/next", role="service-reviewer").status_code == 403
+    person(strict, database, "carol", "carol-token")
+    nothing = strict.post("/cases/next", role="carol-token")
+    assert nothing.status_code == 204 and nothing.data == b""

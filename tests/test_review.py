@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from actioners import audit, cases, review
+from actioners import audit, cases, queue, review
 from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.models import AuditEntry, Case, WebhookDelivery
 from banks.errors import InvalidInput
@@ -88,7 +88,7 @@ def test_severity_ranks_highest_then_primary_then_other(database):
     make_case(database, "highest", hit(["csam_egregious"]))
     make_case(database, "primary", hit(["csam"]))
     with database.session() as session:
-        page, total = cases.list_cases(session)
+        page, total = queue.page(session)
     assert total == 3
     assert [(c.content_ref, c.priority) for c in page] == [
         ("highest", 50 + 21),
@@ -103,7 +103,7 @@ def test_exact_match_and_agreeing_banks_raise_confidence(database):
     make_case(database, "two banks", hit(bank="a"), hit(bank="b"))
     make_case(database, "four banks", *(hit(bank=b) for b in "abcd"))
     with database.session() as session:
-        page, _total = cases.list_cases(session)
+        page, _total = queue.page(session)
     assert [(c.content_ref, c.priority) for c in page] == [
         ("four banks", 51 + 10),  # agreement is capped at 10
         ("exact", 30 + 30),
@@ -127,7 +127,7 @@ def test_a_trusted_bank_raises_confidence(database):
         assert get(session, trusted_case).priority == get(session, plain).priority + 8
         reasons = {r["factor"]: r for r in get(session, trusted_case).priority_reasons}
         assert reasons["trust"]["points"] == 8 and "trusted-source" in reasons["trust"]["why"]
-        assert cases.list_cases(session)[0][0].id == trusted_case
+        assert queue.page(session)[0][0].id == trusted_case
 
 
 def test_age_adds_at_most_ten_points_when_ranking(database):
@@ -140,12 +140,22 @@ def test_age_adds_at_most_ten_points_when_ranking(database):
             update(Case).where(Case.id == old).values(created_at=now - timedelta(hours=30))
         )
     with database.session() as session:
-        rows = session.execute(select(Case.id, Case.priority, Case.created_at)).all()
         # 30 hours of waiting count as 10 points, not 30.
-        assert cases.rank(rows, now) == [(plus20, 71), (old, 61), (plus5, 56)]
+        ranked = queue.page(session, now=now)[0]
+        assert [(c.id, cases.explain(c, now)[0]) for c in ranked] == [
+            (plus20, 71),
+            (old, 61),
+            (plus5, 56),
+        ]
         # Three hours after creation the old case is still behind by two points.
         three_hours = now - timedelta(hours=27)
-        assert [i for i, _ in cases.rank(rows, three_hours)] == [plus20, plus5, old]
+        assert [c.id for c in queue.page(session, now=three_hours)[0]] == [plus20, plus5, old]
+        # Each full hour is a point: at 5.5 hours the old case (51 + 5) ties with plus5
+        # (56) and, older, comes first; the database ranks as `explain` scores.
+        five_and_a_half = now - timedelta(hours=24.5)
+        ranked = queue.page(session, now=five_and_a_half)[0]
+        assert [c.id for c in ranked] == [plus20, old, plus5]
+        assert [cases.explain(c, five_and_a_half)[0] for c in ranked] == [71, 56, 56]
 
         score, reasons = cases.explain(get(session, old), now)
     assert score == 61 == sum(r["points"] for r in reasons)
@@ -199,6 +209,76 @@ def test_leases_claim_expire_release_and_reassign(database):
             review.claim(session, case, "user:dave", UNDO)
         with pytest.raises(CaseClosed):
             review.reassign(session, case, "erin", "carol", UNDO)
+
+
+def test_next_case_skips_any_number_of_held_cases(database):
+    """More than a page of higher-ranked cases held by others (or handed to someone
+    else, or in another queue) must not hide the free one below them."""
+    free = make_case(database, "free one", hit())  # 51 points
+    lease = utcnow() + timedelta(hours=1)
+    with database.session() as session:
+        session.add_all(
+            Case(
+                content_ref=f"held-{n}",
+                priority=90,
+                claimed_by="bob",
+                lease_expires_at=lease,
+                assigned_to="bob" if n % 3 == 0 else None,
+                queue="senior" if n % 7 == 0 else "default",
+                status="escalated" if n % 7 == 0 else "open",
+            )
+            for n in range(queue.MAX_PAGE + 20)
+        )
+        session.add(Case(content_ref="given to bob", priority=95, assigned_to="user:bob"))
+        session.add(Case(content_ref="senior's", priority=99, queue="senior", status="escalated"))
+    alice = review.visible_queues("alice", "reviewer")
+    with database.session() as session:
+        assert queue.next_free(session, "user:alice", alice).id == free
+        taken = review.take_next(session, "user:alice", alice, UNDO)
+        assert (taken.id, taken.claimed_by) == (free, "user:alice")
+    with database.session() as session:
+        # Nothing else waits for alice: her own claim aside, every case is held,
+        # handed to bob, or in a queue she is not in.
+        assert queue.next_free(session, "user:alice", alice).id == free  # still hers
+        review.decide(session, get(session, free), "reject", "user:alice", UNDO, TAX)
+    with database.session() as session:
+        assert review.take_next(session, "user:alice", alice, UNDO) is None
+        # An admin sees every queue: the senior queue's free case is next for them.
+        assert queue.next_free(session, "user:root", None).content_ref == "senior's"
+
+
+def test_next_case_passes_over_one_taken_meanwhile(database, monkeypatch):
+    first = make_case(database, "first", hit(["csam_egregious"]))
+    second = make_case(database, "second", hit())
+    with database.session() as session:
+        stale = queue.next_free(session, "user:alice", None)
+        assert stale.id == first
+        review.claim(session, get(session, first), "user:bob", UNDO)
+    with database.session() as session:
+        calls = []
+        real_next_free = queue.next_free
+
+        def racing(session, reviewer, queues, now=None):
+            calls.append(reviewer)
+            # The first look happens before bob's claim is seen: it offers the
+            # case bob holds, and the claim must lose cleanly and look again.
+            if len(calls) == 1:
+                return get(session, first)
+            return real_next_free(session, reviewer, queues)
+
+        monkeypatch.setattr(review, "next_free", racing)
+        taken = review.take_next(session, "user:alice", None, UNDO)
+        assert taken.id == second and len(calls) == 2
+        assert get(session, first).claimed_by == "user:bob"
+
+
+def test_queue_counts_only_what_the_reviewer_may_see(database):
+    make_case(database, "a", hit())
+    with database.session() as session:
+        session.add(Case(content_ref="senior", queue="senior", status="escalated"))
+    with database.session() as session:
+        assert queue.counts(session, review.visible_queues("alice", "reviewer")) == {"open": 1}
+        assert queue.counts(session, None) == {"open": 1, "escalated": 1}
 
 
 # The undo window --------------------------------------------------------------------
@@ -349,7 +429,7 @@ def test_escalation_hands_the_case_on_and_keeps_it_queued(database):
         case = get(session, case_id)
         assert (case.status, case.queue, case.assigned_to) == ("escalated", "senior", None)
         assert (case.claimed_by, case.lease_expires_at) == (None, None)
-        assert [c.id for c in cases.list_cases(session)[0]] == [case_id]
+        assert [c.id for c in queue.page(session)[0]] == [case_id]
         review.decide(session, case, "escalate", "bob", UNDO, TAX, escalate_to="legal")
         assert get(session, case_id).queue == "legal"
 

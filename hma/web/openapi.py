@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actioners.cases import STATUS_FILTERS
+from actioners.queue import STATUS_FILTERS
 from actioners.review import REJECT_REASONS
 
 
@@ -331,6 +331,17 @@ def _case_steps(case_params: list[dict[str, Any]]) -> dict[str, Any]:
 
     image = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
     return {
+        "/api/v1/cases/next": {
+            "post": _op(
+                "Claim the most urgent case waiting for the caller",
+                "reviewer",
+                {
+                    "200": _answer("The case, now claimed by the caller", _ref("Case")),
+                    "204": {"description": "No case waits for the caller"},
+                }
+                | forbidden,
+            )
+        },
         "/api/v1/cases/{case_id}/claim": step("Claim the case, or renew the lease on it"),
         "/api/v1/cases/{case_id}/release": step("Give the case back to the queue"),
         "/api/v1/cases/{case_id}/reassign": step(

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, request
 from sqlalchemy import select
 
-from actioners import audit, cases, exposure, review, webhooks
+from actioners import audit, cases, exposure, queue, review, webhooks
 from actioners.errors import CaseNotFound
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
@@ -94,7 +94,7 @@ def case_json(case: Case) -> dict[str, Any]:
 @api.get("/cases")
 @require("reviewer")
 def list_cases() -> dict[str, Any]:
-    page, total = cases.list_cases(
+    page, total = queue.page(
         db_session(),
         status=request.args.get("status", "unresolved"),
         limit=int_arg("limit", 50),
@@ -137,6 +137,18 @@ def decide_case(case_id: int) -> dict[str, Any]:
         escalate_to=body.get("escalate_to"),
     )
     return _done(case_id)
+
+
+@api.post("/cases/next")
+@require("reviewer", person=True)
+def take_next_case() -> Any:
+    """Claim the most urgent case waiting for the caller, as the console's "next" does;
+    204 when none waits."""
+    session = db_session()
+    case = review.take_next(session, actor(), case_queues(), services().settings.review_policy)
+    if case is None:
+        return Response(status=204)
+    return _done(case.id)
 
 
 @api.post("/cases/<id:case_id>/claim")

@@ -30,9 +30,9 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
 
 from actioners import audit, cases, exposure, review, webhooks
+from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
 from banks.errors import DomainError
@@ -217,12 +217,9 @@ def logout() -> Any:
 def queue() -> str:
     db = db_session()
     status = request.args.get("status", "unresolved")
-    page, total = cases.list_cases(db, status=status, limit=100, queues=my_queues())
+    page, total = queue_rules.page(db, status=status, limit=100, queues=my_queues())
     rows = [(case, cases.explain(case)[0]) for case in page]
-    counts = {
-        state: number
-        for state, number in db.execute(select(Case.status, func.count()).group_by(Case.status))
-    }
+    counts = queue_rules.counts(db, my_queues())
     return render_template(
         "console/queue.html", rows=rows, total=total, status=status, counts=counts, now=utcnow()
     )
@@ -233,22 +230,10 @@ def queue() -> str:
 def next_case() -> Any:
     """Claim the most urgent case nobody holds, and open it."""
     db = db_session()
-    policy = services().settings.review_policy
-    page, _total = cases.list_cases(db, limit=cases.MAX_PAGE, queues=my_queues())
-    now = utcnow()
-    for case in page:
-        free = case.claimed_by in (None, reviewer()) or (
-            case.lease_expires_at is not None and case.lease_expires_at <= now
-        )
-        mine = case.assigned_to in (None, reviewer())
-        if free and mine:
-            try:
-                review.claim(db, case, reviewer(), policy)
-            except DomainError:  # someone else took it a moment ago
-                db.rollback()
-                continue
-            db.commit()
-            return redirect(url_for("console.case_page", case_id=case.id))
+    case = review.take_next(db, reviewer(), my_queues(), services().settings.review_policy)
+    if case is not None:
+        db.commit()
+        return redirect(url_for("console.case_page", case_id=case.id))
     flash("No case is waiting for you.")
     return redirect(url_for("console.queue"))
 
@@ -268,18 +253,21 @@ def case_page(case_id: int) -> str:
         decision=review.latest_decision(case),
         taxonomy=services().taxonomy,
         reject_reasons=review.REJECT_REASONS,
-        needs_break=_needs_break(db, g.user),
+        needs_break=_needs_break(db, g.user, case.id),
         deliveries=webhooks.deliveries_for(db, case.id),
         me=reviewer(),
     )
 
 
-def _needs_break(db: Any, user: User) -> bool:
+def _needs_break(db: Any, user: User, case_id: int) -> bool:
+    """Whether this case's media stays hidden behind the break prompt: the same rule
+    as for API tokens (a case already opened this hour may be opened again),
+    unless the reviewer chose to go on for a while."""
     skipped_until = session.get("break_skipped_until", 0)
     if skipped_until > utcnow().timestamp():
         return False
     limit = exposure.limit_for(services().settings.review_exposure_limit, user.wellness)
-    return exposure.cases_seen(db, reviewer()) >= limit
+    return not exposure.may_look(db, reviewer(), case_id, limit)
 
 
 @console.post("/break/skip")
@@ -304,7 +292,7 @@ def _media(case_id: int) -> Any:
 @signed_in(*REVIEW_ROLES)
 def case_preview(case_id: int) -> Response:
     db = db_session()
-    if _needs_break(db, g.user):
+    if _needs_break(db, g.user, case_id):
         abort(429, "time for a break: the exposure limit for this hour is reached")
     media = _media(case_id)
     wellness = g.user.wellness
@@ -322,7 +310,7 @@ def case_preview(case_id: int) -> Response:
 @signed_in(*REVIEW_ROLES)
 def reveal(case_id: int) -> Response:
     db = db_session()
-    if _needs_break(db, g.user):
+    if _needs_break(db, g.user, case_id):
         abort(429, "time for a break: the exposure limit for this hour is reached")
     media = _media(case_id)
     audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
