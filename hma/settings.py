@@ -1,162 +1,367 @@
-"""Settings: built-in defaults, then a TOML file (`HMA_CONFIG`), then `HMA_<NAME>` variables.
+"""Settings: built-in defaults, then a TOML file (`HMA_CONFIG`), then `HMA_<NAME>` variables,
+then command-line options.
 
-Every field of `Settings` can be set in all three places under the same name
-(lowercase in TOML, uppercase with the `HMA_` prefix in the environment).
-Unknown TOML keys and values of the wrong type are errors, so a typo in a
-deployment's configuration stops the process instead of being ignored.
+`Settings` is one pydantic model, so every source is parsed the same way and
+checked against the same ranges: the same name in all places (lowercase in
+TOML, uppercase with the `HMA_` prefix in the environment), and an unknown
+name, a value of the wrong type or one out of range stops the process with an
+error that names the setting, instead of being ignored. The field
+descriptions are the documentation: `hma settings --markdown` prints the
+table in docs/operations.md from them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from actioners.retention import RetentionPolicy
 from actioners.review import ReviewPolicy
 from banks.egress import EgressPolicy, parse_allowed_peers
+from core.typed import StrictModel, describe
 from hashers import HashingConfig, MediaLimits
 
 ENV_PREFIX = "HMA_"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class SettingsError(ValueError):
-    """A setting is unknown or has a value of the wrong type."""
+    """A setting is unknown or has a value of the wrong type or out of range."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    #: Where the embedded database and other state live.
-    data_dir: Path = Path("hma-data")
-    #: SQLAlchemy URL; empty means SQLite at `<data_dir>/hma.db`.
-    database_url: str = ""
-    #: Largest upload accepted, in bytes (HTTP 413 above it).
-    max_upload_bytes: int = 50 * 1024 * 1024
-    #: Largest image (or video frame) accepted, in pixels, checked before decoding.
-    max_image_pixels: int = 100_000_000
-    #: Longest video accepted, in seconds, as its header claims and as decoded.
-    max_video_seconds: float = 3 * 3600
-    #: Most frames hashed from one video or animation.
-    max_video_frames: int = 20_000
-    #: Hash one video frame every this many seconds (0: every frame).
-    video_seconds_per_hash: float = 1.0
-    #: Decode large images at a reduced size where PDQ stays within a few bits.
-    pdq_fast_decode: bool = True
-    #: Apply the EXIF orientation tag before hashing (hash what people see).
-    exif_orientation: bool = True
-    #: Trim uniform borders (letterboxing) before hashing.
-    unletterbox: bool = False
-    #: Also look up PDQ's rotated and flipped variants of every image.
-    pdq_dihedral: bool = False
-    #: Optional hashers to turn on, comma-separated: phash, dhash.
-    extra_hashers: str = ""
-    #: Worker processes for batch hashing in the CLI (0: one per core).
-    hash_workers: int = 0
-    #: PDQ hashes under this quality are reported but not matched.
-    pdq_quality_min: int = 50
-    #: Hamming distance at or under which two PDQ hashes match (banks may override it).
-    pdq_match_threshold: int = 31
-    #: A video matches a bank video when at least this share of its frames match...
-    video_query_match_percent: float = 80.0
-    #: ...and at least this share of the bank video's frames are matched.
-    video_bank_match_percent: float = 0.0
-    #: Seconds between background snapshots of the match indexes (0: only after a full build).
-    index_snapshot_seconds: float = 600.0
-    #: Seconds to wait for a remote server when hashing `{"url": ...}`.
-    fetch_timeout_seconds: float = 10.0
-    #: Private addresses outbound requests (exchanges, webhooks, `{"url": ...}`)
-    #: may reach, comma-separated: `10.0.0.0/8`, `127.0.0.1:8080`, `[::1]:443`.
-    #: Public addresses are always allowed; everything else is refused.
-    egress_allow: str = ""
-    #: The only folder `list` exchanges may read local files from (empty: none).
-    import_folder: str = ""
-    #: Encrypts exchange credentials at rest (empty: a key file in the data dir).
-    secret_key: str = dataclasses.field(default="", repr=False)
-    #: The program taxonomy (empty: the one shipped in config/taxonomy.toml).
-    taxonomy_file: str = ""
-    #: Seconds a decision waits, and can be undone, before it acts (webhook, feedback).
-    undo_seconds: float = 60.0
-    #: Where decisions that took effect are POSTed as signed JSON (empty: no webhook).
-    webhook_url: str = ""
-    #: Key of the HMAC-SHA256 in the webhook's `X-HMA-Signature` header.
-    webhook_secret: str = dataclasses.field(default="", repr=False)
-    #: Seconds to wait for the platform to answer one webhook delivery.
-    webhook_timeout_seconds: float = 10.0
-    #: Tries per webhook delivery before it is marked failed (backoff doubles up to an hour).
-    webhook_max_attempts: int = 12
-    #: Rejections that would send false-positive feedback to a shared exchange, and
-    #: confirmations in the most severe categories, need a second reviewer.
-    two_person_rule: bool = True
-    #: Seconds a reviewer's claim on a case lasts unless the console renews it.
-    review_lease_seconds: float = 300.0
-    #: Keep a reduced copy of uploads that open cases, for reviewers' previews
-    #: (longest side in pixels; 0: keep nothing, reviewers see match details only).
-    review_media_pixels: int = 640
-    #: Keep the reduced copy of an upload after a rejection (not abuse) takes
-    #: effect (off: it is deleted then).
-    keep_rejected_media: bool = False
-    #: Days the reduced copy of a closed case's upload is kept (0: for ever).
-    retention_media_days: int = 90
-    #: Days a closed case is kept, with its matches, decisions and the platform's
-    #: metadata (0: for ever).
-    retention_case_days: int = 730
-    #: Cases whose media a reviewer may open in an hour before the console asks
-    #: for a break (reviewers may set a lower limit for themselves).
-    review_exposure_limit: int = 40
-    #: Where `hma audit checkpoint` (and the jobs process, hourly) appends the
-    #: audit chain's head; empty: `<data_dir>/audit-checkpoints.jsonl`. Put it on
-    #: storage the database's writers cannot rewrite (append-only, another host).
-    audit_checkpoint_file: str = ""
-    #: Reverse proxies (load balancers) in front of `hma serve` whose
-    #: X-Forwarded-For and X-Forwarded-Proto are believed, counted from the
-    #: server (0: the client is whoever connects). Sign-in limits count per
-    #: client address: behind a proxy, without this, every client is the proxy.
-    trusted_proxy_hops: int = 0
-    #: Mark the console's session cookie Secure (set it when the console is served over HTTPS).
-    console_secure_cookie: bool = False
-    #: Run exchange syncs and feedback in `hma serve` (off: run them with the CLI).
-    scheduler: bool = True
-    #: Worker processes of `hma serve` (0: one per core).
-    serve_workers: int = 0
-    #: Threads serving HTTP requests in each worker.
-    serve_threads: int = 8
-    #: Processes each worker hashes uploads in, at a lower CPU priority than the
-    #: workers, so that decoding and hashing never hold lookups up.
-    serve_hash_processes: int = 1
-    #: A request that waited longer than this for a thread is answered 503 with
-    #: Retry-After instead (0: never shed load).
-    serve_queue_limit_seconds: float = 0.5
-    #: How often each process reads the change log to keep its indexes current.
-    index_poll_seconds: float = 0.25
-    #: Seconds a verified API token is remembered per process (a revoked token
-    #: keeps working that much longer on processes that had just seen it).
-    token_cache_seconds: float = 5.0
-    #: Term of the lease that lets one process across all hosts run the jobs;
-    #: a successor takes over within this long after the holder dies.
-    jobs_lease_seconds: float = 30.0
-    #: How much lower the CPU priority of a `--role jobs` process is: a large
-    #: sync sharing a host with request workers yields the cores to lookups.
-    jobs_niceness: int = 10
-    log_level: str = "INFO"
+class Settings(StrictModel):
+    data_dir: Path = Field(
+        Path("hma-data"),
+        description=(
+            "The state directory: the SQLite database, the secret key file, index snapshots."
+        ),
+    )
+    database_url: str = Field(
+        "",
+        description=(
+            "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host:5432/hma`; empty: SQLite at "
+            "`<data_dir>/hma.db`."
+        ),
+    )
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Largest upload accepted, in bytes (50 MiB by default); larger uploads get 413."
+        ),
+    )
+    max_image_pixels: int = Field(
+        100_000_000,
+        ge=1,
+        description="Larger images (and video frames) are refused before decoding.",
+    )
+    max_video_seconds: float = Field(
+        3 * 3600,
+        gt=0,
+        description="Longer videos are refused, from the header and while decoding.",
+    )
+    max_video_frames: int = Field(
+        20_000, ge=1, description="Most frames hashed from one video or animation."
+    )
+    video_seconds_per_hash: float = Field(
+        1.0, ge=0, description="Hash one video frame every this many seconds (0: every frame)."
+    )
+    pdq_fast_decode: bool = Field(
+        True, description="Decode large images at a reduced size where PDQ stays within a few bits."
+    )
+    exif_orientation: bool = Field(
+        True, description="Apply the EXIF orientation tag before hashing (hash what people see)."
+    )
+    unletterbox: bool = Field(
+        False, description="Trim uniform borders (letterboxing) before hashing."
+    )
+    pdq_dihedral: bool = Field(
+        False, description="Also look up PDQ's rotated and flipped variants of every image."
+    )
+    extra_hashers: str = Field(
+        "",
+        description=(
+            "Optional hashers, comma-separated: `phash`, `dhash` (needs `pip install "
+            "'hma[perceptual]'`)."
+        ),
+    )
+    hash_workers: int = Field(
+        0, ge=0, description="Worker processes for batch hashing in the CLI (0: one per core)."
+    )
+    pdq_quality_min: int = Field(
+        50, ge=0, le=100, description="PDQ hashes under this quality are reported but not matched."
+    )
+    pdq_match_threshold: int = Field(
+        31,
+        ge=0,
+        le=256,
+        description=(
+            "PDQ Hamming distance at or under which images (and video frames) match; banks may "
+            "override it."
+        ),
+    )
+    video_query_match_percent: float = Field(
+        80.0,
+        ge=0,
+        le=100,
+        description="Share of a video's frames that must match a bank video.",
+    )
+    video_bank_match_percent: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Share of the bank video's frames that must be matched.",
+    )
+    index_snapshot_seconds: float = Field(
+        600.0,
+        ge=0,
+        description=(
+            "Seconds between background snapshots of the match indexes (0: only after a full "
+            "build)."
+        ),
+    )
+    fetch_timeout_seconds: float = Field(
+        10.0, gt=0, description='Seconds to wait for a remote server when hashing `{"url": ...}`.'
+    )
+    egress_allow: str = Field(
+        "",
+        description=(
+            "Private addresses outbound requests may reach, comma-separated: `10.0.0.0/8`, "
+            "`127.0.0.1:8080`, `[::1]:443` ([outbound requests](#outbound-requests))."
+        ),
+    )
+    import_folder: str = Field(
+        "",
+        description="The only folder `list` exchanges may read local files from (empty: none).",
+    )
+    secret_key: str = Field(
+        "",
+        repr=False,
+        description=(
+            "Encrypts exchange credentials and TOTP secrets at rest and signs console sessions "
+            "([below](#the-secret-key)); empty: a key file `<data_dir>/secret.key`. Never "
+            "printed."
+        ),
+    )
+    taxonomy_file: str = Field(
+        "",
+        description=(
+            "The program taxonomy, a TOML file ([exchanges.md](exchanges.md#taxonomy)); empty: "
+            "the shipped `config/taxonomy.toml`. An unreadable or malformed file stops the "
+            "process."
+        ),
+    )
+    undo_seconds: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds a confirmation or rejection stays pending, and can be undone, before it "
+            "takes effect (0: at once)."
+        ),
+    )
+    webhook_url: str = Field(
+        "",
+        description=(
+            "Where decisions that took effect are POSTed ([review.md](review.md#webhooks)); "
+            "empty: no webhook."
+        ),
+    )
+    webhook_secret: str = Field(
+        "",
+        repr=False,
+        description=(
+            "Key of the HMAC-SHA256 in `X-HMA-Signature`; never printed; required when "
+            "`webhook_url` is set (the service refuses to start without it)."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds to wait for the platform to answer one webhook delivery."
+    )
+    webhook_max_attempts: int = Field(
+        12,
+        ge=1,
+        description=(
+            "Tries per delivery before it is marked failed (15 s, 30 s, 60 s, ... at most an hour"
+            " apart)."
+        ),
+    )
+    two_person_rule: bool = Field(
+        True,
+        description=(
+            "Most severe confirmations, and false-positive rejections of content from exchanges "
+            "that take feedback, need a second reviewer "
+            "([review.md](review.md#the-two-person-rule))."
+        ),
+    )
+    review_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "How long a reviewer's claim on a case lasts unless renewed (the console renews it "
+            "every minute)."
+        ),
+    )
+    review_media_pixels: int = Field(
+        640,
+        ge=0,
+        description="Longest side of the reduced copy a case keeps for previews (0: keep nothing).",
+    )
+    keep_rejected_media: bool = Field(
+        False,
+        description=(
+            "Keep the reduced copy of an upload after a rejection takes effect (off: deleted "
+            "then) ([retention](#retention))."
+        ),
+    )
+    retention_media_days: int = Field(
+        90,
+        ge=0,
+        description="Days a closed case's reduced copy is kept (0: for ever).",
+    )
+    retention_case_days: int = Field(
+        730,
+        ge=0,
+        description=(
+            "Days a closed case is kept with its matches, decisions and the platform's metadata "
+            "(0: for ever)."
+        ),
+    )
+    review_exposure_limit: int = Field(
+        40,
+        ge=1,
+        description=(
+            "Cases with media a reviewer may open in an hour before the console asks for a break;"
+            " reviewers may set a lower limit."
+        ),
+    )
+    audit_checkpoint_file: str = Field(
+        "",
+        description=(
+            "Where the audit chain's head is appended hourly and by `hma audit checkpoint` "
+            "(empty: `<data_dir>/audit-checkpoints.jsonl`); put it on storage the database's "
+            "writers cannot rewrite."
+        ),
+    )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Reverse proxies in front of `hma serve` whose `X-Forwarded-For`/`-Proto` are "
+            "believed (sign-in limits count per client address; behind a balancer without this, "
+            "every client is the balancer)."
+        ),
+    )
+    console_secure_cookie: bool = Field(
+        False,
+        description=(
+            "Mark the console's session cookie `Secure`; set it when the console is served over "
+            "HTTPS."
+        ),
+    )
+    scheduler: bool = Field(
+        True,
+        description=(
+            "Run the background jobs in `hma serve` ([below](#the-scheduler)); off: run them with"
+            " the CLI, and no feedback or webhook is sent."
+        ),
+    )
+    serve_workers: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Request worker processes of `hma serve` (0: one per core); `--workers` overrides it."
+        ),
+    )
+    serve_threads: int = Field(
+        8,
+        ge=1,
+        description="Request threads in each worker.",
+    )
+    serve_hash_processes: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Processes each worker hashes uploads in, at a lower CPU priority than the workers "
+            "(decoding and PDQ hold the GIL: hashed in a worker, an upload would stall its "
+            "lookups)."
+        ),
+    )
+    serve_queue_limit_seconds: float = Field(
+        0.5,
+        ge=0,
+        description=(
+            "A request that waited longer than this for a thread is answered 503 with "
+            "`Retry-After: 1` (0: never)."
+        ),
+    )
+    index_poll_seconds: float = Field(
+        0.25,
+        gt=0,
+        description=(
+            "How often each process reads the change log; a bank change is matchable everywhere "
+            "within about this long."
+        ),
+    )
+    token_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "How long each process remembers a verified API token; a token revoked elsewhere "
+            "works that much longer."
+        ),
+    )
+    jobs_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Term of the jobs lease; a standby takes over within this long after the jobs process"
+            " dies."
+        ),
+    )
+    jobs_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description=(
+            "How much lower the CPU priority of the jobs process (`--role jobs`, or the one "
+            "`--role all` starts) is, so that a large sync on a host with request workers yields "
+            "the cores to lookups."
+        ),
+    )
+    log_level: LogLevel = Field(
+        "INFO",
+        description="Gunicorn and application log level.",
+    )
 
-    def __post_init__(self) -> None:
-        for name in ("retention_media_days", "retention_case_days"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"setting {name}: days cannot be negative (0 keeps for ever)")
-        try:
-            parse_allowed_peers(self.egress_allow)
-        except ValueError as exc:
-            raise SettingsError(f"setting egress_allow: {exc}") from None
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _peers(cls, value: str) -> str:
+        parse_allowed_peers(value)
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
         if self.webhook_url and not self.webhook_secret:
-            raise SettingsError(
+            raise ValueError(
                 "webhook_secret is required with webhook_url: the platform checks"
                 " each notice's signature with it"
             )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -215,56 +420,32 @@ class Settings:
         return [name.strip() for name in self.extra_hashers.split(",") if name.strip()]
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`, checked as any other source is."""
+        return build({**dict(self), **changes})
 
 
-def _coerce(name: str, kind: type, raw: Any) -> Any:
-    """Convert a TOML or environment value to the field's type, or explain why not."""
+def build(values: Mapping[str, Any]) -> Settings:
     try:
-        if kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in _TRUE | _FALSE:
-                return text in _TRUE
-            raise ValueError("expected true or false")
-        if kind is int:
-            if isinstance(raw, bool):
-                raise ValueError("expected an integer")
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is Path:
-            return Path(raw).expanduser()
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"setting {name}: {raw!r} is not a valid {kind.__name__}") from exc
+        return Settings.model_validate(dict(values))
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Defaults, then the TOML file named by HMA_CONFIG, then HMA_* variables, then overrides."""
+    """Defaults, then the TOML file named by HMA_CONFIG, then HMA_* variables, then overrides
+    (command-line options; None means not given)."""
     env = os.environ if environ is None else environ
-    types = get_type_hints(Settings)
     values: dict[str, Any] = {}
-
     config_path = env.get(f"{ENV_PREFIX}CONFIG")
     if config_path:
         try:
             with open(config_path, "rb") as handle:
-                table = tomllib.load(handle)
+                values.update(tomllib.load(handle))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read HMA_CONFIG file {config_path}: {exc}") from exc
-        for key, raw in table.items():
-            if key not in types:
-                raise SettingsError(f"unknown setting {key!r} in {config_path}")
-            values[key] = _coerce(key, types[key], raw)
-
-    for name, kind in types.items():
+    for name in Settings.model_fields:
         raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None and raw != "":
-            values[name] = _coerce(name, kind, raw)
-
-    for name, raw in overrides.items():
-        if raw is not None:
-            values[name] = _coerce(name, types[name], raw)
-    return Settings(**values)
+        if raw:
+            values[name] = raw
+    values.update((name, raw) for name, raw in overrides.items() if raw is not None)
+    return build(values)

@@ -10,14 +10,16 @@ resumes without losing or duplicating anything.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
 
 from banks.errors import InvalidInput
 from banks.exchanges.http import HttpClient
+from core.typed import StrictModel, describe
 
 Checkpoint = dict[str, Any]
 
@@ -68,55 +70,22 @@ class FeedbackUnsupported(Exception):
     """This exchange takes no feedback."""
 
 
-@dataclass(frozen=True)
-class AdapterConfig:
-    """Base for adapter settings: parsed from `--config KEY=VALUE` strings or JSON."""
+class AdapterConfig(StrictModel):
+    """Base for adapter settings: parsed from `--config KEY=VALUE` strings or JSON as the
+    deployment's settings are (`core.typed`), ranges and all."""
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> AdapterConfig:
-        hints = get_type_hints(cls)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            allowed = ", ".join(sorted(known)) or "none"
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as exc:
+            allowed = ", ".join(cls.model_fields) or "none"
             raise InvalidInput(
-                f"unknown setting(s) {', '.join(unknown)}; this exchange takes {allowed}",
-                code="invalid_exchange_config",
-            )
-        parsed: dict[str, Any] = {}
-        for name, raw in values.items():
-            kind = hints[name]
-            try:
-                if kind is int or kind == "int":
-                    parsed[name] = int(raw)
-                elif kind is bool or kind == "bool":
-                    parsed[name] = (
-                        raw
-                        if isinstance(raw, bool)
-                        else str(raw).lower() in ("1", "true", "yes", "on")
-                    )
-                else:
-                    parsed[name] = str(raw)
-            except (TypeError, ValueError):
-                raise InvalidInput(
-                    f"setting {name}: {raw!r} is not a valid {kind}", code="invalid_exchange_config"
-                ) from None
-        config = cls(**parsed)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Raise InvalidInput for settings that cannot work."""
-
-    def check_range(self, name: str, lowest: int, highest: int) -> None:
-        """The integer setting `name` lies in [lowest, highest], or a clear error."""
-        if not lowest <= getattr(self, name) <= highest:
-            raise InvalidInput(
-                f"{name} must be from {lowest} to {highest}", code="invalid_exchange_config"
-            )
+                f"{describe(exc)} (this exchange takes {allowed})", code="invalid_exchange_config"
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
 class ExchangeAdapter(ABC):

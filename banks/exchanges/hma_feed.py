@@ -10,11 +10,11 @@ cursor is the checkpoint; the log is never pruned, so it never goes stale.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from banks.errors import InvalidInput
+from pydantic import Field
+
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -25,18 +25,11 @@ from banks.exchanges.base import (
 from banks.exchanges.errors import MalformedResponse
 
 
-@dataclass(frozen=True)
 class FeedConfig(AdapterConfig):
-    #: The published bank's name on the other instance.
-    bank: str = ""
-    page_size: int = 1000
-
-    def validate(self) -> None:
-        if not self.bank:
-            raise InvalidInput(
-                "set bank=<name of the published bank>", code="invalid_exchange_config"
-            )
-        self.check_range("page_size", 1, 10_000)
+    bank: str = Field(
+        min_length=1, description="The published bank's name on the other instance (required)."
+    )
+    page_size: int = Field(1000, ge=1, le=10_000, description="Records asked for per request.")
 
 
 class HMAFeedAdapter(ExchangeAdapter):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
+
+from pydantic import Field
 
 from banks import transfer
 from banks.egress import EgressRefused, is_local
-from banks.errors import InvalidInput
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -28,22 +28,21 @@ from banks.exchanges.base import (
 from banks.exchanges.errors import ExchangeError
 
 
-@dataclass(frozen=True)
 class ListConfig(AdapterConfig):
-    format: str = "auto"
-    #: Records written per transaction: larger batches amortise each commit.
-    batch_size: int = 50_000
-    #: Largest list downloaded from a URL, in bytes (the sync fails above it).
-    max_bytes: int = 4 * 1024**3
-
-    def validate(self) -> None:
-        if self.format not in ("auto", "jsonl", "csv", "lines"):
-            raise InvalidInput(
-                "format must be auto, jsonl, csv or lines", code="invalid_exchange_config"
-            )
-        if self.batch_size < 1:
-            raise InvalidInput("batch_size must be positive", code="invalid_exchange_config")
-        self.check_range("max_bytes", 1, 64 * 1024**3)
+    format: Literal["auto", "jsonl", "csv", "lines"] = Field(
+        "auto", description="How the list is written (auto: guessed from its first line)."
+    )
+    batch_size: int = Field(
+        50_000,
+        ge=1,
+        description="Records written per transaction: larger batches amortise each commit.",
+    )
+    max_bytes: int = Field(
+        4 * 1024**3,
+        ge=1,
+        le=64 * 1024**3,
+        description="Largest list downloaded from a URL, in bytes (the sync fails above it).",
+    )
 
 
 class ListAdapter(ExchangeAdapter):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from banks.errors import InvalidInput
+from pydantic import Field, field_validator
+
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -50,23 +50,22 @@ def _format_time(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime(TIME_FORMAT)
 
 
-@dataclass(frozen=True)
 class NCMECConfig(AdapterConfig):
-    #: Where the first sync starts (UTC).
-    start: str = "2000-01-01T00:00:00Z"
-    window_days: int = 30
-    #: Reason GUID for negative feedback; empty: the first reason NCMEC offers.
-    negative_reason: str = ""
+    start: str = Field("2000-01-01T00:00:00Z", description="Where the first sync starts (UTC).")
+    window_days: int = Field(30, ge=1, description="Days of updates asked for per request.")
+    negative_reason: str = Field(
+        "",
+        description="Reason GUID for negative feedback; empty: the first reason NCMEC offers.",
+    )
 
-    def validate(self) -> None:
+    @field_validator("start")
+    @classmethod
+    def _utc_time(cls, value: str) -> str:
         try:
-            _parse_time(self.start)
+            _parse_time(value)
         except ValueError:
-            raise InvalidInput(
-                "start must be a UTC time like 2020-01-01T00:00:00Z", code="invalid_exchange_config"
-            ) from None
-        if self.window_days < 1:
-            raise InvalidInput("window_days must be positive", code="invalid_exchange_config")
+            raise ValueError("start must be a UTC time like 2020-01-01T00:00:00Z") from None
+        return value
 
 
 class NCMECAdapter(ExchangeAdapter):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from pydantic import Field
 
 from banks.exchanges.base import (
     AdapterConfig,
@@ -35,12 +36,8 @@ SKIP_SECONDS = 600
 FEEDBACK_VALUE = {"positive": "Blocked", "negative": "NotBlocked"}
 
 
-@dataclass(frozen=True)
 class StopNCIIConfig(AdapterConfig):
-    page_size: int = 800
-
-    def validate(self) -> None:
-        self.check_range("page_size", 1, 5000)
+    page_size: int = Field(800, ge=1, le=5000, description="Hashes asked for per request.")
 
 
 class StopNCIIAdapter(ExchangeAdapter):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from banks.errors import InvalidInput
+from pydantic import Field
+
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -48,17 +48,11 @@ SKIP_SECONDS = 600
 REACTION_FOR = {"positive": "SAW_THIS_TOO", "negative": "DISAGREE_WITH_TAGS"}
 
 
-@dataclass(frozen=True)
 class ThreatExchangeConfig(AdapterConfig):
-    privacy_group: str = ""
-    page_size: int = 100
-
-    def validate(self) -> None:
-        if not self.privacy_group.isdigit():
-            raise InvalidInput(
-                "set privacy_group=<numeric privacy group id>", code="invalid_exchange_config"
-            )
-        self.check_range("page_size", 1, 1000)
+    privacy_group: str = Field(
+        pattern=r"^[0-9]+$", description="The numeric id of the privacy group (required)."
+    )
+    page_size: int = Field(100, ge=1, le=1000, description="Indicators asked for per request.")
 
 
 class ThreatExchangeAdapter(ExchangeAdapter):
