@@ -9,7 +9,8 @@ from typing import Any
 
 from banks.errors import InvalidInput
 
-BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+#: The names of banks and exchanges.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_METADATA_BYTES = 16 * 1024
@@ -18,7 +19,7 @@ _TAG_FORBIDDEN = re.compile(r"[,;\x00-\x1f\x7f]")
 
 
 def bank_name(name: Any) -> str:
-    if not isinstance(name, str) or not BANK_NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput(
             "a bank name is 1 to 64 letters, digits, '_', '.' or '-', starting with a"
             " letter or digit",

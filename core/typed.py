@@ -37,4 +37,4 @@ def _problem(problem: Any) -> str:
         return f"unknown setting {name!r}"
     if problem["type"] == "missing":
         return f"setting {name} is required"
-    return f"setting {name}: " + problem["msg"].removeprefix("Value error, ")
+    return f"setting {name}: " + str(problem["msg"]).removeprefix("Value error, ")

@@ -7,7 +7,6 @@ them.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from actioners import audit
-from banks import store
+from banks import store, validation
 from banks.egress import Egress, is_local, origin
 from banks.errors import Conflict, InvalidInput, NotFound
 from banks.exchanges import adapter_type
@@ -32,7 +31,6 @@ from hma.locks import exclusive
 from hma.secrets import SecretBox
 from hma.settings import Settings
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 MIN_INTERVAL = 10
 FEEDBACK_LOCK = "exchange-feedback"
 USER_AGENT = "hma-exchange"
@@ -76,7 +74,7 @@ class Exchanges:
         enabled: bool = True,
         feedback: bool = True,
     ) -> Exchange:
-        if not isinstance(name, str) or not NAME.fullmatch(name):
+        if not isinstance(name, str) or not validation.NAME.fullmatch(name):
             raise InvalidInput(
                 "an exchange name is 1 to 64 letters, digits, '_', '.' or '-'",
                 code="invalid_exchange_name",

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import request_finished
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -29,10 +30,21 @@ from hma.settings import Settings, load_settings
 from hma.tokens import ROLES, create_token
 from hma.users import USER_ROLES, create_user
 from hma.web import create_app
+from tests import spec_check
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PG_URL_ENV = "HMA_TEST_DATABASE_URL"
+
+# Every /api/v1 answer in any test is checked against the published description.
+request_finished.connect(spec_check.check)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_openapi_description() -> Iterator[None]:
+    spec_check.PROBLEMS.clear()
+    yield
+    assert spec_check.PROBLEMS == [], "answers that differ from /api/v1/openapi.json"
 
 
 #: Where the tests' own peers listen (see `settings`).

@@ -353,7 +353,15 @@ def test_scan_bad_metadata_in_form(api):
         ("PATCH", "/banks/missing", {"json": {}}, 404, "bank_not_found"),
         ("DELETE", "/banks/missing", {}, 404, "bank_not_found"),
         ("GET", "/banks/missing/content", {}, 404, "bank_not_found"),
-        ("POST", "/banks/missing/content", {"json": {}}, 404, "bank_not_found"),
+        # The request's shape is checked before what it addresses.
+        ("POST", "/banks/missing/content", {"json": {}}, 400, "invalid_signals"),
+        (
+            "POST",
+            "/banks/missing/content",
+            {"json": {"signals": [{"type": "md5", "value": "0" * 32}]}},
+            404,
+            "bank_not_found",
+        ),
         ("GET", "/banks/known/content/999999", {}, 404, "content_not_found"),
         ("PATCH", "/banks/known/content/999999", {"json": {}}, 404, "content_not_found"),
         ("DELETE", "/banks/known/content/999999", {}, 404, "content_not_found"),

@@ -1,102 +1,50 @@
-"""Reading what callers send: JSON bodies, uploaded files, URLs and signal lists."""
+"""What a hash, match or scan request is about: an upload, media at a URL, or signals."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request
-
 from banks import validation
 from hashers import Signal
 from hma import fetch
 from hma.web.context import services
 from hma.web.errors import ApiError
-
-
-def json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_content_type", "send a JSON body (application/json)")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
-
-
-def optional_bool(body: dict[str, Any], key: str) -> bool | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise ApiError(400, "invalid_field", f"{key} must be true or false")
-    return value
-
-
-def optional_text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ApiError(400, "invalid_field", f"{key} must be a string")
-    return value
-
-
-def int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_paging", f"{name} must be an integer") from None
+from hma.web.schemas import ContentBody, SignalIn, UploadForm
 
 
 @dataclass
 class ContentInput:
-    """What a hash, match or scan request is about, plus its accompanying fields."""
+    """The signals a request is about, and the fields that came with them."""
 
     signals: list[Signal]
-    fields: dict[str, Any]
+    content_ref: str | None = None
+    metadata: dict[str, Any] | None = None
     #: The media's bytes, when media (not signals) was sent.
     data: bytes | None = None
 
 
-def uploaded_bytes() -> bytes:
-    upload = request.files.get("file")
-    if upload is None:
-        raise ApiError(400, "missing_file", "send the content as a multipart field named 'file'")
-    return upload.read()
-
-
-def content_input(allow_signals: bool) -> ContentInput:
-    """Signals of a multipart `file`, of JSON `{"url"}`, or JSON `{"signals"}` if allowed."""
+def content_input(body: ContentBody | UploadForm, allow_signals: bool) -> ContentInput:
+    """Hash the upload or the media at `url`; or take `signals`, where allowed."""
     scanner = services().scanner
-    if request.mimetype == "multipart/form-data":
-        fields: dict[str, Any] = dict(request.form)
-        if "metadata" in fields:
-            fields["metadata"] = validation.metadata_text(fields["metadata"])
-        data = uploaded_bytes()
-        return ContentInput(scanner.hash(data), fields, data)
-    body = json_object()
-    if "url" in body:
+    if isinstance(body, UploadForm):
+        metadata = validation.metadata_text(body.metadata)
+        return ContentInput(scanner.hash(body.file), body.content_ref, metadata, body.file)
+    if body.url is not None:
         settings = services().settings
         data = fetch.fetch(
             services().exchanges.engine.egress,
-            body["url"],
+            body.url,
             max_bytes=settings.max_upload_bytes,
             timeout=settings.fetch_timeout_seconds,
         )
-        return ContentInput(scanner.hash(data), body, data)
-    if allow_signals and "signals" in body:
-        return ContentInput(signal_list(body["signals"]), body)
+        return ContentInput(scanner.hash(data), body.content_ref, body.metadata, data)
+    if allow_signals and body.signals is not None:
+        return ContentInput(parse_signals(body.signals), body.content_ref, body.metadata)
     wanted = "a multipart 'file', or JSON with 'url'" + (" or 'signals'" if allow_signals else "")
     raise ApiError(400, "missing_input", f"send {wanted}")
 
 
-def signal_list(items: Any) -> list[Signal]:
-    """`[{"type": ..., "value": ...}, ...]`, validated and normalised."""
-    if not isinstance(items, list) or not items:
-        raise ApiError(400, "invalid_signals", "signals must be a non-empty list")
-    pairs = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-            raise ApiError(400, "invalid_signals", 'each signal is {"type": ..., "value": ...}')
-        pairs.append((item["type"], item.get("value")))
-    return services().scanner.parse_signals(pairs)
+def parse_signals(items: list[SignalIn]) -> list[Signal]:
+    """Validated and normalised by their signal types."""
+    return services().scanner.parse_signals([(item.type, item.value) for item in items])

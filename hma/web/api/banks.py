@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
-from flask import request
 from sqlalchemy import inspect as sa_inspect
 
 from actioners import audit
 from banks import store, validation
 from banks.models import Bank, BankContent
+from hma.web import schemas
 from hma.web.api import api
-from hma.web.auth import actor, require
+from hma.web.auth import actor
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
-from hma.web.inputs import (
-    int_arg,
-    json_object,
-    optional_bool,
-    optional_text,
-    signal_list,
-    uploaded_bytes,
-)
+from hma.web.inputs import parse_signals
+from hma.web.typed import endpoint
 
 
 def record(action: str, subject: str, details: dict[str, Any] | None = None) -> None:
@@ -42,7 +36,7 @@ def changed(obj: Any, before: dict[str, Any]) -> list[str]:
     return [attr for attr, value in before.items() if getattr(obj, attr) != value]
 
 
-def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
+def bank_json(bank: Bank, content_count: int) -> schemas.Bank:
     return {
         "name": bank.name,
         "description": bank.description,
@@ -57,7 +51,7 @@ def bank_json(bank: Bank, content_count: int) -> dict[str, Any]:
     }
 
 
-def content_json(bank: Bank, content: BankContent) -> dict[str, Any]:
+def content_json(bank: Bank, content: BankContent) -> schemas.Content:
     return {
         "id": content.id,
         "bank": bank.name,
@@ -65,33 +59,42 @@ def content_json(bank: Bank, content: BankContent) -> dict[str, Any]:
         "tags": list(content.tags),
         "metadata": dict(content.details),
         "source": content.source,
-        "signals": [
-            {"type": s.signal_type, "value": s.value}
-            | ({"quality": s.quality} if s.quality is not None else {})
-            for s in content.signals
-        ],
+        "signals": [_stored_signal(s.signal_type, s.value, s.quality) for s in content.signals],
         "created_at": content.created_at.isoformat(),
         "updated_at": content.updated_at.isoformat(),
     }
 
 
+def _stored_signal(kind: str, value: str, quality: int | None) -> schemas.StoredSignal:
+    signal: schemas.StoredSignal = {"type": kind, "value": value}
+    if quality is not None:
+        signal["quality"] = quality
+    return signal
+
+
+_NO_BANK = {404: "No bank of that name"}
+_NO_CONTENT = {404: "No such bank, or no such content in it"}
+
+
 @api.get("/banks")
-@require("curator")
-def list_banks() -> dict[str, Any]:
+@endpoint("List the banks", role="curator", responses={200: schemas.BankList})
+def list_banks() -> schemas.BankList:
     summaries = store.list_banks(db_session())
     return {"banks": [bank_json(s.bank, s.content_count) for s in summaries]}
 
 
 @api.post("/banks")
-@require("curator")
-def create_bank() -> tuple[dict[str, Any], int]:
-    body = json_object()
+@endpoint(
+    "Create a bank",
+    role="curator",
+    body=schemas.BankCreate,
+    responses={201: schemas.Bank},
+    errors={409: "A bank of that name exists"},
+)
+def create_bank(body: schemas.BankCreate) -> tuple[schemas.Bank, int]:
     session = db_session()
     bank = store.create_bank(
-        session,
-        body.get("name"),  # type: ignore[arg-type]
-        description=optional_text(body, "description") or "",
-        enabled=optional_bool(body, "enabled") is not False,
+        session, body.name, description=body.description or "", enabled=body.enabled is not False
     )
     record(audit.BANK_CREATE, f"bank:{bank.name}")
     session.commit()
@@ -99,30 +102,36 @@ def create_bank() -> tuple[dict[str, Any], int]:
 
 
 @api.get("/banks/<name>")
-@require("curator")
-def get_bank(name: str) -> dict[str, Any]:
+@endpoint("A bank", role="curator", responses={200: schemas.Bank}, errors=_NO_BANK)
+def get_bank(name: str) -> schemas.Bank:
     session = db_session()
     bank = store.get_bank(session, name)
     return bank_json(bank, store.count_content(session, bank))
 
 
 @api.patch("/banks/<name>")
-@require("curator")
-def update_bank(name: str) -> dict[str, Any]:
-    body = json_object()
+@endpoint(
+    "Change a bank: rename, describe, enable, threshold, publish, trust",
+    role="curator",
+    body=schemas.BankChange,
+    responses={200: schemas.Bank},
+    errors=_NO_BANK | {409: "A bank of the new name exists"},
+)
+def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
     session = db_session()
     bank = store.get_bank(session, name)
     before = snapshot(bank)
+    sent = body.model_fields_set
     store.update_bank(
         session,
         bank,
-        name=optional_text(body, "name"),
-        description=optional_text(body, "description"),
-        enabled=optional_bool(body, "enabled"),
-        pdq_threshold=body.get("pdq_threshold", store.UNCHANGED),
-        published=optional_bool(body, "published"),
-        trust=body.get("trust"),
-        reshare=optional_bool(body, "reshare"),
+        name=body.name,
+        description=body.description,
+        enabled=body.enabled,
+        pdq_threshold=body.pdq_threshold if "pdq_threshold" in sent else store.UNCHANGED,
+        published=body.published,
+        trust=body.trust,
+        reshare=body.reshare,
         taxonomy=services().taxonomy,
     )
     renamed = {"renamed_from": name} if bank.name != name else {}
@@ -132,7 +141,7 @@ def update_bank(name: str) -> dict[str, Any]:
 
 
 @api.delete("/banks/<name>")
-@require("curator")
+@endpoint("Delete a bank and its content", role="curator", responses={204: None}, errors=_NO_BANK)
 def delete_bank(name: str) -> tuple[str, int]:
     session = db_session()
     store.delete_bank(session, store.get_bank(session, name))
@@ -142,39 +151,52 @@ def delete_bank(name: str) -> tuple[str, int]:
 
 
 @api.get("/banks/<name>/content")
-@require("curator")
-def list_content(name: str) -> dict[str, Any]:
+@endpoint(
+    "A page of a bank's content, oldest first",
+    role="curator",
+    query=schemas.ContentQuery,
+    responses={200: schemas.ContentPage},
+    errors=_NO_BANK,
+)
+def list_content(name: str, query: schemas.ContentQuery) -> schemas.ContentPage:
     session = db_session()
     bank = store.get_bank(session, name)
-    limit = int_arg("limit", 100)
-    page = store.list_content(session, bank, after=int_arg("after", 0), limit=limit)
+    page = store.list_content(session, bank, after=query.after, limit=query.limit)
     return {
         "content": [content_json(bank, c) for c in page],
-        "next_after": page[-1].id if len(page) == limit else None,
+        "next_after": page[-1].id if len(page) == query.limit else None,
     }
 
 
 @api.post("/banks/<name>/content")
-@require("curator")
-def add_content(name: str) -> tuple[dict[str, Any], int]:
+@endpoint(
+    "Add content: an upload to hash, or signals",
+    role="curator",
+    body=schemas.ContentAdd,
+    form=schemas.UploadForm,
+    responses={201: schemas.AddedContent},
+    errors=_NO_BANK | {413: "The upload is over a size, pixel or length limit"},
+)
+def add_content(
+    name: str, body: schemas.ContentAdd | schemas.UploadForm
+) -> tuple[schemas.AddedContent, int]:
     session = db_session()
     bank = store.get_bank(session, name)
     skipped: list[dict[str, Any]] = []
-    if request.mimetype == "multipart/form-data":
-        hashed = services().scanner.hash(uploaded_bytes())
+    if isinstance(body, schemas.UploadForm):
+        hashed = services().scanner.hash(body.file)
         signals = [s for s in hashed if s.usable]
         skipped = [
             s.to_dict() | {"reason": "quality under the configured minimum"}
             for s in hashed
             if not s.usable
         ]
-        tags = validation.split_tags(request.form.get("tags"), ",")
-        metadata = validation.metadata_text(request.form.get("metadata"))
+        tags = validation.split_tags(body.tags, ",")
+        metadata = validation.metadata_text(body.metadata)
     else:
-        body = json_object()
-        signals = signal_list(body.get("signals"))
-        tags = validation.tags(body.get("tags"))
-        metadata = validation.metadata(body.get("metadata"))
+        signals = parse_signals(body.signals)
+        tags = validation.tags(body.tags)
+        metadata = validation.metadata(body.metadata)
     if not signals:
         raise ApiError(400, "no_signals", "the content produced no usable signal")
     content = store.add_content(
@@ -182,21 +204,29 @@ def add_content(name: str) -> tuple[dict[str, Any], int]:
     )
     record(audit.BANK_CHANGE, f"bank:{name}", {"content_added": content.id})
     session.commit()
-    return content_json(bank, content) | {"skipped_signals": skipped}, 201
+    added = content_json(bank, content) | {"skipped_signals": skipped}
+    return cast(schemas.AddedContent, added), 201
 
 
 @api.get("/banks/<name>/content/<id:content_id>")
-@require("curator")
-def get_content(name: str, content_id: int) -> dict[str, Any]:
+@endpoint(
+    "One piece of content", role="curator", responses={200: schemas.Content}, errors=_NO_CONTENT
+)
+def get_content(name: str, content_id: int) -> schemas.Content:
     session = db_session()
     bank = store.get_bank(session, name)
     return content_json(bank, store.get_content(session, bank, content_id))
 
 
 @api.patch("/banks/<name>/content/<id:content_id>")
-@require("curator")
-def update_content(name: str, content_id: int) -> dict[str, Any]:
-    body = json_object()
+@endpoint(
+    "Enable, disable, retag or annotate content",
+    role="curator",
+    body=schemas.ContentChange,
+    responses={200: schemas.Content},
+    errors=_NO_CONTENT,
+)
+def update_content(name: str, content_id: int, body: schemas.ContentChange) -> schemas.Content:
     session = db_session()
     bank = store.get_bank(session, name)
     content = store.get_content(session, bank, content_id)
@@ -204,9 +234,9 @@ def update_content(name: str, content_id: int) -> dict[str, Any]:
     store.update_content(
         session,
         content,
-        enabled=optional_bool(body, "enabled"),
-        tags=body.get("tags"),
-        metadata=body.get("metadata"),
+        enabled=body.enabled,
+        tags=body.tags,
+        metadata=body.metadata,
         taxonomy=services().taxonomy,
     )
     # The API's names for the fields; "enabled" alone would not say which way it went.
@@ -218,7 +248,7 @@ def update_content(name: str, content_id: int) -> dict[str, Any]:
 
 
 @api.delete("/banks/<name>/content/<id:content_id>")
-@require("curator")
+@endpoint("Remove content", role="curator", responses={204: None}, errors=_NO_CONTENT)
 def delete_content(name: str, content_id: int) -> tuple[str, int]:
     session = db_session()
     bank = store.get_bank(session, name)
@@ -229,16 +259,23 @@ def delete_content(name: str, content_id: int) -> tuple[str, int]:
 
 
 @api.post("/banks/<name>/content/<id:content_id>/remove-on-appeal")
-@require("curator")
-def remove_content_on_appeal(name: str, content_id: int) -> dict[str, Any]:
+@endpoint(
+    "Remove content an appeal found not to be abuse, for good, telling its exchange",
+    role="curator",
+    body=schemas.AppealRemoval,
+    responses={200: schemas.AppealRemoved},
+    errors=_NO_CONTENT,
+)
+def remove_content_on_appeal(
+    name: str, content_id: int, body: schemas.AppealRemoval
+) -> schemas.AppealRemoved:
     """An appeal found the content is not abuse: remove it for good, say why, and
     tell its exchange (when it takes feedback)."""
-    reason = json_object().get("reason")
     session = db_session()
     bank = store.get_bank(session, name)
     content = store.get_content(session, bank, content_id)
-    told = store.remove_on_appeal(session, content, reason, actor())  # type: ignore[arg-type]
-    details = {"content_id": content_id, "change": "removed on appeal", "reason": reason}
+    told = store.remove_on_appeal(session, content, body.reason, actor())
+    details = {"content_id": content_id, "change": "removed on appeal", "reason": body.reason}
     record(audit.BANK_CHANGE, f"bank:{name}", details | {"exchange_told": told})
     session.commit()
     return {"removed": content_id, "exchange_told": told}

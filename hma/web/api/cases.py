@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from flask import Response, request
+from flask import Response
 from sqlalchemy import select
 
 from actioners import audit, cases, exposure, queue, review, webhooks
@@ -12,14 +13,15 @@ from actioners.errors import CaseNotFound
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from hma.models import User
+from hma.web import schemas
 from hma.web.api import api
-from hma.web.auth import acting_username, actor, case_queues, is_admin, require
+from hma.web.auth import acting_username, actor, case_queues, is_admin
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
-from hma.web.inputs import int_arg, json_object
+from hma.web.typed import View, endpoint
 
 
-def case_summary_json(case: Case) -> dict[str, Any]:
+def case_summary_json(case: Case) -> schemas.CaseSummary:
     return {
         "id": case.id,
         "content_ref": case.content_ref,
@@ -39,9 +41,9 @@ def case_summary_json(case: Case) -> dict[str, Any]:
     }
 
 
-def case_json(case: Case) -> dict[str, Any]:
+def case_json(case: Case) -> schemas.CaseDetail:
     sources = cases.match_sources(db_session(), case)
-    return case_summary_json(case) | {
+    detail = case_summary_json(case) | {
         "priority_reasons": cases.explain(case)[1],
         "has_media": case.media is not None,
         "metadata": dict(case.details),
@@ -89,29 +91,47 @@ def case_json(case: Case) -> dict[str, Any]:
             for w in webhooks.deliveries_for(db_session(), case.id)
         ],
     }
+    return cast(schemas.CaseDetail, detail)
+
+
+_STEP_ERRORS = {
+    403: "Not a personal token, or the review rules forbid this person this step",
+    404: "No such case in a queue the caller may open",
+    409: "Held by someone else, or not in a state that allows the step",
+}
 
 
 @api.get("/cases")
-@require("reviewer")
-def list_cases() -> dict[str, Any]:
+@endpoint(
+    "Cases, most urgent first",
+    role="reviewer",
+    query=schemas.CaseQuery,
+    responses={200: schemas.CaseList},
+)
+def list_cases(query: schemas.CaseQuery) -> schemas.CaseList:
     page, total = queue.page(
         db_session(),
-        status=request.args.get("status", "unresolved"),
-        limit=int_arg("limit", 50),
-        offset=int_arg("offset", 0),
-        queue=request.args.get("queue") or None,
+        status=query.status,
+        limit=query.limit,
+        offset=query.offset,
+        queue=query.queue or None,
         queues=case_queues(),
     )
     return {"cases": [case_summary_json(c) for c in page], "total": total}
 
 
 @api.get("/cases/<id:case_id>")
-@require("reviewer")
-def get_case(case_id: int) -> dict[str, Any]:
+@endpoint(
+    "A case: its matches, decisions and deliveries",
+    role="reviewer",
+    responses={200: schemas.CaseDetail},
+    errors={404: "No such case in a queue the caller may open"},
+)
+def get_case(case_id: int) -> schemas.CaseDetail:
     return case_json(cases.get_case(db_session(), case_id, case_queues()))
 
 
-def _done(case_id: int) -> dict[str, Any]:
+def _done(case_id: int) -> schemas.CaseDetail:
     """Commit the step, then answer with the case as it now stands."""
     session = db_session()
     session.commit()
@@ -119,28 +139,40 @@ def _done(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/decision")
-@require("reviewer", person=True)
-def decide_case(case_id: int) -> dict[str, Any]:
-    body = json_object()
+@endpoint(
+    "Decide: confirm, reject or escalate",
+    role="reviewer",
+    person=True,
+    body=schemas.DecisionIn,
+    responses={200: schemas.CaseDetail},
+    errors=_STEP_ERRORS,
+)
+def decide_case(case_id: int, body: schemas.DecisionIn) -> schemas.CaseDetail:
     session = db_session()
     found = services()
     review.decide(
         session,
         cases.get_case(session, case_id, case_queues()),
-        decision=body.get("decision"),  # type: ignore[arg-type]
+        decision=body.decision,
         reviewer=actor(),
         policy=found.settings.review_policy,
         taxonomy=found.taxonomy,
-        note=body.get("note") or "",
-        classification=body.get("classification"),
-        reason=body.get("reason"),
-        escalate_to=body.get("escalate_to"),
+        note=body.note or "",
+        classification=body.classification,
+        reason=body.reason,
+        escalate_to=body.escalate_to,
     )
     return _done(case_id)
 
 
 @api.post("/cases/next")
-@require("reviewer", person=True)
+@endpoint(
+    "Claim the most urgent case waiting for the caller",
+    role="reviewer",
+    person=True,
+    responses={200: schemas.CaseDetail, 204: None},
+    errors={403: "Not a personal token"},
+)
 def take_next_case() -> Any:
     """Claim the most urgent case waiting for the caller, as the console's "next" does;
     204 when none waits."""
@@ -151,9 +183,21 @@ def take_next_case() -> Any:
     return _done(case.id)
 
 
+def _step(summary: str, role: str = "reviewer", **declared: Any) -> Callable[[View], View]:
+    """The declaration shared by the workflow steps on one case."""
+    return endpoint(
+        summary,
+        role=role,
+        person=True,
+        responses={200: schemas.CaseDetail},
+        errors=_STEP_ERRORS,
+        **declared,
+    )
+
+
 @api.post("/cases/<id:case_id>/claim")
-@require("reviewer", person=True)
-def claim_case(case_id: int) -> dict[str, Any]:
+@_step("Claim the case, or renew the lease on it")
+def claim_case(case_id: int) -> schemas.CaseDetail:
     session = db_session()
     policy = services().settings.review_policy
     review.claim(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
@@ -161,8 +205,8 @@ def claim_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/release")
-@require("reviewer", person=True)
-def release_case(case_id: int) -> dict[str, Any]:
+@_step("Give the case back to the queue")
+def release_case(case_id: int) -> schemas.CaseDetail:
     session = db_session()
     review.release(
         session, cases.get_case(session, case_id, case_queues()), actor(), admin=is_admin()
@@ -171,18 +215,18 @@ def release_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/reassign")
-@require("admin", person=True)
-def reassign_case(case_id: int) -> dict[str, Any]:
+@_step("Hand the case to a named reviewer", role="admin", body=schemas.Reassignment)
+def reassign_case(case_id: int, body: schemas.Reassignment) -> schemas.CaseDetail:
     session = db_session()
     policy = services().settings.review_policy
-    to = json_object().get("to")
-    review.reassign(session, cases.get_case(session, case_id, case_queues()), to, actor(), policy)
+    case = cases.get_case(session, case_id, case_queues())
+    review.reassign(session, case, body.to, actor(), policy)
     return _done(case_id)
 
 
 @api.post("/cases/<id:case_id>/approve")
-@require("reviewer", person=True)
-def approve_case(case_id: int) -> dict[str, Any]:
+@_step("Agree, as the second reviewer, with a decision awaiting one")
+def approve_case(case_id: int) -> schemas.CaseDetail:
     session = db_session()
     policy = services().settings.review_policy
     review.approve(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
@@ -190,8 +234,8 @@ def approve_case(case_id: int) -> dict[str, Any]:
 
 
 @api.post("/cases/<id:case_id>/undo")
-@require("reviewer", person=True)
-def undo_decision(case_id: int) -> dict[str, Any]:
+@_step("Take back a decision that has not taken effect (undo window)")
+def undo_decision(case_id: int) -> schemas.CaseDetail:
     session = db_session()
     policy = services().settings.review_policy
     review.undo(
@@ -208,7 +252,15 @@ def _media_of(case_id: int) -> Any:
 
 
 @api.get("/cases/<id:case_id>/preview")
-@require("reviewer")
+@endpoint(
+    "The reviewer-safe image: downscaled, blurred and greyscale",
+    role="reviewer",
+    responses={200: "image/jpeg"},
+    errors={
+        404: "No such case in a queue the caller may open, or it kept no media",
+        429: "The person's exposure limit for this hour is reached",
+    },
+)
 def case_preview(case_id: int) -> Response:
     """Blurred, downscaled and greyscale, always: the safe view for a first look.
 
@@ -223,7 +275,17 @@ def case_preview(case_id: int) -> Response:
 
 
 @api.post("/cases/<id:case_id>/reveal")
-@require("reviewer", person=True)
+@endpoint(
+    "The kept copy itself, unblurred; recorded in the audit log",
+    role="reviewer",
+    person=True,
+    responses={200: "image/*"},
+    errors={
+        403: "Not a personal token",
+        404: "No such case in a queue the caller may open, or it kept no media",
+        429: "The person's exposure limit for this hour is reached",
+    },
+)
 def reveal_case(case_id: int) -> Response:
     """The kept copy itself; a person's deliberate step, within their exposure
     limit, recorded in the audit log first."""

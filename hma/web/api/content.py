@@ -2,40 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import cast
 
 from hma.web.api import api
-from hma.web.auth import require
 from hma.web.context import db_session, read_session, services
 from hma.web.inputs import content_input
+from hma.web.schemas import ContentBody, HashResult, MatchResult, ScanResult, UploadForm
+from hma.web.typed import View, endpoint
+
+
+def _ingest(summary: str, result: type) -> Callable[[View], View]:
+    """The declaration the three ingest routes share: media or signals in, `result` out."""
+    return endpoint(
+        summary,
+        role="ingest",
+        body=ContentBody,
+        form=UploadForm,
+        responses={200: result},
+        errors={
+            400: "The media cannot be hashed, a signal is invalid, or nothing was sent",
+            413: "The upload, or the media at `url`, is over a size, pixel or length limit",
+        },
+    )
 
 
 @api.post("/hash")
-@require("ingest")
-def hash_content() -> dict[str, Any]:
-    found = content_input(allow_signals=False)
-    return {"signals": [s.to_dict() for s in found.signals]}
+@_ingest("Hash an upload, or the media at a URL", HashResult)
+def hash_content(body: ContentBody | UploadForm) -> HashResult:
+    found = content_input(body, allow_signals=False)
+    return cast(HashResult, {"signals": [s.to_dict() for s in found.signals]})
 
 
 @api.post("/match")
-@require("ingest")
-def match_content() -> dict[str, Any]:
-    found = content_input(allow_signals=True)
+@_ingest("Hash and look up, opening no case", MatchResult)
+def match_content(body: ContentBody | UploadForm) -> MatchResult:
+    found = content_input(body, allow_signals=True)
     result = services().scanner.match(read_session(), found.signals)
-    return result.to_dict(with_case=False)
+    return cast(MatchResult, result.to_dict(with_case=False))
 
 
 @api.post("/scan")
-@require("ingest")
-def scan_content() -> dict[str, Any]:
-    found = content_input(allow_signals=True)
+@_ingest("Hash, look up, and open or join the upload's review case", ScanResult)
+def scan_content(body: ContentBody | UploadForm) -> ScanResult:
+    found = content_input(body, allow_signals=True)
     session = db_session()
     result = services().scanner.scan(
         session,
         found.signals,
-        content_ref=found.fields.get("content_ref"),  # type: ignore[arg-type]
-        metadata=found.fields.get("metadata"),
+        content_ref=found.content_ref,  # type: ignore[arg-type]
+        metadata=found.metadata,
         media=found.data,
     )
     session.commit()
-    return result.to_dict(with_case=True)
+    return cast(ScanResult, result.to_dict(with_case=True))

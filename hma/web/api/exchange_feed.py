@@ -6,23 +6,25 @@ published to one peer is invisible to every other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from flask import g
 
 from banks import store
 from banks.publish import feed, published_banks
 from hma.tokens import readable_banks
+from hma.web import schemas
 from hma.web.api import api
-from hma.web.auth import require
 from hma.web.context import db_session, services
 from hma.web.errors import ApiError
-from hma.web.inputs import int_arg
+from hma.web.typed import endpoint
 
 
 @api.get("/exchange/banks")
-@require("exchange")
-def list_published_banks() -> dict[str, Any]:
+@endpoint(
+    "The banks published to this token", role="exchange", responses={200: schemas.PublishedBankList}
+)
+def list_published_banks() -> schemas.PublishedBankList:
     session = db_session()
     scope = readable_banks(session, g.grant.name)
     return {
@@ -35,13 +37,20 @@ def list_published_banks() -> dict[str, Any]:
 
 
 @api.get("/exchange/banks/<name>/changes")
-@require("exchange")
-def published_changes(name: str) -> dict[str, Any]:
+@endpoint(
+    "A published bank's changes after a cursor",
+    role="exchange",
+    query=schemas.FeedQuery,
+    responses={200: schemas.ChangePage},
+    errors={404: "No bank of that name published to this token"},
+)
+def published_changes(name: str, query: schemas.FeedQuery) -> schemas.ChangePage:
     session = db_session()
     bank = store.get_bank(session, name)
     if not bank.published or bank.id not in readable_banks(session, g.grant.name):
         # Unpublished banks, and banks published to others, are indistinguishable
         # from missing ones to followers.
         raise ApiError(404, "bank_not_found", f"no published bank named {name!r}")
-    page = feed(session, bank, services().taxonomy, int_arg("after", 0), int_arg("limit", 1000))
-    return {"changes": page.changes, "next_after": page.next_after, "has_more": page.has_more}
+    page = feed(session, bank, services().taxonomy, query.after, query.limit)
+    changes = cast(list[schemas.Change], page.changes)
+    return {"changes": changes, "next_after": page.next_after, "has_more": page.has_more}

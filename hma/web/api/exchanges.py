@@ -3,56 +3,55 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-from flask import request
+from typing import Any, cast
 
 from actioners import audit
 from banks.egress import shown_url
+from hma.web import schemas
 from hma.web.api import api
 from hma.web.api.banks import changed, record, snapshot
-from hma.web.auth import actor, require
+from hma.web.auth import actor
 from hma.web.context import db_session, services
-from hma.web.errors import ApiError
-from hma.web.inputs import json_object, optional_bool, optional_text
+from hma.web.typed import endpoint
 
-
-def _settings(body: dict[str, Any]) -> dict[str, Any] | None:
-    value = body.get("settings")
-    if value is not None and not isinstance(value, dict):
-        raise ApiError(400, "invalid_exchange_config", "settings must be a JSON object")
-    return value
-
-
-def _interval(body: dict[str, Any]) -> Any:
-    return body.get("interval_seconds")
+_NO_EXCHANGE = {404: "No exchange of that name"}
 
 
 @api.get("/exchanges")
-@require("curator")
-def list_exchanges() -> dict[str, Any]:
+@endpoint(
+    "The exchanges and how each is doing", role="curator", responses={200: schemas.ExchangeList}
+)
+def list_exchanges() -> schemas.ExchangeList:
     exchanges = services().exchanges
-    return {"exchanges": [exchanges.status(e) for e in exchanges.all(db_session())]}
+    return {"exchanges": [_status(e) for e in exchanges.all(db_session())]}
+
+
+def _status(exchange: Any) -> schemas.ExchangeStatus:
+    return cast(schemas.ExchangeStatus, services().exchanges.status(exchange))
 
 
 @api.post("/exchanges")
-@require("curator")
-def create_exchange() -> tuple[dict[str, Any], int]:
-    body = json_object()
+@endpoint(
+    "Connect a bank to an exchange",
+    role="curator",
+    body=schemas.ExchangeCreate,
+    responses={201: schemas.ExchangeStatus},
+    errors={404: "No bank of that name", 409: "An exchange of that name exists"},
+)
+def create_exchange(body: schemas.ExchangeCreate) -> tuple[schemas.ExchangeStatus, int]:
     exchanges = services().exchanges
     session = db_session()
-    interval = _interval(body)
     exchange = exchanges.add(
         session,
-        body.get("name"),  # type: ignore[arg-type]
-        body.get("type"),  # type: ignore[arg-type]
-        body.get("bank"),  # type: ignore[arg-type]
-        url=optional_text(body, "url"),
-        interval=3600 if interval is None else interval,
-        config=_settings(body),
-        credentials=optional_text(body, "credentials"),
-        enabled=optional_bool(body, "enabled") is not False,
-        feedback=optional_bool(body, "feedback_enabled") is not False,
+        body.name,
+        body.type,
+        body.bank,
+        url=body.url,
+        interval=3600 if body.interval_seconds is None else body.interval_seconds,
+        config=body.settings,
+        credentials=body.credentials,
+        enabled=body.enabled is not False,
+        feedback=body.feedback_enabled is not False,
     )
     details = {
         "type": exchange.type,
@@ -61,20 +60,29 @@ def create_exchange() -> tuple[dict[str, Any], int]:
     }
     record(audit.EXCHANGE_ADD, f"exchange:{exchange.name}", details)
     session.commit()
-    return exchanges.status(exchange), 201
+    return _status(exchange), 201
 
 
 @api.get("/exchanges/<name>")
-@require("curator")
-def get_exchange(name: str) -> dict[str, Any]:
-    exchanges = services().exchanges
-    return exchanges.status(exchanges.get(db_session(), name))
+@endpoint(
+    "An exchange's status",
+    role="curator",
+    responses={200: schemas.ExchangeStatus},
+    errors=_NO_EXCHANGE,
+)
+def get_exchange(name: str) -> schemas.ExchangeStatus:
+    return _status(services().exchanges.get(db_session(), name))
 
 
 @api.patch("/exchanges/<name>")
-@require("curator")
-def update_exchange(name: str) -> dict[str, Any]:
-    body = json_object()
+@endpoint(
+    "Change an exchange: address, interval, settings, credentials, switches",
+    role="curator",
+    body=schemas.ExchangeChange,
+    responses={200: schemas.ExchangeStatus},
+    errors=_NO_EXCHANGE,
+)
+def update_exchange(name: str, body: schemas.ExchangeChange) -> schemas.ExchangeStatus:
     exchanges = services().exchanges
     session = db_session()
     exchange = exchanges.get(session, name)
@@ -82,12 +90,12 @@ def update_exchange(name: str) -> dict[str, Any]:
     exchanges.update(
         session,
         exchange,
-        interval=_interval(body),
-        config=_settings(body),
-        credentials=optional_text(body, "credentials"),
-        enabled=optional_bool(body, "enabled"),
-        feedback=optional_bool(body, "feedback_enabled"),
-        url=optional_text(body, "url"),
+        interval=body.interval_seconds,
+        config=body.settings,
+        credentials=body.credentials,
+        enabled=body.enabled,
+        feedback=body.feedback_enabled,
+        url=body.url,
     )
     # Names only: a changed "credentials" is listed, its value never is; a new
     # address is recorded, as where the exchange's requests go from now on.
@@ -96,27 +104,39 @@ def update_exchange(name: str) -> dict[str, Any]:
         details["url"] = shown_url(exchange.base_url) if exchange.base_url else None
     record(audit.EXCHANGE_CHANGE, f"exchange:{name}", details)
     session.commit()
-    return exchanges.status(exchange)
+    return _status(exchange)
 
 
 @api.delete("/exchanges/<name>")
-@require("curator")
-def delete_exchange(name: str) -> tuple[str, int]:
+@endpoint(
+    "Disconnect an exchange, deleting what it brought unless asked to keep it",
+    role="curator",
+    query=schemas.ExchangeRemoval,
+    responses={204: None},
+    errors=_NO_EXCHANGE,
+)
+def delete_exchange(name: str, query: schemas.ExchangeRemoval) -> tuple[str, int]:
     exchanges = services().exchanges
     exchanges.get(db_session(), name)
-    keep = request.args.get("keep_content") == "true"
+    keep = query.keep_content == "true"
     exchanges.remove(name, keep_content=keep, actor=actor())  # audited in its transaction
     return "", 204
 
 
 @api.post("/exchanges/<name>/sync")
-@require("curator")
-def sync_exchange(name: str) -> tuple[dict[str, Any], int]:
+@endpoint(
+    "Start a sync in the background",
+    role="curator",
+    body=schemas.SyncRequest,
+    body_optional=True,
+    responses={202: schemas.SyncStarted},
+    errors=_NO_EXCHANGE,
+)
+def sync_exchange(name: str, body: schemas.SyncRequest | None) -> tuple[schemas.SyncStarted, int]:
     """Start a sync in the background; its progress shows in the exchange's status."""
-    body = json_object() if request.data else {}
     exchanges = services().exchanges
     exchanges.get(db_session(), name)
-    full = optional_bool(body, "full") is True
+    full = body is not None and body.full is True
     threading.Thread(
         target=exchanges.sync, args=(name, full), daemon=True, name=f"sync-{name}"
     ).start()

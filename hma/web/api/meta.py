@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from banks import changelog
 from hma import __version__
+from hma.web import schemas
 from hma.web.api import api
 from hma.web.context import db_session, services
 from hma.web.openapi import openapi_spec
+from hma.web.typed import endpoint
 
 log = logging.getLogger(__name__)
 
 
 @api.get("/status")
+@endpoint(
+    "Liveness, index freshness and versions",
+    role=None,
+    responses={200: schemas.Status, 503: schemas.Status | schemas.ErrorBody},
+)
 def status() -> tuple[Response, int]:
     """Liveness and index freshness; no token needed, nothing sensitive shown."""
     indexes = services().scanner.indexes
@@ -41,13 +48,19 @@ def status() -> tuple[Response, int]:
 
 
 @api.get("/live")
-def live() -> dict[str, Any]:
+@endpoint("The process answers", role=None, responses={200: schemas.Liveness})
+def live() -> schemas.Liveness:
     """Liveness: the process answers. Nothing else is checked, so that a database
     outage makes replicas unready (taken out of rotation), not restarted."""
     return {"status": "ok", "version": __version__}
 
 
 @api.get("/ready")
+@endpoint(
+    "The database answers and the indexes are current",
+    role=None,
+    responses={200: schemas.Readiness, 503: schemas.Readiness | schemas.ErrorBody},
+)
 def ready() -> tuple[Response, int]:
     """Readiness: the database answers and the indexes are loaded and current."""
     found = services()
@@ -62,5 +75,6 @@ def ready() -> tuple[Response, int]:
 
 
 @api.get("/openapi.json")
+@endpoint("This description", role=None, responses={200: schemas.JsonObject})
 def openapi() -> dict[str, Any]:
-    return openapi_spec(__version__)
+    return openapi_spec(current_app._get_current_object(), __version__)  # type: ignore[attr-defined]

@@ -7,16 +7,18 @@ blueprint (`exposition`), and like the rest needs a token of role admin.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from actioners import metrics as review_metrics
 from database import utcnow
+from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import require
 from hma.web.context import db_session
 from hma.web.errors import ApiError
+from hma.web.typed import endpoint
 
 #: The period a request without `start` covers, ending now.
 DEFAULT_PERIOD = timedelta(days=30)
@@ -25,13 +27,12 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 exposition = Blueprint("exposition", __name__)
 
 
-def _moment(name: str, *, is_end: bool) -> datetime | None:
+def _moment(name: str, raw: str | None, *, is_end: bool) -> datetime | None:
     """`?name=` as a UTC datetime: an ISO date or datetime (naive means UTC).
 
     A date alone is the start of that day; as `end`, the end of it (the next
     midnight), so that `start=2024-01-01&end=2024-01-31` covers all of January.
     """
-    raw = request.args.get(name)
     if raw is None or not raw.strip():
         return None
     raw = raw.strip()
@@ -49,10 +50,10 @@ def _moment(name: str, *, is_end: bool) -> datetime | None:
         ) from None
 
 
-def period_args() -> tuple[datetime, datetime]:
+def period_args(query: schemas.PeriodQuery) -> tuple[datetime, datetime]:
     """The `[start, end)` a request asks about: by default the last 30 days."""
-    end = _moment("end", is_end=True) or utcnow()
-    start = _moment("start", is_end=False)
+    end = _moment("end", query.end, is_end=True) or utcnow()
+    start = _moment("start", query.start, is_end=False)
     if start is None:
         try:
             start = end - DEFAULT_PERIOD
@@ -64,28 +65,35 @@ def period_args() -> tuple[datetime, datetime]:
 
 
 @api.get("/metrics")
-@require("admin")
-def review_metrics_json() -> dict[str, Any]:
-    start, end = period_args()
+@endpoint(
+    "Queue and decision figures for a period",
+    role="admin",
+    query=schemas.PeriodQuery,
+    responses={200: schemas.Metrics},
+)
+def review_metrics_json(query: schemas.PeriodQuery) -> schemas.Metrics:
+    start, end = period_args(query)
     session = db_session()
     snapshot = review_metrics.queue_snapshot(session, utcnow())
     stats = review_metrics.decision_stats(session, start, end)
     return {
         "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "queue": snapshot.to_json(),
-        "decisions": stats.to_json(),
+        "queue": cast(schemas.QueueFigures, snapshot.to_json()),
+        "decisions": cast(schemas.DecisionFigures, stats.to_json()),
     }
 
 
 @api.get("/transparency")
-@require("admin")
-def transparency_report() -> Any:
-    wanted = request.args.get("format", "json")
-    if wanted not in ("json", "csv"):
-        raise ApiError(400, "invalid_format", "format must be json or csv")
-    start, end = period_args()
+@endpoint(
+    "Figures for a transparency report, as JSON or CSV",
+    role="admin",
+    query=schemas.TransparencyQuery,
+    responses={200: [schemas.Transparency, "text/csv"]},
+)
+def transparency_report(query: schemas.TransparencyQuery) -> Any:
+    start, end = period_args(query)
     report = review_metrics.transparency(db_session(), start, end)
-    if wanted == "json":
+    if query.format == "json":
         return report
     filename = f"hma-transparency_{_stamp(start)}_{_stamp(end)}.csv"
     return Response(
