@@ -16,13 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from actioners import audit
-from actioners.errors import CaseNotFound
 from actioners.models import OPEN_STATUSES, PENDING, Case, CaseMatch
 from actioners.priority import age_reason, case_priority
-from banks.errors import InvalidInput
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
+from core.errors import CaseNotFound, InvalidInput
 from database import utcnow
 
 MAX_CONTENT_REF = 512

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from actioners.models import OPEN_STATUSES, Case
 from actioners.priority import AGE_POINTS_PER_HOUR, MOST_FOR_AGE
-from banks.errors import InvalidInput
+from core.errors import InvalidInput
 from database import utcnow
 
 StatusFilter = Literal["open", "escalated", "pending", "closed", "unresolved", "all"]

@@ -24,13 +24,12 @@ from sqlalchemy.orm import Session
 
 from actioners import audit, retention, webhooks
 from actioners.cases import absorb_follow_up, get_case
-from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.feedback import queue_exchange_feedback
 from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision
 from actioners.queue import free_for, next_free
-from banks.errors import InvalidInput
 from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
+from core.errors import CaseClosed, CaseHeld, InvalidInput, NotAllowed
 from database import utcnow
 
 Decision = Literal["confirm", "reject", "escalate"]

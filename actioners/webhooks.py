@@ -35,7 +35,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from actioners.models import Case, CaseDecision, WebhookDelivery
-from banks.egress import Egress, EgressFailed, EgressRefused
+from banks.egress import Egress
+from core.errors import EgressFailed, EgressRefused
 from database import utcnow
 
 log = logging.getLogger(__name__)

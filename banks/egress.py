@@ -42,7 +42,7 @@ from urllib3.exceptions import (
     NewConnectionError,
 )
 
-from banks.errors import InvalidInput
+from core.errors import EgressFailed, EgressRefused, ResponseTooLarge
 
 CHUNK = 64 * 1024
 #: Redirects followed before a request fails.
@@ -53,29 +53,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class EgressRefused(InvalidInput):
-    """The policy forbids this destination; nothing was sent."""
-
-    code = "egress_refused"
-
-
-class EgressFailed(Exception):
-    """The request went out (or tried to) and did not bring back an answer.
-
-    `sent` is False when the failure came before any byte of the request left
-    (name resolution, connecting): such a request is safe to try again
-    whatever its method.
-    """
-
-    def __init__(self, message: str, *, sent: bool) -> None:
-        super().__init__(message)
-        self.sent = sent
-
-
-class ResponseTooLarge(EgressFailed):
-    """The answer was longer than the caller's limit; reading stopped there."""
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from banks.exchanges.base import FeedbackItem, FeedbackUnsupported
-from banks.exchanges.errors import ExchangeError
+from banks.exchanges.base import FeedbackItem
 from banks.models import Exchange, ExchangeFeedback
 from banks.sync import SyncEngine
+from core.errors import ExchangeError, FeedbackUnsupported
 from database import utcnow
 
 log = logging.getLogger(__name__)

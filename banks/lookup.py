@@ -42,7 +42,8 @@ from sqlalchemy.orm import Session
 
 from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
-from hashers import Registry, Signal, UnknownSignalType
+from core.errors import UnknownSignalType
+from hashers import Registry, Signal
 from matchers import SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from banks import changelog
-from banks.errors import InvalidInput
 from banks.models import Bank, BankContent
 from banks.taxonomy import Taxonomy
+from core.errors import InvalidInput
 
 MAX_PAGE = 10_000
 

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from banks import changelog, validation
-from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from banks.models import (
     AppealRemoval,
     Bank,
@@ -29,6 +28,7 @@ from banks.models import (
 )
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
+from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from database import utcnow
 from hashers import Signal
 

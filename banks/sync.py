@@ -41,16 +41,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from banks import changelog, validation
 from banks.bulk import any_of, insert_rows, reserve_ids, timestamp
 from banks.egress import Egress
-from banks.errors import DomainError, NotFound
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter, FetchBatch, UpstreamRecord
-from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
 from banks.models import AppealRemoval, BankContent, BankSignal, Exchange, short_hash
 from banks.store import log_removals
 from banks.taxonomy import Taxonomy
+from core.errors import DomainError, ExchangeError, HashingError, NotFound
 from database import utcnow
-from hashers import HashingError, Registry
+from hashers import Registry
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from banks.errors import InvalidInput
+from core.errors import InvalidInput, TaxonomyError
 
 _SEPARATORS = re.compile(r"[\s\-]+")
-
-
-class TaxonomyError(ValueError):
-    """The taxonomy file is missing, unreadable or malformed."""
 
 
 @dataclass(frozen=True)

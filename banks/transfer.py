@@ -26,11 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from banks import store, validation
-from banks.errors import DomainError, InvalidInput
 from banks.models import Bank, BankContent, BankSignal, short_hash
 from banks.spreadsheet import cell_text, safe_cell
 from banks.taxonomy import Taxonomy
-from hashers import HashingError, Registry, Signal
+from core.errors import DomainError, HashingError, InvalidInput
+from hashers import Registry, Signal
 
 Format = Literal["auto", "jsonl", "csv", "lines"]
 CSV_COLUMNS = ("signal_type", "value", "tags", "metadata")

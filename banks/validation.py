@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from banks.errors import InvalidInput
+from core.errors import InvalidInput
 
 #: The names of banks and exchanges.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")

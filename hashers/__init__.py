@@ -5,8 +5,7 @@
 >>> signals = registry.hash_bytes(open("photo.jpg", "rb").read(), HashingConfig())
 """
 
-from hashers.base import Hasher, HashingConfig
-from hashers.errors import (
+from core.errors import (
     CodedError,
     HashingError,
     InvalidSignal,
@@ -14,6 +13,7 @@ from hashers.errors import (
     MediaTooLarge,
     UnknownSignalType,
 )
+from hashers.base import Hasher, HashingConfig
 from hashers.media import Media, MediaLimits
 from hashers.registry import PLUGIN_GROUP, Registry, default_registry
 from hashers.signals import (

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
-from hashers.errors import MediaError, MediaTooLarge
+from core.errors import MediaError, MediaTooLarge
 
 MediaKind = Literal["image", "animation", "video"]
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from core.errors import UnknownSignalType
 from hashers.base import Hasher, HashingConfig
 from hashers.digests import MD5_HASHER, SHA256_HASHER
-from hashers.errors import UnknownSignalType
 from hashers.media import Media
 from hashers.perceptual import perceptual_hashers
 from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, URL, Signal, SignalType

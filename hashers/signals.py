@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from hashers.errors import InvalidSignal
+from core.errors import InvalidSignal
 
 #: exact: equal or not; hamming: bit distance; frames: a bag of PDQ frame hashes (video).
 Comparison = Literal["exact", "hamming", "frames"]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import MediaError, MediaTooLarge
 from hashers.base import HashingConfig
-from hashers.errors import MediaError, MediaTooLarge
 from hashers.letterbox import unletterbox
 from hashers.media import DECODE_ERRORS, Media, decode_error
 from hashers.opencv import cv2

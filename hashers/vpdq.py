@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import InvalidSignal, MediaError, MediaTooLarge
 from hashers.base import Hasher, HashingConfig
-from hashers.errors import InvalidSignal, MediaError, MediaTooLarge
 from hashers.media import Media
 from hashers.pdq import pdq_from_rgb
 from hashers.signals import Signal, SignalType

@@ -14,15 +14,12 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from actioners import audit
+from core.errors import CheckpointsUnreadable
 from hma.private_files import append_private
 from hma.settings import Settings
 
 #: How often the jobs process writes a checkpoint.
 CHECKPOINT_SECONDS = 3600
-
-
-class CheckpointsUnreadable(ValueError):
-    """The checkpoint file has a line that is not a checkpoint."""
 
 
 def write_checkpoint(session: Session, settings: Settings) -> audit.Checkpoint | None:

@@ -14,7 +14,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashers import HashingConfig, HashingError, Registry, Signal
+from core.errors import HashingError
+from hashers import HashingConfig, Registry, Signal
 from hma.settings import Settings
 
 #: Pending files per worker: enough to keep workers busy, little enough to bound memory.

@@ -18,17 +18,18 @@ import click
 from actioners import audit, retention, review
 from banks import store, transfer
 from banks.taxonomy import Taxonomy
-from hashers import VPDQ, CodedError, Signal
+from core.errors import CheckpointsUnreadable, CodedError, SchemaOutdated, SettingsError
+from hashers import VPDQ, Signal
 from hashers.vpdq import reference_lines
 from hma import batch
-from hma.audit_anchor import CheckpointsUnreadable, read_checkpoints, write_checkpoint
-from hma.db import Database, SchemaOutdated, ensure_schema, open_database, upgrade
+from hma.audit_anchor import read_checkpoints, write_checkpoint
+from hma.db import Database, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
 from hma.private_files import private_folder
 from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.scheduler import send_webhooks
 from hma.secrets import secret_box
-from hma.settings import Settings, SettingsError, load_settings
+from hma.settings import Settings, load_settings
 from hma.tokens import ROLES, create_token, list_tokens, revoke_token
 from hma.users import (
     USER_ROLES,

@@ -25,16 +25,13 @@ import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401
 from actioners import audit
+from core.errors import SchemaOutdated
 from database import Base
 from hma.private_files import touch_private
 from hma.secrets import audit_chain_key
 from hma.settings import Settings
 
 metadata = Base.metadata
-
-
-class SchemaOutdated(RuntimeError):
-    """The database was created by an older release; `hma db upgrade` brings it forward."""
 
 
 def open_database(settings: Settings) -> Database:

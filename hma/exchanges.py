@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 from actioners import audit
 from banks import store, validation
 from banks.egress import Egress, is_local, origin
-from banks.errors import Conflict, InvalidInput, NotFound
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
 from banks.feedback import FeedbackReport, send_due_feedback
 from banks.models import Exchange
 from banks.sync import SyncEngine, SyncReport
 from banks.taxonomy import Taxonomy
+from core.errors import Conflict, InvalidInput, NotFound
 from hashers import Registry
 from hma.db import Database
 from hma.locks import exclusive

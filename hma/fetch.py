@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from banks.egress import Egress, EgressFailed, EgressRefused, ResponseTooLarge
-from banks.errors import InvalidInput
-from hashers import MediaTooLarge
+from banks.egress import Egress
+from core.errors import (
+    EgressFailed,
+    EgressRefused,
+    MediaTooLarge,
+    ResponseTooLarge,
+    UrlFetchFailed,
+    UrlNotAllowed,
+)
 
 USER_AGENT = "hma-fetch"
-
-
-class UrlNotAllowed(InvalidInput):
-    code = "url_not_allowed"
-
-
-class UrlFetchFailed(InvalidInput):
-    code = "url_fetch_failed"
 
 
 def fetch(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> bytes:

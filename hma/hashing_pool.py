@@ -20,17 +20,14 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
-from hashers import HashingConfig, HashingError, Registry, Signal
+from core.errors import HasherCrashed
+from hashers import HashingConfig, Registry, Signal
 from hma.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: How much less CPU priority the hashing processes get than the request workers.
 HASHING_NICENESS = 10
-
-
-class HasherCrashed(HashingError):
-    code = "hasher_crashed"
 
 
 _child: tuple[Registry, HashingConfig] | None = None

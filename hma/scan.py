@@ -17,10 +17,11 @@ from actioners import cases
 from actioners.media import keep_reduced_copy
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch, MatchConfig
-from banks.taxonomy import Taxonomy, TaxonomyError
+from banks.taxonomy import Taxonomy
+from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, Signal, default_registry
 from hma.hashing_pool import HashingPool
-from hma.settings import Settings, SettingsError
+from hma.settings import Settings
 
 
 @dataclass

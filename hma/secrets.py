@@ -19,19 +19,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from banks.exchanges.errors import ExchangeError
+from core.errors import CredentialsUnreadable
 from hma.private_files import private_folder
-from hma.settings import Settings, SettingsError
+from hma.settings import Settings
 
 KEY_FILE = "secret.key"
-
-
-class CredentialsUnreadable(SettingsError, ExchangeError):
-    """Stored credentials do not decrypt with the configured key.
-
-    An exchange error too, so that a sync or a feedback run records it in the
-    exchange's status (and retries later) instead of failing as a whole.
-    """
 
 
 class SecretBox:

@@ -26,13 +26,13 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from actioners import audit
-from banks.errors import Conflict
 from banks.lookup import BankIndexes
+from core.errors import Conflict, SettingsError
 from hma.db import Database, ensure_schema, open_database
 from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
-from hma.settings import Settings, SettingsError
+from hma.settings import Settings
 from hma.tokens import create_token, has_tokens
 from hma.users import NewAccount, create_user, has_users
 from hma.web import create_app

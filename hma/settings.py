@@ -23,15 +23,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from actioners.retention import RetentionPolicy
 from actioners.review import ReviewPolicy
 from banks.egress import EgressPolicy, parse_allowed_peers
+from core.errors import SettingsError
 from core.typed import StrictModel, describe
 from hashers import HashingConfig, MediaLimits
 
 ENV_PREFIX = "HMA_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-
-
-class SettingsError(ValueError):
-    """A setting is unknown or has a value of the wrong type or out of range."""
 
 
 class Settings(StrictModel):

@@ -20,8 +20,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from banks.errors import Conflict, InvalidInput, NotFound
 from banks.models import Bank
+from core.errors import Conflict, InvalidInput, NotFound
 from database import utcnow
 from hma.models import ApiToken, TokenBank, User
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from actioners import audit
 from actioners.review import MAX_QUEUE
-from banks.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, LoginFailed, RenewalRefused, UserNotFound
 from database import utcnow
 from hma import console_sessions
 from hma.models import User
@@ -43,14 +43,6 @@ MAX_USERNAME = 100
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
-
-
-class LoginFailed(Forbidden):
-    code = "login_failed"
-
-
-class UserNotFound(NotFound):
-    code = "user_not_found"
 
 
 @dataclass(frozen=True)
@@ -229,10 +221,6 @@ def _code_step(secret: str, code: str, after: int) -> int | None:
             step = int(totp.timecode(moment))
             return step if step > after else None
     return None
-
-
-class RenewalRefused(InvalidInput):
-    code = "renewal_refused"
 
 
 def renew_account(

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from banks import changelog, store, transfer
-from banks.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from banks.models import BankContent, BankSignal, SignalChange
+from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from hashers import Signal, default_registry
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import event, select
 
 from actioners import cases, queue, review
-from actioners.errors import CaseClosed, CaseNotFound
 from actioners.models import AuditEntry, Case
 from actioners.priority import case_priority
-from banks.errors import InvalidInput
 from banks.lookup import BankMatch
 from banks.taxonomy import shipped_taxonomy
+from core.errors import CaseClosed, CaseNotFound, InvalidInput
 from database import utcnow
 from hma.db import Database, ensure_schema, refresh_statistics
 

@@ -20,16 +20,9 @@ from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
-from banks.egress import (
-    AllowedPeer,
-    Egress,
-    EgressFailed,
-    EgressPolicy,
-    EgressRefused,
-    parse_allowed_peers,
-)
-from banks.exchanges.errors import ExchangeError, MalformedResponse
+from banks.egress import AllowedPeer, Egress, EgressPolicy, parse_allowed_peers
 from banks.exchanges.http import HttpClient, parse_xml
+from core.errors import EgressFailed, EgressRefused, ExchangeError, MalformedResponse
 from hma.web.context import EXTENSION
 from tests.conftest import api_for
 

@@ -9,12 +9,11 @@ import stat
 import pytest
 from sqlalchemy import select
 
-from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
 from banks.models import BankContent, Exchange
+from core.errors import ExchangeError, SettingsError
 from hma.scheduler import Scheduler
 from hma.secrets import SecretBox, secret_box
-from hma.settings import SettingsError
 from tests.conftest import loopback_egress
 from tests.exchange_servers import FakeThreatExchange, TEUpdate, wait_until
 

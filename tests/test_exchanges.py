@@ -12,10 +12,10 @@ from sqlalchemy import func, select, text, update
 from actioners import cases, review
 from actioners.models import AuditEntry, CaseDecision
 from banks import changelog, publish, store
-from banks.errors import InvalidInput
 from banks.lookup import BankIndexes
 from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
+from core.errors import InvalidInput
 from hashers import Signal, default_registry
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
@@ -665,7 +665,7 @@ def test_two_syncs_of_one_exchange_never_run_at_once(exchanges, database, fakes)
     ],
 )
 def test_bad_exchange_configuration(exchanges, database, kind, kwargs, code):
-    from banks.errors import DomainError
+    from core.errors import DomainError
 
     make_bank(database)
     with database.session() as session, pytest.raises(DomainError) as caught:

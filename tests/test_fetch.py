@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
+from core.errors import UrlFetchFailed, UrlNotAllowed
 from hma import fetch
-from hma.fetch import UrlFetchFailed, UrlNotAllowed
 from tests.conftest import api_for, fixture_bytes, loopback_egress
 
 PUBLIC_ONLY = Egress(EgressPolicy())
@@ -49,7 +49,7 @@ def test_bad_urls(url, error):
 
 
 def test_http_errors_and_size_limit(http_server):
-    from hashers import MediaTooLarge
+    from core.errors import MediaTooLarge
 
     server = http_server({"/big": (200, {}, b"x" * 5000)})
     with pytest.raises(UrlFetchFailed, match="404"):

@@ -11,17 +11,14 @@ import pdqhash
 import pytest
 from PIL import Image
 
+from core.errors import InvalidSignal, MediaError, MediaTooLarge, UnknownSignalType
 from hashers import (
     PDQ,
     HashingConfig,
     HexSignalType,
-    InvalidSignal,
-    MediaError,
     MediaLimits,
-    MediaTooLarge,
     Registry,
     Signal,
-    UnknownSignalType,
     default_registry,
 )
 from hashers.base import Hasher

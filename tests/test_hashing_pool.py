@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from hashers import HashingError
-from hma.hashing_pool import HasherCrashed, HashingPool, _started
+from core.errors import HasherCrashed, HashingError
+from hma.hashing_pool import HashingPool, _started
 from hma.scan import build_registry
 from hma.settings import load_settings
 from tests.conftest import fixture_bytes

@@ -9,7 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from hma.db import SchemaOutdated, current_revision, ensure_schema, head_revision, metadata
+from core.errors import SchemaOutdated
+from hma.db import current_revision, ensure_schema, head_revision, metadata
 
 
 def test_migrations_match_the_models(database):

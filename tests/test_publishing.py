@@ -11,11 +11,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from banks import publish, store
-from banks.errors import InvalidInput
-from banks.exchanges.errors import ExchangeError
 from banks.exchanges.http import HttpClient
 from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
+from core.errors import ExchangeError, InvalidInput
 from hashers import Signal, default_registry
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
@@ -233,7 +232,7 @@ def test_taxonomy_normalisation():
 
 
 def test_a_broken_taxonomy_file_is_a_clear_error(tmp_path: Path):
-    from banks.taxonomy import TaxonomyError
+    from core.errors import TaxonomyError
 
     broken = tmp_path / "taxonomy.toml"
     broken.write_text("[primary]\nwrong = 1\n")

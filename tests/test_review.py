@@ -10,12 +10,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from actioners import audit, cases, queue, review
-from actioners.errors import CaseClosed, CaseHeld, NotAllowed
 from actioners.models import AuditEntry, Case, WebhookDelivery
-from banks.errors import InvalidInput
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, BankSignal, Exchange, ExchangeFeedback
 from banks.taxonomy import shipped_taxonomy
+from core.errors import CaseClosed, CaseHeld, InvalidInput, NotAllowed
 from database import utcnow
 
 TAX = shipped_taxonomy()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from banks.errors import InvalidInput
 from banks.exchanges.lists import ListConfig
 from banks.exchanges.threatexchange import ThreatExchangeConfig
+from core.errors import InvalidInput, SettingsError
 from hma.reference import DOCS, expected_documents
-from hma.settings import Settings, SettingsError, load_settings
+from hma.settings import Settings, load_settings
 
 
 def test_defaults():

@@ -11,17 +11,12 @@ from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
+from core.errors import LoginFailed
 from hma import console_sessions
 from hma.console_sessions import ADDRESS_LIMIT, PAIR_LIMIT
 from hma.models import ConsoleSession, User
 from hma.secrets import SecretBox
-from hma.users import (
-    LoginFailed,
-    authenticate,
-    create_user,
-    disable_user,
-    reset_user,
-)
+from hma.users import authenticate, create_user, disable_user, reset_user
 from hma.web import create_app
 
 BOX = SecretBox("users-test")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from banks.errors import InvalidInput
 from banks.exchanges.base import ExchangeAdapter
+from core.errors import InvalidInput
 
 PLUGIN_GROUP = "hma.exchanges"
 

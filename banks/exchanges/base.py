@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from banks.errors import InvalidInput
 from banks.exchanges.http import HttpClient
+from core.errors import FeedbackUnsupported, InvalidInput
 from core.typed import StrictModel, describe
 
 Checkpoint = dict[str, Any]
@@ -66,10 +66,6 @@ class FeedbackItem:
     metadata: Mapping[str, Any]
 
 
-class FeedbackUnsupported(Exception):
-    """This exchange takes no feedback."""
-
-
 class AdapterConfig(StrictModel):
     """Base for adapter settings: parsed from `--config KEY=VALUE` strings or JSON as the
     deployment's settings are (`core.typed`), ranges and all."""
@@ -91,7 +87,7 @@ class AdapterConfig(StrictModel):
 class ExchangeAdapter(ABC):
     """One exchange's wire format.
 
-    Raise `banks.exchanges.errors.ExchangeError` when the exchange cannot be
+    Raise `core.errors.ExchangeError` when the exchange cannot be
     used at all (unreachable, credentials refused); report unusable records
     and pages in the batches instead, so that one bad page never stops a sync.
     """

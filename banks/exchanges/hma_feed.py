@@ -22,7 +22,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from banks.exchanges.errors import MalformedResponse
+from core.errors import MalformedResponse
 
 
 class FeedConfig(AdapterConfig):

@@ -31,16 +31,14 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
-from banks.egress import (
-    Egress,
+from banks.egress import Egress, Response, origin, shown_url
+from core.errors import (
     EgressFailed,
     EgressRefused,
-    Response,
+    ExchangeError,
+    MalformedResponse,
     ResponseTooLarge,
-    origin,
-    shown_url,
 )
-from banks.exchanges.errors import ExchangeError, MalformedResponse
 
 __all__ = ["HttpClient", "Response", "parse_xml"]
 

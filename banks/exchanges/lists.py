@@ -17,7 +17,7 @@ from typing import BinaryIO, Literal
 from pydantic import Field
 
 from banks import transfer
-from banks.egress import EgressRefused, is_local
+from banks.egress import is_local
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -25,7 +25,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from banks.exchanges.errors import ExchangeError
+from core.errors import EgressRefused, ExchangeError
 
 
 class ListConfig(AdapterConfig):

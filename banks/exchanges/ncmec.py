@@ -30,7 +30,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from banks.exchanges.errors import ExchangeError, MalformedResponse
+from core.errors import ExchangeError, MalformedResponse
 
 NAMESPACE = "https://hashsharing.ncmec.org/hashsharing/v2"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

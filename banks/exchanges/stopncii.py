@@ -27,7 +27,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from banks.exchanges.errors import ExchangeError, MalformedResponse
+from core.errors import ExchangeError, MalformedResponse
 
 SIGNAL_TYPES = {"ImagePDQ": "pdq", "VideoMD5": "md5", "URL": "url"}
 WITHDRAWN = frozenset({"Withdrawn", "Deleted"})

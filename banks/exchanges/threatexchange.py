@@ -29,7 +29,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from banks.exchanges.errors import ExchangeError, MalformedResponse
+from core.errors import ExchangeError, MalformedResponse
 
 FIELDS = "indicator,type,last_updated,should_delete,descriptors{id,reactions,owner{id},tags,status}"
 #: Indicator types we can match, and the signal type each becomes.

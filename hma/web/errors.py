@@ -14,8 +14,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from banks.errors import DomainError
-from hashers import CodedError, MediaTooLarge
+from core.errors import CodedError, DomainError, MediaTooLarge
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from flask import Response
 from sqlalchemy import select
 
 from actioners import audit, cases, exposure, queue, review, webhooks
-from actioners.errors import CaseNotFound
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
+from core.errors import CaseNotFound
 from hma.models import User
 from hma.web import schemas
 from hma.web.api import api

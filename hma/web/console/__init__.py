@@ -35,20 +35,12 @@ from actioners import audit, cases, exposure, review, webhooks
 from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
-from banks.errors import DomainError
+from core.errors import CredentialsUnreadable, DomainError, LoginFailed, RenewalRefused
 from database import utcnow
 from hma import console_sessions
 from hma.models import User
-from hma.secrets import CredentialsUnreadable, secret_box
-from hma.users import (
-    ISSUER,
-    MIN_PASSWORD,
-    LoginFailed,
-    RenewalRefused,
-    authenticate,
-    renew_account,
-    set_wellness,
-)
+from hma.secrets import secret_box
+from hma.users import ISSUER, MIN_PASSWORD, authenticate, renew_account, set_wellness
 from hma.web.context import db_session, services
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,244 @@
+"""Every error class of the project, in one place at the bottom of the dependency graph.
+
+Each error a caller can be told about carries a stable `code` for programs and a
+message for people (`CodedError`); its kind says how the HTTP layer answers it
+(`invalid` 400, `forbidden` 403, `not_found` 404, `conflict` 409). Other
+errors here are internal: a remote service failing, a configuration that
+cannot be read.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# The base, and hashing -----------------------------------------------------------------
+
+
+class CodedError(Exception):
+    """An error with a stable `code` for programs and a message for people.
+
+    Every layer's errors derive from this, so that callers can report any of
+    them the same way.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class HashingError(CodedError):
+    """Base class: something about the input prevents hashing it."""
+
+    code = "hashing_failed"
+
+
+class MediaError(HashingError):
+    """The bytes are not media we can decode: empty, corrupt, unsupported or over a limit."""
+
+    code = "unsupported_media"
+
+
+class MediaTooLarge(MediaError):
+    """The input exceeds a size limit (bytes, pixels, frames or duration)."""
+
+    code = "media_too_large"
+
+
+class InvalidSignal(HashingError):
+    """A signal value that does not fit its type (bad length, not hex, ...)."""
+
+    code = "invalid_signal"
+
+
+class UnknownSignalType(HashingError):
+    """A signal type name that no installed signal type claims."""
+
+    code = "unknown_signal_type"
+
+
+# Banks and cases: kinds the HTTP layer maps to statuses --------------------------------
+
+
+ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict"]
+
+
+class DomainError(CodedError):
+    kind: ErrorKind = "invalid"
+    code = "invalid_request"
+
+
+class InvalidInput(DomainError):
+    kind = "invalid"
+
+
+class Forbidden(DomainError):
+    kind = "forbidden"
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    kind = "not_found"
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    kind = "conflict"
+    code = "conflict"
+
+
+class BankNotFound(NotFound):
+    code = "bank_not_found"
+
+
+class ContentNotFound(NotFound):
+    code = "content_not_found"
+
+
+class BankExists(Conflict):
+    code = "bank_exists"
+
+
+# Review --------------------------------------------------------------------------------
+
+
+class CaseNotFound(NotFound):
+    code = "case_not_found"
+
+
+class CaseClosed(Conflict):
+    code = "case_closed"
+
+
+class CaseHeld(Conflict):
+    """Another reviewer holds the case under a lease that has not run out."""
+
+    code = "case_held"
+
+
+class NotAllowed(Forbidden):
+    """The rules of review forbid this person this step (e.g. approving their own decision)."""
+
+    code = "not_allowed"
+
+
+# Exchanges -----------------------------------------------------------------------------
+
+
+class ExchangeError(Exception):
+    """The exchange could not be reached or refused the request; the sync retries later."""
+
+
+class MalformedResponse(ExchangeError):
+    """The exchange answered, but with something that cannot be parsed."""
+
+
+# Outbound requests ---------------------------------------------------------------------
+
+
+class EgressRefused(InvalidInput):
+    """The policy forbids this destination; nothing was sent."""
+
+    code = "egress_refused"
+
+
+class EgressFailed(Exception):
+    """The request went out (or tried to) and did not bring back an answer.
+
+    `sent` is False when the failure came before any byte of the request left
+    (name resolution, connecting): such a request is safe to try again
+    whatever its method.
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class ResponseTooLarge(EgressFailed):
+    """The answer was longer than the caller's limit; reading stopped there."""
+
+
+# Accounts ------------------------------------------------------------------------------
+
+
+class LoginFailed(Forbidden):
+    code = "login_failed"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class RenewalRefused(InvalidInput):
+    code = "renewal_refused"
+
+
+# Hashing processes ---------------------------------------------------------------------
+
+
+class HasherCrashed(HashingError):
+    code = "hasher_crashed"
+
+
+# Fetching media by URL -----------------------------------------------------------------
+
+
+class UrlNotAllowed(InvalidInput):
+    code = "url_not_allowed"
+
+
+class UrlFetchFailed(InvalidInput):
+    code = "url_fetch_failed"
+
+
+# Settings ------------------------------------------------------------------------------
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value of the wrong type or out of range."""
+
+
+# Secrets -------------------------------------------------------------------------------
+
+
+class CredentialsUnreadable(SettingsError, ExchangeError):
+    """Stored credentials do not decrypt with the configured key.
+
+    An exchange error too, so that a sync or a feedback run records it in the
+    exchange's status (and retries later) instead of failing as a whole.
+    """
+
+
+# Audit checkpoints ---------------------------------------------------------------------
+
+
+class CheckpointsUnreadable(ValueError):
+    """The checkpoint file has a line that is not a checkpoint."""
+
+
+# The database --------------------------------------------------------------------------
+
+
+class SchemaOutdated(RuntimeError):
+    """The database was created by an older release; `hma db upgrade` brings it forward."""
+
+
+# The taxonomy --------------------------------------------------------------------------
+
+
+class TaxonomyError(ValueError):
+    """The taxonomy file is missing, unreadable or malformed."""
+
+
+# Exchange feedback ---------------------------------------------------------------------
+
+
+class FeedbackUnsupported(Exception):
+    """This exchange takes no feedback."""
