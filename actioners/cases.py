@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from actioners import audit
-from actioners.models import OPEN_STATUSES, PENDING, Case, CaseMatch
+from actioners.models import Case, CaseMatch
 from actioners.priority import age_reason, case_priority
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from core.errors import CaseNotFound, InvalidInput
+from core.names import OPEN_STATUSES, CaseStatus
 from database import utcnow
 
 MAX_CONTENT_REF = 512
@@ -60,7 +61,7 @@ def record_matches(
     if not matches:
         return None
     waiting = session.scalar(
-        select(Case).where(Case.content_ref == content_ref, Case.status == PENDING)
+        select(Case).where(Case.content_ref == content_ref, Case.status == CaseStatus.PENDING)
     )
     if waiting is not None:
         covered = {(m.signal_id, m.query_signal) for m in waiting.matches}

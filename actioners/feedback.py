@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from actioners.models import Case
 from banks.models import BankContent, Exchange, ExchangeFeedback
+from core.names import Verdict
 from database import utcnow
 
-VERDICTS = {"confirm": "positive", "reject": "negative"}
+VERDICTS = {Verdict.CONFIRM: "positive", Verdict.REJECT: "negative"}
 
 
 def queue_exchange_feedback(

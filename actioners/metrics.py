@@ -26,19 +26,20 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision, CaseMatch, WebhookDelivery
+from actioners.models import Case, CaseDecision, CaseMatch, WebhookDelivery
 from banks.models import ExchangeFeedback
 from banks.spreadsheet import safe_cell
+from core.names import OPEN_STATUSES, CaseStatus, DecisionState, Verdict
 
 #: The queue's statuses, reported even when empty.
-QUEUE_STATUSES: tuple[str, ...] = (*OPEN_STATUSES, PENDING)
-DECISION_TYPES: tuple[str, ...] = ("confirm", "reject", "escalate")
-FINAL_DECISIONS: tuple[str, ...] = ("confirm", "reject")
+QUEUE_STATUSES: tuple[str, ...] = (*OPEN_STATUSES, CaseStatus.PENDING)
+DECISION_TYPES: tuple[str, ...] = tuple(Verdict)
+FINAL_DECISIONS: tuple[str, ...] = (Verdict.CONFIRM, Verdict.REJECT)
 WEBHOOK_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
 FEEDBACK_STATUSES: tuple[str, ...] = ("pending", "sent", "failed", "unsupported")
 FEEDBACK_VERDICTS: tuple[str, ...] = ("positive", "negative")
-EFFECTIVE = "effective"
-UNDONE = "undone"
+EFFECTIVE = DecisionState.EFFECTIVE
+UNDONE = DecisionState.UNDONE
 #: The quantiles of time to decision that are computed and exported.
 QUANTILES: tuple[float, ...] = (0.5, 0.9)
 
@@ -239,7 +240,7 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
         CaseDecision.state == EFFECTIVE,
     )
     decided = and_(
-        Case.status == "closed",
+        Case.status == CaseStatus.CLOSED,
         Case.decision.in_(FINAL_DECISIONS),
         _within(Case.closed_at, start, end),
         closing_in_effect,
@@ -271,8 +272,8 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
     )
     return {
         "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "content_actioned": closed.get("confirm", 0),
-        "cases_rejected": closed.get("reject", 0),
+        "content_actioned": closed.get(Verdict.CONFIRM, 0),
+        "cases_rejected": closed.get(Verdict.REJECT, 0),
         "matches_by_signal_type": dict(sorted(matches.items())),
         "feedback_sent_by_verdict": _with_known(feedback, FEEDBACK_VERDICTS),
         "webhooks_delivered": int(webhooks or 0),

@@ -19,12 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.names import CaseStatus, DecisionState
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
-
-#: Cases a reviewer may still work: not yet decided, or escalated for another look.
-OPEN_STATUSES = ("open", "escalated")
-#: A decision has been made but has not taken effect (undo window, second reviewer).
-PENDING = "pending"
 
 
 class Case(Base):
@@ -55,7 +51,7 @@ class Case(Base):
     content_ref: Mapped[str] = mapped_column(String(512), index=True)
     #: "open", "escalated" (still unresolved), "pending" (decided, not yet in
     #: effect: inside the undo window or awaiting a second reviewer) or "closed".
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN, index=True)
     #: Severity plus confidence (0-100); the queue adds age when it ranks.
     priority: Mapped[int] = mapped_column(Integer, default=0)
     #: Why the case scores what it does: the parts of `priority`, for reviewers.
@@ -143,7 +139,7 @@ class CaseDecision(Base):
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: "pending" (undo window open), "awaiting_second" (two-person rule),
     #: "effective" (acted on) or "undone".
-    state: Mapped[str] = mapped_column(String(16), default="effective", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=DecisionState.EFFECTIVE, index=True)
     #: When a pending decision takes effect, unless undone first.
     effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The second reviewer who agreed, under the two-person rule.

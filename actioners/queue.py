@@ -17,9 +17,10 @@ from typing import Any, Literal, get_args
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from actioners.models import OPEN_STATUSES, Case
+from actioners.models import Case
 from actioners.priority import AGE_POINTS_PER_HOUR, MOST_FOR_AGE
 from core.errors import InvalidInput
+from core.names import OPEN_STATUSES
 from database import utcnow
 
 StatusFilter = Literal["open", "escalated", "pending", "closed", "unresolved", "all"]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from actioners import audit
 from actioners.models import Case, CaseMedia, Exposure, WebhookDelivery
 from banks.models import ExchangeFeedback
+from core.names import CaseStatus, Verdict
 from database import utcnow
 
 #: Rows deleted per statement, so that one run never holds a long lock.
@@ -61,7 +62,7 @@ def run(session: Session, policy: RetentionPolicy, now: datetime | None = None) 
     if policy.media_days > 0:
         report.media_deleted = _delete_media(session, now - timedelta(days=policy.media_days))
     if not policy.keep_rejected_media:
-        report.media_deleted += _delete_media(session, None, decision="reject")
+        report.media_deleted += _delete_media(session, None, decision=Verdict.REJECT)
     if policy.case_days > 0:
         report.cases_deleted, report.cases_waiting = _delete_cases(
             session, now - timedelta(days=policy.case_days)
@@ -89,7 +90,9 @@ def delete_case_media(session: Session, case_id: int) -> None:
 
 def _delete_media(session: Session, closed_before: datetime | None, decision: str = "") -> int:
     query = (
-        select(CaseMedia.id).join(Case, Case.id == CaseMedia.case_id).where(Case.status == "closed")
+        select(CaseMedia.id)
+        .join(Case, Case.id == CaseMedia.case_id)
+        .where(Case.status == CaseStatus.CLOSED)
     )
     if closed_before is not None:
         query = query.where(Case.closed_at < closed_before)
@@ -104,7 +107,7 @@ def _delete_media(session: Session, closed_before: datetime | None, decision: st
 
 def _delete_cases(session: Session, closed_before: datetime) -> tuple[int, int]:
     """Closed cases past their time, unless a notice about them is still owed."""
-    due = select(Case.id).where(Case.status == "closed", Case.closed_at < closed_before)
+    due = select(Case.id).where(Case.status == CaseStatus.CLOSED, Case.closed_at < closed_before)
     waiting_webhooks = select(WebhookDelivery.case_id).where(WebhookDelivery.status == "pending")
     waiting_feedback = select(ExchangeFeedback.case_id).where(ExchangeFeedback.status == "pending")
     waiting = list(

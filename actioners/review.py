@@ -25,15 +25,14 @@ from sqlalchemy.orm import Session
 from actioners import audit, retention, webhooks
 from actioners.cases import absorb_follow_up, get_case
 from actioners.feedback import queue_exchange_feedback
-from actioners.models import OPEN_STATUSES, PENDING, Case, CaseDecision
+from actioners.models import Case, CaseDecision
 from actioners.queue import free_for, next_free
 from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
 from core.errors import CaseClosed, CaseHeld, InvalidInput, NotAllowed
+from core.names import OPEN_STATUSES, CaseStatus, DecisionState, Role, Verdict
 from database import utcnow
 
-Decision = Literal["confirm", "reject", "escalate"]
-DECISIONS: tuple[str, ...] = get_args(Decision)
 RejectReason = Literal["false_positive", "not_violating", "unusable_media", "duplicate", "other"]
 REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)
 #: Rejections that tell the exchanges their signal was wrong; the others (the
@@ -78,7 +77,7 @@ def visible_queues(
     reviewer it was sent to by name, and admins. Everyone with the reviewer
     role sees the default queue; a token that belongs to nobody sees no other.
     """
-    if role == "admin":
+    if role == Role.ADMIN:
         return None
     queues = {DEFAULT_QUEUE, *member_of}
     if username:
@@ -205,33 +204,31 @@ def decide(
 ) -> CaseDecision:
     """Record a decision. Escalation hands the case on at once; confirm and reject
     wait out the undo window (and a second reviewer, where the rule applies)."""
-    if decision not in DECISIONS:
-        raise InvalidInput(
-            f"decision must be one of {', '.join(DECISIONS)}", code="invalid_decision"
-        )
+    if decision not in tuple(Verdict):
+        raise InvalidInput(f"decision must be one of {', '.join(Verdict)}", code="invalid_decision")
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         raise InvalidInput(
             f"note must be text of at most {MAX_NOTE} characters", code="invalid_note"
         )
     now = utcnow()
     record = CaseDecision(case_id=case.id, decision=decision, note=note, decided_by=reviewer)
-    if decision == "escalate":
+    if decision == Verdict.ESCALATE:
         target = _name(escalate_to or "senior", "escalate_to", MAX_QUEUE).removeprefix("user:")
-        changes: dict[str, Any] = {"status": "escalated", "claimed_by": None}
+        changes: dict[str, Any] = {"status": CaseStatus.ESCALATED, "claimed_by": None}
         changes["lease_expires_at"] = None
         changes["queue"], changes["assigned_to"] = target, None
-        record.state, record.effective_at, record.reason = "effective", now, target
+        record.state, record.effective_at, record.reason = DecisionState.EFFECTIVE, now, target
     else:
-        if decision == "confirm":
+        if decision == Verdict.CONFIRM:
             record.classification = _classification(case, classification, taxonomy)
         else:
             record.reason = _reject_reason(reason)
         second = policy.two_person_rule and needs_second_reviewer(
             session, case, decision, record.classification, record.reason, taxonomy
         )
-        record.state = "awaiting_second" if second else PENDING
+        record.state = DecisionState.AWAITING_SECOND if second else DecisionState.PENDING
         record.effective_at = None if second else now + timedelta(seconds=policy.undo_seconds)
-        changes = {"status": PENDING}
+        changes = {"status": CaseStatus.PENDING}
     result = session.execute(
         update(Case)
         .where(Case.id == case.id, Case.status.in_(OPEN_STATUSES), free_for(reviewer, now))
@@ -247,7 +244,7 @@ def decide(
     audit.record(
         session,
         reviewer,
-        audit.CASE_ESCALATE if decision == "escalate" else audit.CASE_DECIDE,
+        audit.CASE_ESCALATE if decision == Verdict.ESCALATE else audit.CASE_DECIDE,
         f"case:{case.id}",
         {
             "decision": decision,
@@ -256,7 +253,7 @@ def decide(
             "reason": record.reason,
         },
     )
-    if record.state == PENDING and policy.undo_seconds <= 0:
+    if record.state == DecisionState.PENDING and policy.undo_seconds <= 0:
         _take_effect(session, case, record, policy)
     session.refresh(case)
     return record
@@ -299,7 +296,7 @@ def needs_second_reviewer(
     shared exchange, or a confirmation in the most severe categories (by the
     reviewer's classification or by the matched signals' own tags, so that a
     milder classification cannot step around the rule)."""
-    if decision == "confirm":
+    if decision == Verdict.CONFIRM:
         matched = taxonomy.normalize_all(t for m in case.matches for t in m.tags)
         return any(t in taxonomy.highest_severity for t in [*classification, *matched])
     if reason not in FALSE_POSITIVE_REASONS:
@@ -323,16 +320,17 @@ def latest_decision(case: Case) -> CaseDecision | None:
 def approve(session: Session, case: Case, reviewer: str, policy: ReviewPolicy) -> CaseDecision:
     """A second reviewer agrees with a decision awaiting them; the undo window starts."""
     record = latest_decision(case)
-    if case.status != PENDING or record is None or record.state != "awaiting_second":
+    waiting = DecisionState.AWAITING_SECOND
+    if case.status != CaseStatus.PENDING or record is None or record.state != waiting:
         raise CaseClosed(f"case {case.id} has no decision awaiting a second reviewer")
     if record.decided_by == reviewer:
         raise NotAllowed("the second reviewer must be someone other than the first")
     now = utcnow()
     result = session.execute(
         update(CaseDecision)
-        .where(CaseDecision.id == record.id, CaseDecision.state == "awaiting_second")
+        .where(CaseDecision.id == record.id, CaseDecision.state == waiting)
         .values(
-            state=PENDING,
+            state=DecisionState.PENDING,
             approved_by=reviewer,
             approved_at=now,
             effective_at=now + timedelta(seconds=policy.undo_seconds),
@@ -359,9 +357,12 @@ def undo(
     declining it is the same step.
     """
     record = latest_decision(case)
-    if case.status != PENDING or record is None or record.state not in (PENDING, "awaiting_second"):
+    undoable = (DecisionState.PENDING, DecisionState.AWAITING_SECOND)
+    if case.status != CaseStatus.PENDING or record is None or record.state not in undoable:
         raise CaseClosed(f"case {case.id} has no decision that can still be undone")
-    allowed = admin or reviewer == record.decided_by or record.state == "awaiting_second"
+    allowed = (
+        admin or reviewer == record.decided_by or record.state == DecisionState.AWAITING_SECOND
+    )
     if not allowed:
         raise NotAllowed("only the reviewer who decided (or an admin) can undo the decision")
     now = utcnow()
@@ -369,10 +370,10 @@ def undo(
         update(CaseDecision)
         .where(
             CaseDecision.id == record.id,
-            CaseDecision.state.in_((PENDING, "awaiting_second")),
+            CaseDecision.state.in_(undoable),
             or_(CaseDecision.effective_at.is_(None), CaseDecision.effective_at > now),
         )
-        .values(state="undone")
+        .values(state=DecisionState.UNDONE)
     )
     if not _changed(result):
         raise CaseClosed(f"case {case.id}'s undo window has closed: the decision took effect")
@@ -381,7 +382,7 @@ def undo(
         update(Case)
         .where(Case.id == case.id)
         .values(
-            status="escalated" if case.queue != "default" else "open",
+            status=CaseStatus.ESCALATED if case.queue != DEFAULT_QUEUE else CaseStatus.OPEN,
             claimed_by=reviewer,
             lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
             updated_at=now,
@@ -398,15 +399,15 @@ def finalise_due(session: Session, policy: ReviewPolicy, now: datetime | None = 
     now = now or utcnow()
     due = session.scalars(
         select(CaseDecision)
-        .where(CaseDecision.state == PENDING, CaseDecision.effective_at <= now)
+        .where(CaseDecision.state == DecisionState.PENDING, CaseDecision.effective_at <= now)
         .order_by(CaseDecision.id)
     ).all()
     done = 0
     for record in due:
         claimed = session.execute(
             update(CaseDecision)
-            .where(and_(CaseDecision.id == record.id, CaseDecision.state == PENDING))
-            .values(state="effective")
+            .where(and_(CaseDecision.id == record.id, CaseDecision.state == DecisionState.PENDING))
+            .values(state=DecisionState.EFFECTIVE)
         )
         if _changed(claimed):
             _take_effect(session, get_case(session, record.case_id), record, policy)
@@ -417,12 +418,12 @@ def finalise_due(session: Session, policy: ReviewPolicy, now: datetime | None = 
 def _take_effect(session: Session, case: Case, record: CaseDecision, policy: ReviewPolicy) -> None:
     """The decision acts: the case closes, and only now are webhook and feedback queued."""
     now = utcnow()
-    record.state = "effective"
+    record.state = DecisionState.EFFECTIVE
     session.execute(
         update(Case)
         .where(Case.id == case.id)
         .values(
-            status="closed",
+            status=CaseStatus.CLOSED,
             decision=record.decision,
             closed_at=now,
             claimed_by=None,
@@ -439,9 +440,9 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
         f"case:{case.id}",
         {"decision_id": record.id, "decision": record.decision},
     )
-    if record.decision == "confirm" or record.reason in FALSE_POSITIVE_REASONS:
+    if record.decision == Verdict.CONFIRM or record.reason in FALSE_POSITIVE_REASONS:
         queue_exchange_feedback(session, case, record.decision, 0)
-    if record.decision == "reject" and not policy.keep_rejected_media:
+    if record.decision == Verdict.REJECT and not policy.keep_rejected_media:
         # Not abuse after all: the copy of someone's upload has no reason to stay.
         retention.delete_case_media(session, case.id)
     if policy.webhook_url:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actioners.models import Case, CaseDecision, WebhookDelivery
 from banks.egress import Egress
 from core.errors import EgressFailed, EgressRefused
+from core.names import DecisionState
 from database import utcnow
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def queue_webhook(
         return None
     if decision.case_id != case.id:
         raise ValueError(f"decision {decision.id} is not on case {case.id}")
-    if decision.state != "effective":
+    if decision.state != DecisionState.EFFECTIVE:
         raise ValueError(
             f"decision {decision.id} is {decision.state!r}; only decisions in effect are sent"
         )

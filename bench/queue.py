@@ -31,9 +31,10 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from sqlalchemy import insert, select
 
 from actioners import queue
-from actioners.models import OPEN_STATUSES, Case
+from actioners.models import Case
 from actioners.priority import age_reason
 from bench.databases import KINDS, fresh_database_url
+from core.names import OPEN_STATUSES
 from database import utcnow
 from hma.db import Database, ensure_schema, refresh_statistics
 

@@ -28,6 +28,7 @@ from gunicorn.app.base import BaseApplication
 from actioners import audit
 from banks.lookup import BankIndexes
 from core.errors import Conflict, SettingsError
+from core.names import Role
 from hma.db import Database, ensure_schema, open_database
 from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
@@ -62,10 +63,10 @@ def bootstrap(database: Database, box: SecretBox) -> tuple[str, NewAccount] | No
         if has_tokens(session) or has_users(session):
             return None
         account = create_user(
-            session, BOOTSTRAP_USER, "admin", box, actor="hma serve", must_renew=True
+            session, BOOTSTRAP_USER, Role.ADMIN, box, actor="hma serve", must_renew=True
         )
         # The admin's own token: it acts as the admin account (a person's token).
-        token = create_token(session, BOOTSTRAP_TOKEN_NAME, "admin", user=BOOTSTRAP_USER)
+        token = create_token(session, BOOTSTRAP_TOKEN_NAME, Role.ADMIN, user=BOOTSTRAP_USER)
         audit.record(session, "hma serve", audit.TOKEN_CREATE, BOOTSTRAP_TOKEN_NAME)
         return token, account
 

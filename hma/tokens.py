@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, get_args
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from banks.models import Bank
 from core.errors import Conflict, InvalidInput, NotFound
+from core.names import Role
 from database import utcnow
 from hma.models import ApiToken, TokenBank, User
 
-Role = Literal["admin", "curator", "reviewer", "ingest", "exchange"]
-ROLES: tuple[str, ...] = get_args(Role)
+ROLES: tuple[str, ...] = tuple(role.value for role in Role)
 TOKEN_PREFIX = "hma_"
 
 
@@ -36,9 +35,9 @@ def _digest(secret: str) -> str:
 
 #: Roles a personal token may have, by the role of the user it belongs to.
 PERSONAL_ROLES = {
-    "admin": ("admin", "curator", "reviewer"),
-    "curator": ("curator",),
-    "reviewer": ("reviewer",),
+    Role.ADMIN: (Role.ADMIN, Role.CURATOR, Role.REVIEWER),
+    Role.CURATOR: (Role.CURATOR,),
+    Role.REVIEWER: (Role.REVIEWER,),
 }
 
 
@@ -55,7 +54,7 @@ def create_token(
     that user has, and stops working when the account is disabled. `banks`:
     the published banks an `exchange` token may read (it reads no other).
     """
-    if banks and role != "exchange":
+    if banks and role != Role.EXCHANGE:
         raise InvalidInput("only exchange tokens are scoped to banks", code="invalid_role")
     scope = [_bank_id(session, bank) for bank in banks]
     if role not in ROLES:
@@ -212,4 +211,4 @@ def has_tokens(session: Session) -> bool:
 
 def allows(role: str, required: str) -> bool:
     """Whether a token of `role` may use routes that require `required`."""
-    return role == "admin" or role == required
+    return role == Role.ADMIN or role == required

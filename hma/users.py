@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 from actioners import audit
 from actioners.review import MAX_QUEUE
 from core.errors import Conflict, InvalidInput, LoginFailed, RenewalRefused, UserNotFound
+from core.names import Role
 from database import utcnow
 from hma import console_sessions
 from hma.models import User
 from hma.secrets import SecretBox
 
-USER_ROLES = ("admin", "curator", "reviewer")
+USER_ROLES: tuple[str, ...] = tuple(r.value for r in (Role.ADMIN, Role.CURATOR, Role.REVIEWER))
 ISSUER = "hma"
 #: The one answer to every failed sign-in, refused ones included: it tells a
 #: guesser nothing about which factor was wrong or whether the account exists.

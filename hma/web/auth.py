@@ -10,6 +10,7 @@ from flask import g, request
 from sqlalchemy import select
 
 from actioners.review import visible_queues
+from core.names import Role
 from hma.models import User
 from hma.tokens import Grant, allows
 from hma.web.context import read_session, services
@@ -68,7 +69,7 @@ def acting_username() -> str | None:
 
 def is_admin() -> bool:
     grant: Grant | None = g.get("grant")
-    return grant is not None and grant.role == "admin"
+    return grant is not None and grant.role == Role.ADMIN
 
 
 def case_queues() -> frozenset[str] | None:

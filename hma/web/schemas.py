@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from actioners.queue import StatusFilter
-from actioners.review import Decision, RejectReason
+from actioners.review import RejectReason
 from banks import validation
+from core.names import CaseStatus, DecisionState, Verdict
 from hma.exchanges import MIN_INTERVAL
 
 JsonObject = dict[str, Any]
@@ -366,8 +367,8 @@ class CaseQuery(Query):
 class CaseSummary(TypedDict):
     id: int
     content_ref: str
-    status: Literal["open", "escalated", "pending", "closed"]
-    decision: Literal["confirm", "reject", "escalate"] | None
+    status: CaseStatus
+    decision: Verdict | None
     priority: int
     queue: str
     assigned_to: str | None
@@ -412,8 +413,8 @@ class CaseMatch(TypedDict):
 
 class DecisionRecord(TypedDict):
     id: int
-    decision: Decision
-    state: Literal["pending", "awaiting_second", "effective", "undone"]
+    decision: Verdict
+    state: DecisionState
     classification: list[str]
     reason: str | None
     note: str
@@ -442,7 +443,7 @@ class CaseDetail(CaseSummary):
 
 
 class DecisionIn(Request):
-    decision: Decision = coded("invalid_decision")
+    decision: Verdict = coded("invalid_decision", strict=False)
     note: str | None = coded("invalid_note", default=None, max_length=10_000)
     classification: list[str] | None = coded(
         "invalid_request", default=None, description="Taxonomy tags of a confirmation."

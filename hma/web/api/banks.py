@@ -10,6 +10,7 @@ from sqlalchemy import inspect as sa_inspect
 from actioners import audit
 from banks import store, validation
 from banks.models import Bank, BankContent
+from core.names import Role
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import actor
@@ -77,7 +78,7 @@ _NO_CONTENT = {404: "No such bank, or no such content in it"}
 
 
 @api.get("/banks")
-@endpoint("List the banks", role="curator", responses={200: schemas.BankList})
+@endpoint("List the banks", role=Role.CURATOR, responses={200: schemas.BankList})
 def list_banks() -> schemas.BankList:
     summaries = store.list_banks(db_session())
     return {"banks": [bank_json(s.bank, s.content_count) for s in summaries]}
@@ -86,7 +87,7 @@ def list_banks() -> schemas.BankList:
 @api.post("/banks")
 @endpoint(
     "Create a bank",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.BankCreate,
     responses={201: schemas.Bank},
     errors={409: "A bank of that name exists"},
@@ -102,7 +103,7 @@ def create_bank(body: schemas.BankCreate) -> tuple[schemas.Bank, int]:
 
 
 @api.get("/banks/<name>")
-@endpoint("A bank", role="curator", responses={200: schemas.Bank}, errors=_NO_BANK)
+@endpoint("A bank", role=Role.CURATOR, responses={200: schemas.Bank}, errors=_NO_BANK)
 def get_bank(name: str) -> schemas.Bank:
     session = db_session()
     bank = store.get_bank(session, name)
@@ -112,7 +113,7 @@ def get_bank(name: str) -> schemas.Bank:
 @api.patch("/banks/<name>")
 @endpoint(
     "Change a bank: rename, describe, enable, threshold, publish, trust",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.BankChange,
     responses={200: schemas.Bank},
     errors=_NO_BANK | {409: "A bank of the new name exists"},
@@ -141,7 +142,9 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
 
 
 @api.delete("/banks/<name>")
-@endpoint("Delete a bank and its content", role="curator", responses={204: None}, errors=_NO_BANK)
+@endpoint(
+    "Delete a bank and its content", role=Role.CURATOR, responses={204: None}, errors=_NO_BANK
+)
 def delete_bank(name: str) -> tuple[str, int]:
     session = db_session()
     store.delete_bank(session, store.get_bank(session, name))
@@ -153,7 +156,7 @@ def delete_bank(name: str) -> tuple[str, int]:
 @api.get("/banks/<name>/content")
 @endpoint(
     "A page of a bank's content, oldest first",
-    role="curator",
+    role=Role.CURATOR,
     query=schemas.ContentQuery,
     responses={200: schemas.ContentPage},
     errors=_NO_BANK,
@@ -171,7 +174,7 @@ def list_content(name: str, query: schemas.ContentQuery) -> schemas.ContentPage:
 @api.post("/banks/<name>/content")
 @endpoint(
     "Add content: an upload to hash, or signals",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.ContentAdd,
     form=schemas.UploadForm,
     responses={201: schemas.AddedContent},
@@ -210,7 +213,7 @@ def add_content(
 
 @api.get("/banks/<name>/content/<id:content_id>")
 @endpoint(
-    "One piece of content", role="curator", responses={200: schemas.Content}, errors=_NO_CONTENT
+    "One piece of content", role=Role.CURATOR, responses={200: schemas.Content}, errors=_NO_CONTENT
 )
 def get_content(name: str, content_id: int) -> schemas.Content:
     session = db_session()
@@ -221,7 +224,7 @@ def get_content(name: str, content_id: int) -> schemas.Content:
 @api.patch("/banks/<name>/content/<id:content_id>")
 @endpoint(
     "Enable, disable, retag or annotate content",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.ContentChange,
     responses={200: schemas.Content},
     errors=_NO_CONTENT,
@@ -248,7 +251,7 @@ def update_content(name: str, content_id: int, body: schemas.ContentChange) -> s
 
 
 @api.delete("/banks/<name>/content/<id:content_id>")
-@endpoint("Remove content", role="curator", responses={204: None}, errors=_NO_CONTENT)
+@endpoint("Remove content", role=Role.CURATOR, responses={204: None}, errors=_NO_CONTENT)
 def delete_content(name: str, content_id: int) -> tuple[str, int]:
     session = db_session()
     bank = store.get_bank(session, name)
@@ -261,7 +264,7 @@ def delete_content(name: str, content_id: int) -> tuple[str, int]:
 @api.post("/banks/<name>/content/<id:content_id>/remove-on-appeal")
 @endpoint(
     "Remove content an appeal found not to be abuse, for good, telling its exchange",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.AppealRemoval,
     responses={200: schemas.AppealRemoved},
     errors=_NO_CONTENT,

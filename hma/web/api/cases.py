@@ -12,6 +12,7 @@ from actioners import audit, cases, exposure, queue, review, webhooks
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
+from core.names import Role
 from hma.models import User
 from hma.web import schemas
 from hma.web.api import api
@@ -104,7 +105,7 @@ _STEP_ERRORS = {
 @api.get("/cases")
 @endpoint(
     "Cases, most urgent first",
-    role="reviewer",
+    role=Role.REVIEWER,
     query=schemas.CaseQuery,
     responses={200: schemas.CaseList},
 )
@@ -123,7 +124,7 @@ def list_cases(query: schemas.CaseQuery) -> schemas.CaseList:
 @api.get("/cases/<id:case_id>")
 @endpoint(
     "A case: its matches, decisions and deliveries",
-    role="reviewer",
+    role=Role.REVIEWER,
     responses={200: schemas.CaseDetail},
     errors={404: "No such case in a queue the caller may open"},
 )
@@ -141,7 +142,7 @@ def _done(case_id: int) -> schemas.CaseDetail:
 @api.post("/cases/<id:case_id>/decision")
 @endpoint(
     "Decide: confirm, reject or escalate",
-    role="reviewer",
+    role=Role.REVIEWER,
     person=True,
     body=schemas.DecisionIn,
     responses={200: schemas.CaseDetail},
@@ -168,7 +169,7 @@ def decide_case(case_id: int, body: schemas.DecisionIn) -> schemas.CaseDetail:
 @api.post("/cases/next")
 @endpoint(
     "Claim the most urgent case waiting for the caller",
-    role="reviewer",
+    role=Role.REVIEWER,
     person=True,
     responses={200: schemas.CaseDetail, 204: None},
     errors={403: "Not a personal token"},
@@ -183,7 +184,7 @@ def take_next_case() -> Any:
     return _done(case.id)
 
 
-def _step(summary: str, role: str = "reviewer", **declared: Any) -> Callable[[View], View]:
+def _step(summary: str, role: str = Role.REVIEWER, **declared: Any) -> Callable[[View], View]:
     """The declaration shared by the workflow steps on one case."""
     return endpoint(
         summary,
@@ -215,7 +216,7 @@ def release_case(case_id: int) -> schemas.CaseDetail:
 
 
 @api.post("/cases/<id:case_id>/reassign")
-@_step("Hand the case to a named reviewer", role="admin", body=schemas.Reassignment)
+@_step("Hand the case to a named reviewer", role=Role.ADMIN, body=schemas.Reassignment)
 def reassign_case(case_id: int, body: schemas.Reassignment) -> schemas.CaseDetail:
     session = db_session()
     policy = services().settings.review_policy
@@ -254,7 +255,7 @@ def _media_of(case_id: int) -> Any:
 @api.get("/cases/<id:case_id>/preview")
 @endpoint(
     "The reviewer-safe image: downscaled, blurred and greyscale",
-    role="reviewer",
+    role=Role.REVIEWER,
     responses={200: "image/jpeg"},
     errors={
         404: "No such case in a queue the caller may open, or it kept no media",
@@ -277,7 +278,7 @@ def case_preview(case_id: int) -> Response:
 @api.post("/cases/<id:case_id>/reveal")
 @endpoint(
     "The kept copy itself, unblurred; recorded in the audit log",
-    role="reviewer",
+    role=Role.REVIEWER,
     person=True,
     responses={200: "image/*"},
     errors={

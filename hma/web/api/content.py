@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+from core.names import Role
 from hma.web.api import api
 from hma.web.context import db_session, read_session, services
 from hma.web.inputs import content_input
@@ -16,7 +17,7 @@ def _ingest(summary: str, result: type) -> Callable[[View], View]:
     """The declaration the three ingest routes share: media or signals in, `result` out."""
     return endpoint(
         summary,
-        role="ingest",
+        role=Role.INGEST,
         body=ContentBody,
         form=UploadForm,
         responses={200: result},

@@ -12,6 +12,7 @@ from flask import g
 
 from banks import store
 from banks.publish import feed, published_banks
+from core.names import Role
 from hma.tokens import readable_banks
 from hma.web import schemas
 from hma.web.api import api
@@ -22,7 +23,9 @@ from hma.web.typed import endpoint
 
 @api.get("/exchange/banks")
 @endpoint(
-    "The banks published to this token", role="exchange", responses={200: schemas.PublishedBankList}
+    "The banks published to this token",
+    role=Role.EXCHANGE,
+    responses={200: schemas.PublishedBankList},
 )
 def list_published_banks() -> schemas.PublishedBankList:
     session = db_session()
@@ -39,7 +42,7 @@ def list_published_banks() -> schemas.PublishedBankList:
 @api.get("/exchange/banks/<name>/changes")
 @endpoint(
     "A published bank's changes after a cursor",
-    role="exchange",
+    role=Role.EXCHANGE,
     query=schemas.FeedQuery,
     responses={200: schemas.ChangePage},
     errors={404: "No bank of that name published to this token"},

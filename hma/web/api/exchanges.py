@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from actioners import audit
 from banks.egress import shown_url
+from core.names import Role
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.api.banks import changed, record, snapshot
@@ -19,7 +20,7 @@ _NO_EXCHANGE = {404: "No exchange of that name"}
 
 @api.get("/exchanges")
 @endpoint(
-    "The exchanges and how each is doing", role="curator", responses={200: schemas.ExchangeList}
+    "The exchanges and how each is doing", role=Role.CURATOR, responses={200: schemas.ExchangeList}
 )
 def list_exchanges() -> schemas.ExchangeList:
     exchanges = services().exchanges
@@ -33,7 +34,7 @@ def _status(exchange: Any) -> schemas.ExchangeStatus:
 @api.post("/exchanges")
 @endpoint(
     "Connect a bank to an exchange",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.ExchangeCreate,
     responses={201: schemas.ExchangeStatus},
     errors={404: "No bank of that name", 409: "An exchange of that name exists"},
@@ -66,7 +67,7 @@ def create_exchange(body: schemas.ExchangeCreate) -> tuple[schemas.ExchangeStatu
 @api.get("/exchanges/<name>")
 @endpoint(
     "An exchange's status",
-    role="curator",
+    role=Role.CURATOR,
     responses={200: schemas.ExchangeStatus},
     errors=_NO_EXCHANGE,
 )
@@ -77,7 +78,7 @@ def get_exchange(name: str) -> schemas.ExchangeStatus:
 @api.patch("/exchanges/<name>")
 @endpoint(
     "Change an exchange: address, interval, settings, credentials, switches",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.ExchangeChange,
     responses={200: schemas.ExchangeStatus},
     errors=_NO_EXCHANGE,
@@ -110,7 +111,7 @@ def update_exchange(name: str, body: schemas.ExchangeChange) -> schemas.Exchange
 @api.delete("/exchanges/<name>")
 @endpoint(
     "Disconnect an exchange, deleting what it brought unless asked to keep it",
-    role="curator",
+    role=Role.CURATOR,
     query=schemas.ExchangeRemoval,
     responses={204: None},
     errors=_NO_EXCHANGE,
@@ -126,7 +127,7 @@ def delete_exchange(name: str, query: schemas.ExchangeRemoval) -> tuple[str, int
 @api.post("/exchanges/<name>/sync")
 @endpoint(
     "Start a sync in the background",
-    role="curator",
+    role=Role.CURATOR,
     body=schemas.SyncRequest,
     body_optional=True,
     responses={202: schemas.SyncStarted},

@@ -12,6 +12,7 @@ from typing import Any, cast
 from flask import Blueprint, Response
 
 from actioners import metrics as review_metrics
+from core.names import Role
 from database import utcnow
 from hma.web import schemas
 from hma.web.api import api
@@ -67,7 +68,7 @@ def period_args(query: schemas.PeriodQuery) -> tuple[datetime, datetime]:
 @api.get("/metrics")
 @endpoint(
     "Queue and decision figures for a period",
-    role="admin",
+    role=Role.ADMIN,
     query=schemas.PeriodQuery,
     responses={200: schemas.Metrics},
 )
@@ -86,7 +87,7 @@ def review_metrics_json(query: schemas.PeriodQuery) -> schemas.Metrics:
 @api.get("/transparency")
 @endpoint(
     "Figures for a transparency report, as JSON or CSV",
-    role="admin",
+    role=Role.ADMIN,
     query=schemas.TransparencyQuery,
     responses={200: [schemas.Transparency, "text/csv"]},
 )
@@ -104,7 +105,7 @@ def transparency_report(query: schemas.TransparencyQuery) -> Any:
 
 
 @exposition.get("/metrics")
-@require("admin")
+@require(Role.ADMIN)
 def prometheus_metrics() -> Response:
     session = db_session()
     webhooks, feedback = review_metrics.status_counts(session)

@@ -36,6 +36,7 @@ from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
 from core.errors import CredentialsUnreadable, DomainError, LoginFailed, RenewalRefused
+from core.names import Role
 from database import utcnow
 from hma import console_sessions
 from hma.models import User
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 console = Blueprint("console", __name__, url_prefix="/console")
 
 View = TypeVar("View", bound=Callable[..., Any])
-REVIEW_ROLES = ("reviewer", "admin")
+REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
 #: Methods that change nothing, and so need no CSRF token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Minutes a reviewer may go on after being prompted to take a break.
@@ -363,7 +364,7 @@ def renew(case_id: int) -> tuple[str, int]:
 @console.post("/cases/<id:case_id>/release")
 @signed_in(*REVIEW_ROLES)
 def release(case_id: int) -> Any:
-    admin = g.user.role == "admin"
+    admin = g.user.role == Role.ADMIN
     return _step(
         case_id,
         lambda db, c: review.release(db, c, reviewer(), admin=admin),
@@ -409,7 +410,7 @@ def approve(case_id: int) -> Any:
 @signed_in(*REVIEW_ROLES)
 def undo(case_id: int) -> Any:
     policy = services().settings.review_policy
-    admin = g.user.role == "admin"
+    admin = g.user.role == Role.ADMIN
     return _step(
         case_id,
         lambda db, c: review.undo(db, c, reviewer(), policy, admin=admin),
