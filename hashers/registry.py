@@ -5,13 +5,18 @@ A plugin is an installed package that declares an entry point in the
 calls `add_signal_type` / `add_hasher`. Nothing else in the system names
 concrete signal types, so a plugin's types flow through hashing, matching,
 banks and the API unchanged.
+
+A plugin that fails to load, or whose `register` raises, is logged, listed
+in `Registry.failures` and left out whole (whatever it registered before
+failing is taken back): one broken package never stops the service.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from core.errors import UnknownSignalType
@@ -28,22 +33,57 @@ PLUGIN_GROUP = "hma.plugins"
 log = logging.getLogger(__name__)
 
 
+BUILT_IN = "built in"
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin left out, and why."""
+
+    group: str
+    name: str
+    error: str
+
+
 class Registry:
     """Signal types by name, and the hashers that produce them, in order."""
 
     def __init__(self) -> None:
         self._types: dict[str, SignalType] = {}
         self._hashers: list[Hasher] = []
+        #: Where each signal type and hasher came from ("built in", or the plugin),
+        #: by ("signal type" or "hasher", name).
+        self.origins: dict[tuple[str, str], str] = {}
+        self.failures: list[PluginFailure] = []
+        self._adding_for = BUILT_IN
 
     def add_signal_type(self, signal_type: SignalType) -> None:
         existing = self._types.get(signal_type.name)
         if existing is not None and existing is not signal_type:
             raise ValueError(f"signal type {signal_type.name!r} is already registered")
+        if existing is None:
+            self.origins["signal type", signal_type.name] = self._adding_for
         self._types[signal_type.name] = signal_type
 
     def add_hasher(self, hasher: Hasher) -> None:
         self.add_signal_type(hasher.signal_type)
         self._hashers.append(hasher)
+        self.origins["hasher", hasher_name(hasher)] = self._adding_for
+
+    def load_plugin(self, entry_point: EntryPoint) -> bool:
+        """Load one plugin; on any failure, log it, take back what it added, and go on."""
+        kept = dict(self._types), list(self._hashers), dict(self.origins)
+        self._adding_for = plugin_origin(entry_point)
+        try:
+            entry_point.load()(self)
+        except Exception as exc:  # a plugin's bug must not stop the service
+            self._types, self._hashers, self.origins = dict(kept[0]), list(kept[1]), kept[2]
+            self.failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
+            log.error("plugin %s left out: it failed to load: %r", entry_point.name, exc)
+            return False
+        finally:
+            self._adding_for = BUILT_IN
+        return True
 
     @property
     def signal_types(self) -> Mapping[str, SignalType]:
@@ -98,5 +138,17 @@ def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = (
     if load_plugins:
         for entry_point in entry_points(group=PLUGIN_GROUP):
             log.info("loading hma plugin %s", entry_point.name)
-            entry_point.load()(registry)
+            registry.load_plugin(entry_point)
     return registry
+
+
+def hasher_name(hasher: Hasher) -> str:
+    """A hasher as people know it: its class, and the type it produces."""
+    return f"{type(hasher).__name__} ({hasher.signal_type.name})"
+
+
+def plugin_origin(entry_point: EntryPoint) -> str:
+    """`plugin NAME from DISTRIBUTION VERSION (module:attribute)`."""
+    dist = entry_point.dist
+    source = f" from {dist.name} {dist.version}" if dist is not None else ""
+    return f"plugin {entry_point.name}{source} ({entry_point.value})"

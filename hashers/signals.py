@@ -57,6 +57,10 @@ class SignalType(ABC):
     #: or under which two values are treated as the same content by default.
     bits: int = 0
     default_threshold: int = 0
+    #: An index class of the type's own (the interface of `matchers.base.SignalIndex`:
+    #: `add`, `remove`, `query`, `save`, `load`...); None: the matchers choose one by
+    #: `comparison` and `bits`. A plugin's type that compares in its own way brings it.
+    index_class: type | None = None
 
     @abstractmethod
     def normalize(self, value: str) -> str:

@@ -17,9 +17,10 @@ import click
 
 from actioners import audit, retention, review
 from banks import store, transfer
+from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
 from core.errors import CheckpointsUnreadable, CodedError, SchemaOutdated, SettingsError
-from hashers import VPDQ, Signal
+from hashers import VPDQ, Signal, default_registry
 from hashers.vpdq import reference_lines
 from hma import batch
 from hma.audit_anchor import read_checkpoints, write_checkpoint
@@ -204,6 +205,36 @@ def _print_human(record: dict[str, Any], signals: list[Signal]) -> None:
         )
     if record.get("case_id") is not None:
         click.echo(f"  case {record['case_id']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@with_runtime
+def plugins(runtime: Runtime, as_json: bool) -> None:
+    """List the signal types, hashers and exchange adapters, and where each came from.
+
+    Plugins that failed to load are listed too, with the error; they are left out
+    of the service, which runs without them. Exits 1 when one failed.
+    """
+    registry = default_registry(extra_hashers=runtime.settings.extra_hasher_names)
+    parts = [
+        {"kind": kind, "name": name, "origin": origin}
+        for (kind, name), origin in registry.origins.items()
+    ]
+    parts += [
+        {"kind": "exchange", "name": name, "origin": origin}
+        for name, origin in sorted(adapter_origins().items())
+    ]
+    failed = [vars(f) for f in [*registry.failures, *adapter_failures()]]
+    if as_json:
+        click.echo(json.dumps({"plugins": parts, "failed": failed}))
+    else:
+        for part in parts:
+            click.echo(f"{part['kind']:<12} {part['name']:<28} {part['origin']}")
+        for failure in failed:
+            click.echo(f"FAILED {failure['group']} {failure['name']}: {failure['error']}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 @main.command("hash")
@@ -487,7 +518,7 @@ def _secret(value: str | None) -> str | None:
     "--type",
     "kind",
     required=True,
-    type=click.Choice(["list", "hma", "threatexchange", "ncmec", "stopncii"]),
+    help="The adapter: list, hma, threatexchange, ncmec, stopncii or a plugin's (hma plugins).",
 )
 @click.option("--bank", required=True, help="The bank the exchange fills.")
 @click.option("--url", default=None, help="Where the exchange is (a list's file or URL).")

@@ -14,6 +14,8 @@ from matchers.video import VideoIndex
 
 
 def _index_class(signal_type: SignalType) -> type[Any]:
+    if signal_type.index_class is not None:
+        return signal_type.index_class
     if signal_type.comparison == "exact":
         return ExactIndex
     if signal_type.comparison == "hamming" and signal_type.bits == 256:

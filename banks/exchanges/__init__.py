@@ -4,22 +4,27 @@ Built in: lists (`list`), other instances of this project (`hma`),
 ThreatExchange (`threatexchange`), NCMEC hash sharing (`ncmec`) and StopNCII
 (`stopncii`). Packages add adapters with an entry point in the
 `hma.exchanges` group naming an ExchangeAdapter subclass; the sync engine
-needs no change for them.
+needs no change for them. One that fails to load is logged, listed by
+`adapter_failures` and left out; the others work on.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib.metadata import entry_points
 
 from banks.exchanges.base import ExchangeAdapter
 from core.errors import InvalidInput
+from hashers.registry import BUILT_IN, PluginFailure, plugin_origin
+
+log = logging.getLogger(__name__)
 
 PLUGIN_GROUP = "hma.exchanges"
 
 
 @cache
-def adapter_types() -> dict[str, type[ExchangeAdapter]]:
+def _load() -> tuple[dict[str, type[ExchangeAdapter]], dict[str, str], list[PluginFailure]]:
     from banks.exchanges.hma_feed import HMAFeedAdapter
     from banks.exchanges.lists import ListAdapter
     from banks.exchanges.ncmec import NCMECAdapter
@@ -36,10 +41,34 @@ def adapter_types() -> dict[str, type[ExchangeAdapter]]:
             StopNCIIAdapter,
         )
     }
+    origins = dict.fromkeys(kinds, BUILT_IN)
+    failures: list[PluginFailure] = []
     for entry_point in entry_points(group=PLUGIN_GROUP):
-        kind = entry_point.load()
-        kinds[kind.type_name] = kind
-    return kinds
+        try:
+            kind = entry_point.load()
+            if not (isinstance(kind, type) and issubclass(kind, ExchangeAdapter)):
+                raise TypeError(f"{entry_point.value} is not an ExchangeAdapter subclass")
+            name = kind.type_name
+        except Exception as exc:  # a plugin's bug must not stop the service
+            failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
+            log.error("exchange plugin %s left out: it failed to load: %r", entry_point.name, exc)
+            continue
+        kinds[name], origins[name] = kind, plugin_origin(entry_point)
+    return kinds, origins, failures
+
+
+def adapter_types() -> dict[str, type[ExchangeAdapter]]:
+    """Every usable adapter by its type name."""
+    return dict(_load()[0])
+
+
+def adapter_origins() -> dict[str, str]:
+    """Where each adapter came from: "built in", or the plugin."""
+    return dict(_load()[1])
+
+
+def adapter_failures() -> list[PluginFailure]:
+    return list(_load()[2])
 
 
 def adapter_type(name: str) -> type[ExchangeAdapter]:
