@@ -77,7 +77,13 @@ def run(kind: str, signals: int, batch: int) -> None:
         with database.session() as session:
             store.create_bank(session, "followed")
             exchanges.add(
-                session, "feed", "list", "followed", url=str(feed), config={"batch_size": batch}
+                session,
+                "bench",
+                "feed",
+                "list",
+                "followed",
+                url=str(feed),
+                config={"batch_size": batch},
             )
         indexes = BankIndexes(registry)  # a running process, already started
         with database.session() as session:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from actioners import audit, retention, review
+from actioners import audit, curation, retention, review
 from banks import store, transfer
 from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
@@ -43,6 +43,8 @@ from hma.users import (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Who the audit log says acted, for changes made with the CLI.
+CLI_ACTOR = "cli"
 
 
 class Runtime:
@@ -321,8 +323,7 @@ def bank() -> None:
 def bank_create(runtime: Runtime, name: str, description: str) -> None:
     """Create an empty bank."""
     with runtime.database.session() as session:
-        store.create_bank(session, name, description=description)
-        audit.record(session, "cli", audit.BANK_CREATE, f"bank:{name}")
+        curation.create_bank(session, CLI_ACTOR, name, description=description)
     click.echo(f"created bank {name}", err=True)
 
 
@@ -369,17 +370,15 @@ def bank_add(runtime: Runtime, name: str, paths: tuple[str, ...], tags: tuple[st
             continue
         usable = [s for s in outcome.signals if s.usable]
         with runtime.database.session() as session:
-            content = store.add_content(
+            content = curation.add_content(
                 session,
+                CLI_ACTOR,
                 store.get_bank(session, name),
                 usable,
+                runtime.taxonomy,
                 tags=list(tags),
                 metadata={"filename": Path(outcome.path).name},
                 source="cli",
-                taxonomy=runtime.taxonomy,
-            )
-            audit.record(
-                session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"content_added": content.id}
             )
         dropped = "" if len(usable) == len(outcome.signals) else " (unusable signals not added)"
         click.echo(f"{outcome.path}: content {content.id}{dropped}", err=True)
@@ -402,19 +401,14 @@ def bank_import(runtime: Runtime, name: str, file: Any, fmt: Any) -> None:
     """Import signals from JSON lines, CSV or plain lines; bad lines are reported and skipped."""
     with runtime.database.session() as session:
         target = store.get_bank(session, name)
-        report = transfer.import_records(
+        report = curation.import_records(
             session,
+            CLI_ACTOR,
             runtime.scanner.registry,
             target,
             transfer.parse(file, fmt),
-            taxonomy=runtime.taxonomy,
+            runtime.taxonomy,
         )
-        counts = {
-            "imported": report.added,
-            "duplicates": report.duplicates,
-            "bad_lines": len(report.errors),
-        }
-        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", counts)
     for error in report.errors:
         click.echo(f"line {error.line}: {error.message}", err=True)
     click.echo(
@@ -452,13 +446,8 @@ def bank_remove_on_appeal(runtime: Runtime, name: str, content_id: int, reason: 
     with the reason, and with feedback to its exchange when it takes feedback."""
     with runtime.database.session() as session:
         bank = store.get_bank(session, name)
-        told = store.remove_on_appeal(
-            session, store.get_content(session, bank, content_id), reason, "cli"
-        )
-        details = {"content_id": content_id, "change": "removed on appeal", "reason": reason}
-        audit.record(
-            session, "cli", audit.BANK_CHANGE, f"bank:{name}", details | {"exchange_told": told}
-        )
+        content = store.get_content(session, bank, content_id)
+        told = curation.remove_on_appeal(session, CLI_ACTOR, bank, content, reason)
     told_text = "; its exchange will be told" if told else ""
     click.echo(f"removed content {content_id} from {name}{told_text}", err=True)
 
@@ -475,15 +464,14 @@ def bank_remove_on_appeal(runtime: Runtime, name: str, content_id: int, reason: 
 def bank_publish(runtime: Runtime, name: str, off: bool, reshare: bool | None) -> None:
     """Let the exchange tokens scoped to this bank follow its changes (or stop it)."""
     with runtime.database.session() as session:
-        store.update_bank(
+        curation.change_bank(
             session,
+            CLI_ACTOR,
             store.get_bank(session, name),
+            runtime.taxonomy,
             published=not off,
-            taxonomy=runtime.taxonomy,
             reshare=reshare,
         )
-        changed = ["published", *(["reshare"] if reshare is not None else [])]
-        audit.record(session, "cli", audit.BANK_CHANGE, f"bank:{name}", {"changed": changed})
     click.echo(f"bank {name} is {'no longer' if off else 'now'} published", err=True)
 
 
@@ -554,6 +542,7 @@ def exchange_add(
     with runtime.database.session() as session:
         runtime.exchanges.add(
             session,
+            CLI_ACTOR,
             name,
             kind,
             bank,
@@ -563,8 +552,6 @@ def exchange_add(
             credentials=_secret(credentials),
             feedback=not no_feedback,
         )
-        details = {"type": kind, "bank": bank, "interval": interval}  # never the credentials
-        audit.record(session, "cli", audit.EXCHANGE_ADD, f"exchange:{name}", details)
     click.echo(f"added exchange {name}; `hma exchange sync {name}` syncs it now", err=True)
 
 
@@ -634,7 +621,7 @@ def exchange_status(runtime: Runtime, name: str, as_json: bool) -> None:
 @with_runtime
 def exchange_remove(runtime: Runtime, name: str, keep_content: bool) -> None:
     """Stop following an exchange; its content is removed from the bank unless kept."""
-    removed = runtime.exchanges.remove(name, keep_content=keep_content, actor="cli")
+    removed = runtime.exchanges.remove(name, keep_content=keep_content, actor=CLI_ACTOR)
     click.echo(
         f"removed exchange {name}" + (f" and {removed} item(s)" if removed else ""), err=True
     )
@@ -674,7 +661,7 @@ def token_create(
             **({"user": user} if user else {}),
             **({"banks": list(banks)} if banks else {}),
         }
-        audit.record(session, "cli", audit.TOKEN_CREATE, name, details)
+        audit.record(session, CLI_ACTOR, audit.TOKEN_CREATE, name, details)
     click.echo(secret)
 
 
@@ -696,7 +683,7 @@ def token_revoke(runtime: Runtime, name: str) -> None:
     """Revoke a token by name; requests using it fail from now on."""
     with runtime.database.session() as session:
         revoke_token(session, name)
-        audit.record(session, "cli", audit.TOKEN_REVOKE, name)
+        audit.record(session, CLI_ACTOR, audit.TOKEN_REVOKE, name)
     click.echo(f"revoked token {name}", err=True)
 
 

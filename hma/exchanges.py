@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from actioners import audit
+from actioners.curation import changed, snapshot
 from banks import store, validation
-from banks.egress import Egress, is_local, origin
+from banks.egress import Egress, is_local, origin, shown_url
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
 from banks.feedback import FeedbackReport, send_due_feedback
@@ -63,6 +64,7 @@ class Exchanges:
     def add(
         self,
         session: Session,
+        actor: str,
         name: str,
         kind: str,
         bank: str,
@@ -108,11 +110,14 @@ class Exchanges:
             raise Conflict(
                 f"an exchange named {name!r} already exists", code="exchange_exists"
             ) from None
+        details = {"type": kind, "bank": bank, "interval": exchange.interval_seconds}
+        audit.record(session, actor, audit.EXCHANGE_ADD, f"exchange:{name}", details)
         return exchange
 
     def update(
         self,
         session: Session,
+        actor: str,
         exchange: Exchange,
         *,
         interval: int | None = None,
@@ -122,6 +127,9 @@ class Exchanges:
         feedback: bool | None = None,
         url: str | None = None,
     ) -> Exchange:
+        """Change what is given; audited with the names of what changed (never the
+        credentials), and the new address, as where the requests go from now on."""
+        before = snapshot(exchange)
         if interval is not None:
             exchange.interval_seconds = _interval(interval)
         if config is not None:
@@ -147,6 +155,10 @@ class Exchanges:
                 )
             exchange.base_url = url or None
         session.flush()
+        details: dict[str, Any] = {"changed": changed(exchange, before)}
+        if "base_url" in details["changed"]:
+            details["url"] = shown_url(exchange.base_url) if exchange.base_url else None
+        audit.record(session, actor, audit.EXCHANGE_CHANGE, f"exchange:{exchange.name}", details)
         return exchange
 
     def _check_address(self, adapter: type[ExchangeAdapter], url: str) -> None:

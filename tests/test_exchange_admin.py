@@ -152,7 +152,7 @@ def test_scheduler_runs_syncs_and_follows_changes(exchanges_env):
         fake.updates.append(TEUpdate("HASH_MD5", MD5S[10], 9000))
         wait_until(lambda: count_content(database) == 4, timeout=30)
         with database.session() as session:
-            exchanges.update(session, exchanges.get(session, "te"), enabled=False)
+            exchanges.update(session, "test", exchanges.get(session, "te"), enabled=False)
         scheduler.reconcile()
         assert "sync:te" not in {job.id for job in scheduler.jobs.get_jobs()}
     finally:
@@ -180,6 +180,7 @@ def exchanges_env(settings, database):
         store.create_bank(session, "followed")
         exchanges.add(
             session,
+            "test",
             "te",
             "threatexchange",
             "followed",

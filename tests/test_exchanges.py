@@ -77,7 +77,7 @@ def content_of(database, exchange_name):
 
 def add_exchange(exchanges, database, name, kind, **kwargs):
     with database.session() as session:
-        return exchanges.add(session, name, kind, "followed", **kwargs).id
+        return exchanges.add(session, "test", name, kind, "followed", **kwargs).id
 
 
 # Lists ----------------------------------------------------------------------------------
@@ -605,7 +605,7 @@ def test_feedback_is_retried_after_a_failure_and_can_be_turned_off(exchanges, da
     assert fake.submitted[0]["hashFeedbacks"][0]["feedbackValue"] == "NotBlocked"
 
     with database.session() as session:
-        exchanges.update(session, exchanges.get(session, "ncii"), feedback=False)
+        exchanges.update(session, "test", exchanges.get(session, "ncii"), feedback=False)
     decide("second", PDQS[1])
     with database.session() as session:
         assert (
@@ -669,7 +669,7 @@ def test_bad_exchange_configuration(exchanges, database, kind, kwargs, code):
 
     make_bank(database)
     with database.session() as session, pytest.raises(DomainError) as caught:
-        exchanges.add(session, "x", kind, "followed", **kwargs)
+        exchanges.add(session, "test", "x", kind, "followed", **kwargs)
     assert caught.value.code == code
 
 

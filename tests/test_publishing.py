@@ -90,6 +90,7 @@ def test_a_second_instance_follows_a_published_bank(publisher, follower, databas
     with mirror_db.session() as session:
         exchanges.add(
             session,
+            "test",
             "peer",
             "hma",
             "mirror",

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any, cast
 
-from sqlalchemy import inspect as sa_inspect
-
-from actioners import audit
+from actioners import curation
 from banks import store, validation
 from banks.models import Bank, BankContent
 from core.names import Role
@@ -18,23 +15,6 @@ from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 from hma.web.inputs import parse_signals
 from hma.web.typed import endpoint
-
-
-def record(action: str, subject: str, details: dict[str, Any] | None = None) -> None:
-    """Audit a change by this request's token, in the transaction the view commits."""
-    audit.record(db_session(), actor(), action, subject, details)
-
-
-def snapshot(obj: Any) -> dict[str, Any]:
-    """A row's column values (but its id and timestamps), to compare with `changed` later."""
-    columns = sa_inspect(obj).mapper.column_attrs
-    skip = {"id", "created_at", "updated_at"}
-    return {c.key: copy.copy(getattr(obj, c.key)) for c in columns if c.key not in skip}
-
-
-def changed(obj: Any, before: dict[str, Any]) -> list[str]:
-    """The names (never the values) of the attributes in `before` that `obj` no longer has."""
-    return [attr for attr, value in before.items() if getattr(obj, attr) != value]
 
 
 def bank_json(bank: Bank, content_count: int) -> schemas.Bank:
@@ -94,10 +74,13 @@ def list_banks() -> schemas.BankList:
 )
 def create_bank(body: schemas.BankCreate) -> tuple[schemas.Bank, int]:
     session = db_session()
-    bank = store.create_bank(
-        session, body.name, description=body.description or "", enabled=body.enabled is not False
+    bank = curation.create_bank(
+        session,
+        actor(),
+        body.name,
+        description=body.description or "",
+        enabled=body.enabled is not False,
     )
-    record(audit.BANK_CREATE, f"bank:{bank.name}")
     session.commit()
     return bank_json(bank, 0), 201
 
@@ -121,11 +104,12 @@ def get_bank(name: str) -> schemas.Bank:
 def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
     session = db_session()
     bank = store.get_bank(session, name)
-    before = snapshot(bank)
     sent = body.model_fields_set
-    store.update_bank(
+    curation.change_bank(
         session,
+        actor(),
         bank,
+        services().taxonomy,
         name=body.name,
         description=body.description,
         enabled=body.enabled,
@@ -133,10 +117,7 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
         published=body.published,
         trust=body.trust,
         reshare=body.reshare,
-        taxonomy=services().taxonomy,
     )
-    renamed = {"renamed_from": name} if bank.name != name else {}
-    record(audit.BANK_CHANGE, f"bank:{bank.name}", {"changed": changed(bank, before)} | renamed)
     session.commit()
     return bank_json(bank, store.count_content(session, bank))
 
@@ -147,8 +128,7 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
 )
 def delete_bank(name: str) -> tuple[str, int]:
     session = db_session()
-    store.delete_bank(session, store.get_bank(session, name))
-    record(audit.BANK_DELETE, f"bank:{name}")
+    curation.delete_bank(session, actor(), store.get_bank(session, name))
     session.commit()
     return "", 204
 
@@ -202,10 +182,9 @@ def add_content(
         metadata = validation.metadata(body.metadata)
     if not signals:
         raise ApiError(400, "no_signals", "the content produced no usable signal")
-    content = store.add_content(
-        session, bank, signals, tags=tags, metadata=metadata, taxonomy=services().taxonomy
+    content = curation.add_content(
+        session, actor(), bank, signals, services().taxonomy, tags=tags, metadata=metadata
     )
-    record(audit.BANK_CHANGE, f"bank:{name}", {"content_added": content.id})
     session.commit()
     added = content_json(bank, content) | {"skipped_signals": skipped}
     return cast(schemas.AddedContent, added), 201
@@ -233,19 +212,16 @@ def update_content(name: str, content_id: int, body: schemas.ContentChange) -> s
     session = db_session()
     bank = store.get_bank(session, name)
     content = store.get_content(session, bank, content_id)
-    before = snapshot(content)
-    store.update_content(
+    curation.change_content(
         session,
+        actor(),
+        bank,
         content,
+        services().taxonomy,
         enabled=body.enabled,
         tags=body.tags,
         metadata=body.metadata,
-        taxonomy=services().taxonomy,
     )
-    # The API's names for the fields; "enabled" alone would not say which way it went.
-    names = {"enabled": "enabled" if content.enabled else "disabled", "details": "metadata"}
-    change = ",".join(names.get(f, f) for f in changed(content, before))
-    record(audit.BANK_CHANGE, f"bank:{name}", {"content_id": content_id, "change": change})
     session.commit()
     return content_json(bank, content)
 
@@ -255,8 +231,7 @@ def update_content(name: str, content_id: int, body: schemas.ContentChange) -> s
 def delete_content(name: str, content_id: int) -> tuple[str, int]:
     session = db_session()
     bank = store.get_bank(session, name)
-    store.remove_content(session, store.get_content(session, bank, content_id))
-    record(audit.BANK_CHANGE, f"bank:{name}", {"content_id": content_id, "change": "removed"})
+    curation.remove_content(session, actor(), bank, store.get_content(session, bank, content_id))
     session.commit()
     return "", 204
 
@@ -277,8 +252,6 @@ def remove_content_on_appeal(
     session = db_session()
     bank = store.get_bank(session, name)
     content = store.get_content(session, bank, content_id)
-    told = store.remove_on_appeal(session, content, body.reason, actor())
-    details = {"content_id": content_id, "change": "removed on appeal", "reason": body.reason}
-    record(audit.BANK_CHANGE, f"bank:{name}", details | {"exchange_told": told})
+    told = curation.remove_on_appeal(session, actor(), bank, content, body.reason)
     session.commit()
     return {"removed": content_id, "exchange_told": told}

@@ -5,12 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any, cast
 
-from actioners import audit
-from banks.egress import shown_url
 from core.names import Role
 from hma.web import schemas
 from hma.web.api import api
-from hma.web.api.banks import changed, record, snapshot
 from hma.web.auth import actor
 from hma.web.context import db_session, services
 from hma.web.typed import endpoint
@@ -44,6 +41,7 @@ def create_exchange(body: schemas.ExchangeCreate) -> tuple[schemas.ExchangeStatu
     session = db_session()
     exchange = exchanges.add(
         session,
+        actor(),
         body.name,
         body.type,
         body.bank,
@@ -54,12 +52,6 @@ def create_exchange(body: schemas.ExchangeCreate) -> tuple[schemas.ExchangeStatu
         enabled=body.enabled is not False,
         feedback=body.feedback_enabled is not False,
     )
-    details = {
-        "type": exchange.type,
-        "bank": exchange.bank.name,
-        "interval": exchange.interval_seconds,
-    }
-    record(audit.EXCHANGE_ADD, f"exchange:{exchange.name}", details)
     session.commit()
     return _status(exchange), 201
 
@@ -87,9 +79,9 @@ def update_exchange(name: str, body: schemas.ExchangeChange) -> schemas.Exchange
     exchanges = services().exchanges
     session = db_session()
     exchange = exchanges.get(session, name)
-    before = snapshot(exchange)
     exchanges.update(
         session,
+        actor(),
         exchange,
         interval=body.interval_seconds,
         config=body.settings,
@@ -98,12 +90,6 @@ def update_exchange(name: str, body: schemas.ExchangeChange) -> schemas.Exchange
         feedback=body.feedback_enabled,
         url=body.url,
     )
-    # Names only: a changed "credentials" is listed, its value never is; a new
-    # address is recorded, as where the exchange's requests go from now on.
-    details: dict[str, Any] = {"changed": changed(exchange, before)}
-    if "base_url" in details["changed"]:
-        details["url"] = shown_url(exchange.base_url) if exchange.base_url else None
-    record(audit.EXCHANGE_CHANGE, f"exchange:{name}", details)
     session.commit()
     return _status(exchange)
 
