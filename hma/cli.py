@@ -15,6 +15,16 @@ from typing import Any, TypeVar
 
 import click
 
+from accounts.tokens import ROLES, create_token, list_tokens, revoke_token
+from accounts.users import (
+    USER_ROLES,
+    NewAccount,
+    create_user,
+    disable_user,
+    list_users,
+    reset_user,
+    set_queues,
+)
 from actioners import audit, curation, retention, review
 from banks import store, transfer
 from banks.exchanges import adapter_failures, adapter_origins
@@ -31,16 +41,6 @@ from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.scheduler import send_webhooks
 from hma.secrets import secret_box
 from hma.settings import Settings, load_settings
-from hma.tokens import ROLES, create_token, list_tokens, revoke_token
-from hma.users import (
-    USER_ROLES,
-    NewAccount,
-    create_user,
-    disable_user,
-    list_users,
-    reset_user,
-    set_queues,
-)
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: Who the audit log says acted, for changes made with the CLI.

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # Importing the model modules registers every table on Base.metadata.
+import accounts.models  # noqa: F401
 import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401

@@ -25,6 +25,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from accounts.tokens import create_token, has_tokens
+from accounts.users import NewAccount, create_user, has_users
 from actioners import audit
 from banks.lookup import BankIndexes
 from core.errors import Conflict, SettingsError
@@ -34,8 +36,6 @@ from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings
-from hma.tokens import create_token, has_tokens
-from hma.users import NewAccount, create_user, has_users
 from hma.web import create_app
 from hma.web.context import EXTENSION, Services
 

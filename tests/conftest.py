@@ -22,13 +22,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from accounts.tokens import ROLES, create_token
+from accounts.users import USER_ROLES, create_user
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
 from hma.cli import main
 from hma.db import Database, ensure_schema
 from hma.secrets import SecretBox
 from hma.settings import Settings, load_settings
-from hma.tokens import ROLES, create_token
-from hma.users import USER_ROLES, create_user
 from hma.web import create_app
 from tests import spec_check
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hma.tokens import ROLES
+from accounts.tokens import ROLES
 from tests.conftest import api_for, fixture_bytes, upload
 
 PDQ_ORIG = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -217,7 +217,7 @@ def test_roles(api, method, path, needed):
 
 @pytest.mark.parametrize("cache_seconds", [0.0, 2.0])
 def test_revoked_token_is_refused_once_the_cache_forgets_it(settings, database, cache_seconds):
-    from hma.tokens import list_tokens, revoke_token
+    from accounts.tokens import list_tokens, revoke_token
 
     api = api_for(settings.replace(token_cache_seconds=cache_seconds), database)
     assert api.get("/banks", role="curator").status_code == 200

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.tokens import create_token
+from accounts.users import create_user, disable_user, set_queues
 from hma.secrets import SecretBox
-from hma.tokens import create_token
-from hma.users import create_user, disable_user, set_queues
 from tests.conftest import Api, api_for, upload
 
 SEVERE = {"decision": "confirm", "classification": ["csam_egregious"]}

@@ -13,7 +13,7 @@ import time
 import pytest
 from flask import Response
 
-from hma.tokens import create_token
+from accounts.tokens import create_token
 from tests import spec_check
 from tests.conftest import api_for, upload
 

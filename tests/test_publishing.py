@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from accounts.tokens import create_token
 from banks import publish, store
 from banks.exchanges.http import HttpClient
 from banks.models import BankContent, Exchange
@@ -19,7 +20,6 @@ from hashers import Signal, default_registry
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
-from hma.tokens import create_token
 from hma.web import create_app
 from tests.conftest import TEST_PEERS, loopback_egress
 

@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from accounts.tokens import create_token
 from database import utcnow
 from hma.db import Database
 from hma.jobs import Leader, hold, release
 from hma.models import Lease
-from hma.tokens import create_token
 from tests.conftest import FIXTURES
 from tests.exchange_servers import wait_until
 from tests.test_exchange_resilience import (

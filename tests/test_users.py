@@ -9,14 +9,14 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from accounts import sessions as console_sessions
+from accounts.models import ConsoleSession, User
+from accounts.sessions import ADDRESS_LIMIT, PAIR_LIMIT
+from accounts.users import authenticate, create_user, disable_user, reset_user
 from actioners import audit
 from actioners.models import AuditEntry
 from core.errors import LoginFailed
-from hma import console_sessions
-from hma.console_sessions import ADDRESS_LIMIT, PAIR_LIMIT
-from hma.models import ConsoleSession, User
 from hma.secrets import SecretBox
-from hma.users import authenticate, create_user, disable_user, reset_user
 from hma.web import create_app
 
 BOX = SecretBox("users-test")
@@ -105,7 +105,7 @@ def test_two_sign_ins_racing_with_one_code_cannot_both_succeed(database):
 
 def test_passwords_are_stored_as_argon2_and_totp_secrets_encrypted(database):
     account = new_reviewer(database)
-    from hma.models import User
+    from accounts.models import User
 
     with database.session() as session:
         user = session.scalar(select(User))

@@ -8,16 +8,16 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from accounts import sessions as console_sessions
+from accounts.tokens import TokenCache
 from banks import changelog
 from banks.lookup import BankIndexes
-from hma import console_sessions
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.overload import shed_overload
 from hma.scan import build_scanner, load_taxonomy
 from hma.secrets import audit_chain_key, derived_key, secret_box
 from hma.settings import Settings, load_settings
-from hma.tokens import TokenCache
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 from hma.web.headers import IdConverter, add_security_headers
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
     # Console sessions: signed with a key of their own, never readable by scripts,
     # never sent on cross-site requests; the session itself lives on the server
-    # (hma.console_sessions), which ends it.
+    # (accounts.sessions), which ends it.
     app.secret_key = derived_key(settings, "console-sessions")
     app.config.update(
         SESSION_COOKIE_NAME="hma_session",

@@ -9,10 +9,10 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 from sqlalchemy import select
 
+from accounts.models import User
+from accounts.tokens import Grant, allows
 from actioners.review import visible_queues
 from core.names import Role
-from hma.models import User
-from hma.tokens import Grant, allows
 from hma.web.context import read_session, services
 from hma.web.errors import ApiError
 

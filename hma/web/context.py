@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
+from accounts.tokens import TokenCache
 from banks.taxonomy import Taxonomy
 from hma.db import Database
 from hma.exchanges import Exchanges
 from hma.scan import Scanner
 from hma.settings import Settings
-from hma.tokens import TokenCache
 
 EXTENSION = "hma"
 

@@ -8,12 +8,12 @@ from typing import Any, cast
 from flask import Response
 from sqlalchemy import select
 
+from accounts.models import User
 from actioners import audit, cases, exposure, queue, review, webhooks
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
 from core.names import Role
-from hma.models import User
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import acting_username, actor, case_queues, is_admin

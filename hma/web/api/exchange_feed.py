@@ -10,10 +10,10 @@ from typing import cast
 
 from flask import g
 
+from accounts.tokens import readable_banks
 from banks import store
 from banks.publish import feed, published_banks
 from core.names import Role
-from hma.tokens import readable_banks
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.context import db_session, services

@@ -31,6 +31,9 @@ from flask import (
     url_for,
 )
 
+from accounts import sessions as console_sessions
+from accounts.models import User
+from accounts.users import ISSUER, MIN_PASSWORD, authenticate, renew_account, set_wellness
 from actioners import audit, cases, exposure, review, webhooks
 from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
@@ -38,10 +41,7 @@ from actioners.models import Case
 from core.errors import CredentialsUnreadable, DomainError, LoginFailed, RenewalRefused
 from core.names import Role
 from database import utcnow
-from hma import console_sessions
-from hma.models import User
 from hma.secrets import secret_box
-from hma.users import ISSUER, MIN_PASSWORD, authenticate, renew_account, set_wellness
 from hma.web.context import db_session, services
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from accounts.models import ConsoleSession, SignInFailure, User
 from database import utcnow
-from hma.models import ConsoleSession, SignInFailure, User
 
 #: A session ends this long after its last request...
 IDLE = timedelta(hours=8)

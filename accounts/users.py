@@ -3,7 +3,7 @@
 Reviewers sign in with three things: a username, a password and a code
 from an authenticator app. Every failure looks the same to the person
 trying (so a guesser learns nothing about which part was wrong), counts
-towards the limits of the client's address (`hma.console_sessions`), and is
+towards the limits of the client's address (`accounts.sessions`), and is
 written to the audit log. A TOTP code is accepted once, atomically: two
 sign-ins racing with one observed code cannot both succeed.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pyotp
 from argon2 import PasswordHasher
@@ -21,14 +21,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from accounts import sessions as console_sessions
+from accounts.models import User
 from actioners import audit
 from actioners.review import MAX_QUEUE
 from core.errors import Conflict, InvalidInput, LoginFailed, RenewalRefused, UserNotFound
 from core.names import Role
 from database import utcnow
-from hma import console_sessions
-from hma.models import User
-from hma.secrets import SecretBox
 
 USER_ROLES: tuple[str, ...] = tuple(r.value for r in (Role.ADMIN, Role.CURATOR, Role.REVIEWER))
 ISSUER = "hma"
@@ -44,6 +43,14 @@ MAX_USERNAME = 100
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+
+
+class SecretBox(Protocol):
+    """Encrypts TOTP secrets at rest (the deployment's `hma.secrets.SecretBox`)."""
+
+    def encrypt(self, secret: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
 
 
 @dataclass(frozen=True)

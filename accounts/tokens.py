@@ -19,11 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from accounts.models import ApiToken, TokenBank, User
 from banks.models import Bank
 from core.errors import Conflict, InvalidInput, NotFound
 from core.names import Role
 from database import utcnow
-from hma.models import ApiToken, TokenBank, User
 
 ROLES: tuple[str, ...] = tuple(role.value for role in Role)
 TOKEN_PREFIX = "hma_"
