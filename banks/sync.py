@@ -42,7 +42,7 @@ from banks import changelog, validation
 from banks.bulk import any_of, insert_rows, reserve_ids, timestamp
 from banks.egress import Egress
 from banks.exchanges import adapter_type
-from banks.exchanges.base import ExchangeAdapter, FetchBatch, UpstreamRecord
+from banks.exchanges.base import Checkpoint, ExchangeAdapter, FetchBatch, UpstreamRecord
 from banks.exchanges.http import HttpClient
 from banks.models import AppealRemoval, BankContent, BankSignal, Exchange, short_hash
 from banks.store import log_removals
@@ -265,16 +265,16 @@ class SyncEngine:
 
     def _start(
         self, name: str, force_full: bool, report: SyncReport
-    ) -> tuple[int, ExchangeAdapter, dict[str, Any] | None, int] | None:
+    ) -> tuple[int, ExchangeAdapter, Checkpoint | None, int] | None:
         with self.sessions.begin() as session:
             exchange = session.scalar(select(Exchange).where(Exchange.name == name))
             if exchange is None:
                 raise NotFound(f"no exchange named {name!r}", code="exchange_not_found")
             adapter = self.adapter_for(exchange)
             exchange.last_started_at = utcnow()
-            checkpoint = exchange.checkpoint
+            checkpoint = adapter.checkpoint_type.read(exchange.checkpoint)
             resuming = exchange.resync_generation is not None
-            full = force_full or resuming or checkpoint is None or adapter.is_stale(checkpoint)
+            full = force_full or resuming or checkpoint is None or checkpoint.is_stale(time.time())
             if adapter.always_full():
                 if not full and not adapter.has_changed(checkpoint):
                     self._finish(session, exchange.id, exchange.generation, report)
@@ -393,7 +393,7 @@ class SyncEngine:
                 & any_of(session, BankContent.upstream_id, gone),
             )
         if batch.checkpoint is not None:
-            exchange.checkpoint = batch.checkpoint
+            exchange.checkpoint = batch.checkpoint.stored()
 
     def _prepare(
         self, exchange_name: str, record: UpstreamRecord, report: SyncReport

@@ -10,18 +10,60 @@ resumes without losing or duplicating anything.
 
 from __future__ import annotations
 
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from banks.exchanges.http import HttpClient
 from core.errors import FeedbackUnsupported, InvalidInput
 from core.typed import StrictModel, describe
 
-Checkpoint = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class Checkpoint(BaseModel):
+    """Where a sync resumes; each adapter's subclass says what it holds.
+
+    Stored as JSON with the exchange. A stored checkpoint that no longer
+    parses (an older format, a hand edit) is treated as none: the next sync
+    reads everything, which is always safe.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    #: Seconds after which resuming could miss deletions, because the exchange
+    #: keeps them no longer (None: never).
+    stale_after: ClassVar[float | None] = None
+
+    #: When the checkpoint was written (seconds since the epoch).
+    last_fetch: float = Field(default_factory=time.time)
+
+    def is_stale(self, now: float) -> bool:
+        """Whether resuming from here could miss deletions (then: a full resync)."""
+        return self.stale_after is not None and now - self.last_fetch > self.stale_after
+
+    def age(self, now: float) -> float | None:
+        """Seconds between the exchange's present and this point, where it can tell."""
+        return None
+
+    @classmethod
+    def read(cls, stored: Mapping[str, Any] | None) -> Self | None:
+        """A stored checkpoint, or None when there is none or it no longer parses."""
+        if stored is None:
+            return None
+        try:
+            return cls.model_validate(dict(stored))
+        except ValidationError as exc:
+            log.warning("a stored %s no longer parses; syncing everything: %s", cls.__name__, exc)
+            return None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
 
 
 @dataclass(frozen=True)
@@ -95,6 +137,7 @@ class ExchangeAdapter(ABC):
     #: The name used by `hma exchange add --type`.
     type_name: ClassVar[str]
     config_type: ClassVar[type[AdapterConfig]] = AdapterConfig
+    checkpoint_type: ClassVar[type[Checkpoint]] = Checkpoint
     #: Where the exchange lives unless `--url` says otherwise (None: --url is required).
     default_base_url: ClassVar[str | None] = None
     #: Whether the exchange needs credentials.
@@ -128,10 +171,6 @@ class ExchangeAdapter(ABC):
         """
         return self.fetch(checkpoint)
 
-    def is_stale(self, checkpoint: Checkpoint) -> bool:
-        """Whether resuming from `checkpoint` could miss deletions (then: a full resync)."""
-        return False
-
     def always_full(self) -> bool:
         """Whether every fetch reads everything (lists), so deletions are found by absence."""
         return False
@@ -144,6 +183,7 @@ class ExchangeAdapter(ABC):
         """Deliver feedback; raise ExchangeError to have it retried later."""
         raise FeedbackUnsupported(f"{self.type_name} exchanges take no feedback")
 
-    def checkpoint_age(self, checkpoint: Checkpoint | None) -> float | None:
-        """Seconds between the exchange's present and `checkpoint`, where it can tell."""
-        return None
+    def checkpoint_age(self, stored: Mapping[str, Any] | None) -> float | None:
+        """Seconds between the exchange's present and its stored checkpoint, where it can tell."""
+        checkpoint = self.checkpoint_type.read(stored)
+        return None if checkpoint is None else checkpoint.age(time.time())

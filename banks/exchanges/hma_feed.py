@@ -32,13 +32,20 @@ class FeedConfig(AdapterConfig):
     page_size: int = Field(1000, ge=1, le=10_000, description="Records asked for per request.")
 
 
+class FeedCheckpoint(Checkpoint):
+    """The last change read of the published bank's log (never pruned: never stale)."""
+
+    after: int = 0
+
+
 class HMAFeedAdapter(ExchangeAdapter):
     type_name = "hma"
     config_type = FeedConfig
+    checkpoint_type = FeedCheckpoint
     config: FeedConfig
 
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        after = int((checkpoint or {}).get("after", 0))
+        after = checkpoint.after if isinstance(checkpoint, FeedCheckpoint) else 0
         url = f"{self.base_url}/api/v1/exchange/banks/{quote(self.config.bank, safe='')}/changes"
         headers = {"Authorization": f"Bearer {self.credentials}"}
         while True:
@@ -50,12 +57,12 @@ class HMAFeedAdapter(ExchangeAdapter):
                 # Skip the unreadable stretch rather than wedge on it.
                 after += self.config.page_size
                 yield FetchBatch(
-                    checkpoint={"after": after},
+                    checkpoint=FeedCheckpoint(after=after),
                     skipped_pages=1,
                     problems=[f"page after {params['after']} skipped: {exc}"],
                 )
                 continue
-            batch.checkpoint = {"after": after}
+            batch.checkpoint = FeedCheckpoint(after=after)
             yield batch
             if not more:
                 return

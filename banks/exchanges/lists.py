@@ -45,9 +45,17 @@ class ListConfig(AdapterConfig):
     )
 
 
+class ListCheckpoint(Checkpoint):
+    """The list as last read: its digest, to tell whether it changed since."""
+
+    sha256: str
+    records: int = 0
+
+
 class ListAdapter(ExchangeAdapter):
     type_name = "list"
     config_type = ListConfig
+    checkpoint_type = ListCheckpoint
     needs_credentials = False
     reads_local_files = True
     digests_records = True
@@ -80,7 +88,7 @@ class ListAdapter(ExchangeAdapter):
         return True
 
     def has_changed(self, checkpoint: Checkpoint | None) -> bool:
-        return checkpoint is None or checkpoint.get("sha256") != self._digest()
+        return not isinstance(checkpoint, ListCheckpoint) or checkpoint.sha256 != self._digest()
 
     def _digest(self) -> str:
         """The list's SHA-256, taken once per sync, before its records are read.
@@ -132,5 +140,5 @@ class ListAdapter(ExchangeAdapter):
             if len(batch.upserts) >= self.config.batch_size:
                 yield batch
                 batch = FetchBatch()
-        batch.checkpoint = {"sha256": digest, "records": count}
+        batch.checkpoint = ListCheckpoint(sha256=digest, records=count)
         yield batch

@@ -68,9 +68,19 @@ class NCMECConfig(AdapterConfig):
         return value
 
 
+class NCMECCheckpoint(Checkpoint):
+    """The end of the last time window read in full (UTC, as NCMEC writes times)."""
+
+    window_end: str = Field(alias="from")
+
+    def age(self, now: float) -> float | None:
+        return max(0.0, now - _parse_time(self.window_end))
+
+
 class NCMECAdapter(ExchangeAdapter):
     type_name = "ncmec"
     config_type = NCMECConfig
+    checkpoint_type = NCMECCheckpoint
     default_base_url = "https://report.cybertip.org/hashsharing"
     config: NCMECConfig
 
@@ -80,13 +90,9 @@ class NCMECAdapter(ExchangeAdapter):
             raise ExchangeError("NCMEC credentials must be user:password")
         return user, password
 
-    def checkpoint_age(self, checkpoint: Checkpoint | None) -> float | None:
-        if not checkpoint or "from" not in checkpoint:
-            return None
-        return max(0.0, time.time() - _parse_time(str(checkpoint["from"])))
-
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        begin = _parse_time(str((checkpoint or {}).get("from", self.config.start)))
+        resumed = isinstance(checkpoint, NCMECCheckpoint)
+        begin = _parse_time(checkpoint.window_end if resumed else self.config.start)
         end = time.time() - SETTLE_SECONDS
         window = self.config.window_days * 86400
         while begin < end:
@@ -95,7 +101,7 @@ class NCMECAdapter(ExchangeAdapter):
             begin = until
 
     def _window(self, begin: float, until: float) -> Iterator[FetchBatch]:
-        done = {"from": _format_time(until)}
+        done = NCMECCheckpoint(window_end=_format_time(until))
         url: str | None = f"{self.base_url}/v2/entries"
         params: dict[str, Any] | None = {"from": _format_time(begin), "to": _format_time(until)}
         while url is not None:

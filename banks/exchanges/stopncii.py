@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -40,9 +40,21 @@ class StopNCIIConfig(AdapterConfig):
     page_size: int = Field(800, ge=1, le=5000, description="Hashes asked for per request.")
 
 
+class StopNCIICheckpoint(Checkpoint):
+    """StopNCII's `nextSetTimestamp`; stale after 30 days, as deletions expire upstream."""
+
+    stale_after: ClassVar[float | None] = STALE_AFTER
+
+    start: int = 0
+
+    def age(self, now: float) -> float | None:
+        return max(0.0, now - self.start)
+
+
 class StopNCIIAdapter(ExchangeAdapter):
     type_name = "stopncii"
     config_type = StopNCIIConfig
+    checkpoint_type = StopNCIICheckpoint
     default_base_url = "https://api.stopncii.org/v1"
     config: StopNCIIConfig
 
@@ -57,16 +69,8 @@ class StopNCIIAdapter(ExchangeAdapter):
     def _headers(self, function_key: str) -> dict[str, str]:
         return {"Ocp-Apim-Subscription-Key": self._keys()[0], "x-functions-key": function_key}
 
-    def is_stale(self, checkpoint: Checkpoint) -> bool:
-        return time.time() - float(checkpoint.get("last_fetch", 0)) > STALE_AFTER
-
-    def checkpoint_age(self, checkpoint: Checkpoint | None) -> float | None:
-        if not checkpoint or "start" not in checkpoint:
-            return None
-        return max(0.0, time.time() - float(checkpoint["start"]))
-
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        start = int((checkpoint or {}).get("start", 0))
+        start = checkpoint.start if isinstance(checkpoint, StopNCIICheckpoint) else 0
         token: str | None = None
         headers = self._headers(self._keys()[1])
         while True:
@@ -103,8 +107,8 @@ class StopNCIIAdapter(ExchangeAdapter):
                 start, token = following, None
 
     @staticmethod
-    def _checkpoint(start: int) -> Checkpoint:
-        return {"start": start, "last_fetch": int(time.time())}
+    def _checkpoint(start: int) -> StopNCIICheckpoint:
+        return StopNCIICheckpoint(start=start)
 
     def _apply(self, record: Any, batch: FetchBatch) -> None:
         try:

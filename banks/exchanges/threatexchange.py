@@ -14,9 +14,8 @@ next sync reads everything again (and removes what is gone).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -55,9 +54,21 @@ class ThreatExchangeConfig(AdapterConfig):
     page_size: int = Field(100, ge=1, le=1000, description="Indicators asked for per request.")
 
 
+class ThreatExchangeCheckpoint(Checkpoint):
+    """The newest `last_updated` seen; stale after 85 days (deletions are kept 90)."""
+
+    stale_after: ClassVar[float | None] = STALE_AFTER
+
+    update_time: int | None = None
+
+    def age(self, now: float) -> float | None:
+        return None if self.update_time is None else max(0.0, now - self.update_time)
+
+
 class ThreatExchangeAdapter(ExchangeAdapter):
     type_name = "threatexchange"
     config_type = ThreatExchangeConfig
+    checkpoint_type = ThreatExchangeCheckpoint
     default_base_url = "https://graph.facebook.com/v9.0"
     config: ThreatExchangeConfig
 
@@ -70,16 +81,9 @@ class ThreatExchangeAdapter(ExchangeAdapter):
             raise ExchangeError("ThreatExchange credentials must be an app token APPID|SECRET")
         return self.credentials
 
-    def is_stale(self, checkpoint: Checkpoint) -> bool:
-        return time.time() - float(checkpoint.get("last_fetch", 0)) > STALE_AFTER
-
-    def checkpoint_age(self, checkpoint: Checkpoint | None) -> float | None:
-        if not checkpoint or "update_time" not in checkpoint:
-            return None
-        return max(0.0, time.time() - float(checkpoint["update_time"]))
-
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        start = (checkpoint or {}).get("update_time")
+        resumed = isinstance(checkpoint, ThreatExchangeCheckpoint)
+        start = checkpoint.update_time if resumed else None
         highest = int(start or 0)
         url: str | None = f"{self.base_url}/{self.config.privacy_group}/threat_updates/"
         params: dict[str, Any] | None = {
@@ -126,8 +130,8 @@ class ThreatExchangeAdapter(ExchangeAdapter):
             raise ExchangeError(f"ThreatExchange paged to another host ({theirs.netloc}); stopped")
         return str(following)
 
-    def _checkpoint(self, highest: int) -> Checkpoint:
-        return {"update_time": highest, "last_fetch": int(time.time())}
+    def _checkpoint(self, highest: int) -> ThreatExchangeCheckpoint:
+        return ThreatExchangeCheckpoint(update_time=highest)
 
     def _apply(self, update: Any, batch: FetchBatch) -> int:
         """Add one update to the batch; its last_updated (0 if unusable)."""
