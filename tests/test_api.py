@@ -502,3 +502,45 @@ def test_status_reports_each_index(api):
     api.post("/banks/known/content", json={"signals": [{"type": "md5", "value": "f" * 32}]})
     status = api.get("/status", role="").get_json()
     assert status["index_lag"] == 1 and status["indexes"]["md5"]["lag"] == 1
+
+
+# A token in the base URL ----------------------------------------------------------
+
+
+def test_a_token_may_ride_in_the_path(api):
+    client, tokens = api.client, api.tokens
+    listed = client.get(f"/t/{tokens['curator']}/api/v1/banks")
+    assert listed.status_code == 200 and listed.get_json() == {"banks": []}
+    # Roles apply as with the header.
+    assert client.get(f"/t/{tokens['reviewer']}/api/v1/banks").status_code == 403
+    assert client.get("/t/hma_not-a-token/api/v1/banks").status_code == 401
+    created = client.post(f"/t/{tokens['curator']}/api/v1/banks", json={"name": "via-path"})
+    assert created.status_code == 201
+    # Two tokens are refused rather than one chosen.
+    both = client.get(
+        f"/t/{tokens['curator']}/api/v1/banks",
+        headers={"Authorization": f"Bearer {tokens['admin']}"},
+    )
+    assert both.status_code == 400 and both.get_json()["error"]["code"] == "token_twice"
+
+
+def test_the_path_token_is_blanked_in_the_logged_request_line():
+    from hma.web.path_token import token_in_path
+
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("204 NO CONTENT", [])
+        return [b""]
+
+    environ = {
+        "PATH_INFO": "/t/hma_secret/api/v1/banks",
+        "RAW_URI": "/t/hma_secret/api/v1/banks?x=1",
+        "REQUEST_URI": "/t/hma_secret/api/v1/banks?x=1",
+    }
+    token_in_path(app)(environ, lambda *args: None)
+    assert seen["PATH_INFO"] == "/api/v1/banks"
+    assert seen["HTTP_AUTHORIZATION"] == "Bearer hma_secret"
+    assert environ["RAW_URI"] == environ["REQUEST_URI"] == "/t/[token]/api/v1/banks?x=1"
+    assert "hma_secret" not in environ["RAW_URI"]

@@ -263,3 +263,15 @@ def test_each_request_is_logged_once_without_its_token(tmp_path, database_url):
     ), lines[0]
     assert token not in logged
     assert "first-start-secrets.txt" in logged  # where they are, never what they are
+
+
+@pytest.mark.slow
+def test_a_token_in_the_path_works_and_is_never_logged(tmp_path, database_url):
+    env = hma_env(database_url)
+    with running_server(tmp_path / "d", env) as (base, process):
+        token = first_start_token(tmp_path / "d")
+        with urllib.request.urlopen(f"{base}/t/{token}/api/v1/banks", timeout=10) as answer:
+            assert answer.status == 200 and json.load(answer) == {"banks": []}
+    logged = process.stdout.read()
+    assert '"GET /t/[token]/api/v1/banks HTTP/1.1" 200' in logged, logged[-2000:]
+    assert token not in logged

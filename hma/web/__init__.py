@@ -21,6 +21,7 @@ from hma.settings import Settings, load_settings
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 from hma.web.headers import IdConverter, add_security_headers
+from hma.web.path_token import token_in_path
 
 #: Hours a console sign-in lasts.
 #: Room for multipart framing and form fields around a file of the maximum size.
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign, assignment]
+    # Outermost: the token leaves the path (and the logged request line) first of all.
+    app.wsgi_app = token_in_path(app.wsgi_app)  # type: ignore[method-assign, assignment]
 
     from hma.web.api import api
     from hma.web.api.metrics import exposition
