@@ -38,8 +38,6 @@ FINAL_DECISIONS: tuple[str, ...] = (Verdict.CONFIRM, Verdict.REJECT)
 WEBHOOK_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
 FEEDBACK_STATUSES: tuple[str, ...] = ("pending", "sent", "failed", "unsupported")
 FEEDBACK_VERDICTS: tuple[str, ...] = ("positive", "negative")
-EFFECTIVE = DecisionState.EFFECTIVE
-UNDONE = DecisionState.UNDONE
 #: The quantiles of time to decision that are computed and exported.
 QUANTILES: tuple[float, ...] = (0.5, 0.9)
 
@@ -180,7 +178,7 @@ def decision_stats(
 ) -> DecisionStats:
     """Effective decisions made in `[start, end)` (None: unbounded on that side)."""
     in_period = _within(CaseDecision.created_at, start, end)
-    effective = and_(CaseDecision.state == EFFECTIVE, in_period)
+    effective = and_(CaseDecision.state == DecisionState.EFFECTIVE, in_period)
     by_decision = _counts(
         session,
         select(CaseDecision.decision, func.count())
@@ -201,7 +199,7 @@ def decision_stats(
     undone = session.scalar(
         select(func.count())
         .select_from(CaseDecision)
-        .where(CaseDecision.state == UNDONE, in_period)
+        .where(CaseDecision.state == DecisionState.UNDONE, in_period)
     )
     return DecisionStats(
         start=start,
@@ -237,7 +235,7 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
     closing_in_effect = exists().where(
         CaseDecision.case_id == Case.id,
         CaseDecision.decision == Case.decision,
-        CaseDecision.state == EFFECTIVE,
+        CaseDecision.state == DecisionState.EFFECTIVE,
     )
     decided = and_(
         Case.status == CaseStatus.CLOSED,

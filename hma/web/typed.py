@@ -16,6 +16,7 @@ field's `error_code` (see `hma.web.schemas.coded`), a body that is not JSON
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
@@ -49,6 +50,7 @@ class Operation:
     body_optional: bool = False
     #: Route-specific error statuses, each with what it means here.
     errors: Mapping[int, str] = field(default_factory=dict)
+    #: The view's docstring: why the route behaves as it does.
     description: str = ""
 
 
@@ -63,23 +65,23 @@ def endpoint(
     form: type[BaseModel] | None = None,
     body_optional: bool = False,
     errors: Mapping[int, str] | None = None,
-    description: str = "",
 ) -> Callable[[View], View]:
     """Declare a view's role, inputs and answers; check the token, then the inputs."""
-    operation = Operation(
-        summary,
-        role,
-        person,
-        responses,
-        query,
-        body,
-        form,
-        body_optional,
-        errors or {},
-        description,
-    )
 
     def decorate(view: View) -> View:
+        operation = Operation(
+            summary,
+            role,
+            person,
+            responses,
+            query,
+            body,
+            form,
+            body_optional,
+            errors or {},
+            " ".join((inspect.getdoc(view) or "").split()),
+        )
+
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if operation.query is not None:
