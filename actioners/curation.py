@@ -36,9 +36,17 @@ def changed(obj: Any, before: dict[str, Any]) -> list[str]:
 
 
 def create_bank(
-    session: Session, actor: str, name: Any, *, description: str = "", enabled: bool = True
+    session: Session,
+    actor: str,
+    name: Any,
+    *,
+    description: str = "",
+    enabled: bool = True,
+    matching_ratio: float = 1.0,
 ) -> Bank:
-    bank = store.create_bank(session, name, description=description, enabled=enabled)
+    bank = store.create_bank(
+        session, name, description=description, enabled=enabled, matching_ratio=matching_ratio
+    )
     audit.record(session, actor, audit.BANK_CREATE, f"bank:{bank.name}")
     return bank
 

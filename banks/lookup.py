@@ -450,13 +450,26 @@ class BankIndexes:
 
     # Lookups ------------------------------------------------------------------------
 
-    def find(self, session: Session, signals: list[Signal]) -> list[BankMatch]:
-        """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
+    def _current(self, session: Session) -> None:
+        """Bring the indexes current before a lookup, as this process's mode wants."""
         if self._follower is None:
             self.refresh(session)
         elif self._host is not None and (stamp := self._host.read()) != self._host_seen:
             self._host_seen = stamp
             self._follower.refresh_now()
+
+    def hits(self, session: Session, signal: Signal, threshold: int) -> list[tuple[int, int]]:
+        """(signal row id, distance) of every indexed signal within `threshold` of
+        `signal`, whatever its bank's state or threshold: the raw index answer."""
+        self._current(session)
+        index = self._indexes.get(signal.type)
+        if index is None:
+            return []
+        return [(hit.id, hit.distance) for hit in index.lookup([signal.value], threshold)[0]]
+
+    def find(self, session: Session, signals: list[Signal]) -> list[BankMatch]:
+        """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
+        self._current(session)
         widest_pdq = self._widest_pdq
         hits: dict[int, list[_Candidate]] = defaultdict(list)
         for signal in signals:

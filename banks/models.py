@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,9 +30,13 @@ class Bank(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The share of HMA-API lookups the bank takes part in (HMA's
+    #: `matching_enabled_ratio`: a coin flip per lookup, 1.0 always, 0.0 never).
+    #: Our own API and scans go by `enabled` alone.
+    matching_ratio: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
     #: PDQ distance at or under which this bank's images match; None uses the
     #: deployment's default.
     pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -65,6 +70,11 @@ class BankContent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Disabled content comes back by itself at this time (None: disabled until
+    #: someone enables it); see `store.enable_due`.
+    disabled_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: A curator's note on the item.
+    note: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     #: Caller-supplied facts about the content (named `metadata` in the API).
     details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument, default=dict)
@@ -182,7 +192,7 @@ class Exchange(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
     base_url: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -288,3 +298,18 @@ class AppealRemoval(Base):
     reason: Mapped[str] = mapped_column(Text)
     removed_by: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HmaApiSetting(Base):
+    """State that only HMA's API has: credentials per exchange type, signal type ratios.
+
+    HMA keeps exchange credentials per API type, shared by every exchange of
+    that type; they are kept here (sealed with the deployment's key) and
+    copied onto each such exchange, which is where syncs read them.
+    """
+
+    __tablename__ = "hma_api_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

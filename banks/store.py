@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, literal, select
@@ -41,8 +42,19 @@ class BankSummary:
     content_count: int
 
 
-def create_bank(session: Session, name: str, description: str = "", enabled: bool = True) -> Bank:
-    bank = Bank(name=validation.bank_name(name), description=description, enabled=enabled)
+def create_bank(
+    session: Session,
+    name: str,
+    description: str = "",
+    enabled: bool = True,
+    matching_ratio: float = 1.0,
+) -> Bank:
+    bank = Bank(
+        name=validation.bank_name(name),
+        description=description,
+        enabled=enabled,
+        matching_ratio=validation.matching_ratio(matching_ratio),
+    )
     session.add(bank)
     _flush_unique_name(session, bank)
     return bank
@@ -100,10 +112,11 @@ def update_bank(
     taxonomy: Taxonomy | None = None,
     trust: int | None = None,
     reshare: bool | None = None,
+    matching_ratio: float | None = None,
 ) -> Bank:
     """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
     publish it to tokens of role `exchange` (`reshare`: with what came from exchanges),
-    or set how far reviewers trust it.
+    or set how far reviewers trust it, or the share of HMA-API lookups it takes part in.
 
     Takes effect on the next lookup: these are read at query time, not indexed.
     Publishing needs every enabled item to carry a primary taxonomy tag.
@@ -112,6 +125,8 @@ def update_bank(
         bank.name = validation.bank_name(name)
     if description is not None:
         bank.description = description
+    if matching_ratio is not None:
+        bank.matching_ratio = validation.matching_ratio(matching_ratio)
     if enabled is not None:
         bank.enabled = enabled
     if pdq_threshold is not UNCHANGED:
@@ -147,6 +162,7 @@ def add_content(
     metadata: dict[str, Any] | None = None,
     source: str = "api",
     taxonomy: Taxonomy | None = None,
+    note: str | None = None,
 ) -> BankContent:
     """Add one piece of content with its signals.
 
@@ -163,6 +179,7 @@ def add_content(
         tags=checked,
         details=validation.metadata(metadata),
         source=source,
+        note=validation.note(note),
     )
     content.signals = [
         BankSignal(
@@ -214,8 +231,13 @@ def update_content(
     tags: Sequence[str] | None = None,
     metadata: dict[str, Any] | None = None,
     taxonomy: Taxonomy | None = None,
+    disabled_until: datetime | None = UNCHANGED,
+    note: str | None = UNCHANGED,
 ) -> BankContent:
     """Change flags and descriptions; disabled content stays stored but never matches.
+
+    Content disabled with a `disabled_until` time is enabled again at that
+    time by `enable_due`; enabling it clears the time.
 
     Disabling and enabling are logged as removals and additions of the content's
     signals, so every process's indexes drop or regain them as deltas; new tags
@@ -233,6 +255,12 @@ def update_content(
     if new_enabled != content.enabled:
         content.enabled = new_enabled
         changelog.record(session, "add" if new_enabled else "remove", content.signals)
+    if new_enabled:
+        content.disabled_until = None
+    elif disabled_until is not UNCHANGED:
+        content.disabled_until = disabled_until
+    if note is not UNCHANGED:
+        content.note = validation.note(note)
     described = False
     if tags is not None and new_tags != content.tags:
         content.tags = new_tags
@@ -244,6 +272,27 @@ def update_content(
         changelog.record(session, "update", content.signals)
     session.flush()
     return content
+
+
+def enable_due(session: Session, now: datetime | None = None) -> int:
+    """Enable the content whose `disabled_until` has come; how many items.
+
+    A scheduler job calls this every minute, so such content is matchable
+    again within a minute of its time.
+    """
+    due = list(
+        session.scalars(
+            select(BankContent)
+            .where(~BankContent.enabled, BankContent.disabled_until <= (now or utcnow()))
+            .options(selectinload(BankContent.signals))
+            .limit(MAX_PAGE)
+        )
+    )
+    for content in due:
+        content.enabled, content.disabled_until = True, None
+        changelog.record(session, "add", content.signals)
+    session.flush()
+    return len(due)
 
 
 def _checked_tags(bank: Bank, tags: Sequence[str], taxonomy: Taxonomy | None) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import InvalidInput
 
 #: The names of banks and exchanges.
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_METADATA_BYTES = 16 * 1024
@@ -21,11 +21,32 @@ _TAG_FORBIDDEN = re.compile(r"[,;\x00-\x1f\x7f]")
 def bank_name(name: Any) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput(
-            "a bank name is 1 to 64 letters, digits, '_', '.' or '-', starting with a"
-            " letter or digit",
+            "a bank name is 1 to 255 letters, digits, '_', '.' or '-', starting with a"
+            " letter, digit or '_'",
             code="invalid_bank_name",
         )
     return name
+
+
+MAX_NOTE = 255
+
+
+def note(value: Any) -> str | None:
+    """A curator's note on an item (empty: none)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NOTE:
+        raise InvalidInput(f"a note is text of at most {MAX_NOTE} characters", code="invalid_note")
+    return value
+
+
+def matching_ratio(value: Any) -> float:
+    """The share of HMA-API lookups a bank takes part in, from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidInput(
+            "matching_ratio must be a number from 0 to 1", code="invalid_matching_ratio"
+        )
+    return float(value)
 
 
 MAX_PDQ_THRESHOLD = 64

@@ -75,10 +75,14 @@ class Exchanges:
         credentials: str | None = None,
         enabled: bool = True,
         feedback: bool = True,
+        credentials_later: bool = False,
     ) -> Exchange:
+        """Follow an exchange into `bank`. `credentials_later`: the exchange may be
+        added before its credentials (HMA's API sets them per type, apart); until
+        then its syncs fail, saying so."""
         if not isinstance(name, str) or not validation.NAME.fullmatch(name):
             raise InvalidInput(
-                "an exchange name is 1 to 64 letters, digits, '_', '.' or '-'",
+                "an exchange name is 1 to 255 letters, digits, '_', '.' or '-'",
                 code="invalid_exchange_name",
             )
         adapter = adapter_type(kind)
@@ -87,7 +91,7 @@ class Exchanges:
             raise InvalidInput(
                 f"{kind} exchanges need --url (where the feed is)", code="invalid_exchange_config"
             )
-        if adapter.needs_credentials and not credentials:
+        if adapter.needs_credentials and not credentials and not credentials_later:
             raise InvalidInput(f"{kind} exchanges need credentials", code="missing_credentials")
         exchange = Exchange(
             name=name,

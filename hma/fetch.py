@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from banks.egress import Egress
+from banks.egress import Egress, Response
 from core.errors import (
     EgressFailed,
     EgressRefused,
@@ -25,6 +25,11 @@ USER_AGENT = "hma-fetch"
 
 def fetch(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> bytes:
     """The body at `url`, at most `max_bytes` long."""
+    return fetch_response(egress, url, max_bytes=max_bytes, timeout=timeout).body
+
+
+def fetch_response(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> Response:
+    """The answer at `url` (a 2xx), its body at most `max_bytes` long."""
     if not isinstance(url, str):
         raise UrlNotAllowed("url must be an http:// or https:// address")
     try:
@@ -42,4 +47,4 @@ def fetch(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> bytes:
         raise UrlFetchFailed(f"could not fetch the url: {exc}") from None
     if not 200 <= answer.status < 300:
         raise UrlFetchFailed(f"the url answered HTTP {answer.status}")
-    return answer.body
+    return answer

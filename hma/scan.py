@@ -90,6 +90,22 @@ class Scanner:
         content_ref = cases.validate_content_ref(content_ref)
         metadata = validation.metadata(metadata)
         result = self.match(session, signals)
+        return self.record(session, result, content_ref, metadata, media)
+
+    def record(
+        self,
+        session: Session,
+        result: ScanResult,
+        content_ref: str,
+        metadata: dict[str, Any] | None = None,
+        media: bytes | None = None,
+    ) -> ScanResult:
+        """Open or extend the review case for `content_ref` with `result`'s matches.
+
+        For callers that filter matches before they count (HMA's API drops the
+        banks its coin flip left out); everyone else calls `scan`.
+        """
+        content_ref = cases.validate_content_ref(content_ref)
         case = cases.record_matches(
             session, content_ref, result.matches, metadata, taxonomy=self.taxonomy
         )

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from actioners import retention
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
+from banks import store
 from database import utcnow
 from hma.audit_anchor import CHECKPOINT_SECONDS, write_checkpoint
 from hma.db import refresh_statistics
@@ -36,6 +37,8 @@ DECISION_SECONDS = 5
 RETENTION_SECONDS = 3600
 #: Refreshing the database's planner statistics (SQLite).
 STATISTICS_SECONDS = 3600
+#: Enabling content that was disabled until a time now past.
+ENABLE_DUE_SECONDS = 60
 LONGEST_BACKOFF = 6 * 3600
 
 
@@ -62,6 +65,9 @@ class Scheduler:
             IntervalTrigger(seconds=STATISTICS_SECONDS),
             id="statistics",
             next_run_time=utcnow(),
+        )
+        self.jobs.add_job(
+            self.enable_due, IntervalTrigger(seconds=ENABLE_DUE_SECONDS), id="enable-due"
         )
         self.jobs.add_job(
             self.audit_checkpoint,
@@ -129,6 +135,12 @@ class Scheduler:
             report = retention.run(session, self.exchanges.settings.retention_policy)
         if report.media_deleted or report.cases_deleted:
             log.info("retention: %s", report)
+
+    def enable_due(self) -> None:
+        with self.exchanges.database.sessions.begin() as session:
+            enabled = store.enable_due(session)
+        if enabled:
+            log.info("content whose disabled time ended: %d items enabled", enabled)
 
     def statistics(self) -> None:
         refresh_statistics(self.exchanges.database.engine)

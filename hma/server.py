@@ -160,16 +160,18 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     database.dispose()
     _freeze_heap()
     jobs = _JobsProcess(settings) if role == "all" and settings.scheduler else None
+    also = f", HMA's API on port {settings.hma_api_port}" if settings.hma_api_port else ""
     print(
         f"hma serving on http://{host}:{port} (role {role}, {count} worker(s),"
-        f" data dir {settings.data_dir})",
+        f" data dir {settings.data_dir}{also})",
         file=sys.stderr,
         flush=True,
     )
     _Gunicorn(
         app,
         {
-            "bind": f"{host}:{port}",
+            "bind": [f"{host}:{port}"]
+            + ([f"{host}:{settings.hma_api_port}"] if settings.hma_api_port else []),
             "workers": count,
             "worker_class": "hma.worker.Worker",
             # Lets each worker listen on a socket of its own too (see hma.worker).

@@ -267,6 +267,30 @@ class Settings(StrictModel):
             " the CLI, and no feedback or webhook is sent."
         ),
     )
+    hma_api_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description=(
+            "Serve HMA's API ([hma-compatibility.md](hma-compatibility.md)) only on this port, "
+            "a second listener of `hma serve` for internal clients, and nothing else there "
+            "(0: HMA's API shares the main port)."
+        ),
+    )
+    hma_api_opens_cases: bool = Field(
+        False,
+        description=(
+            "Lookups through HMA's API (`/m/lookup`) open review cases for what they match, "
+            "under the caller's `content_ref` parameter (off: they open none, as in HMA)."
+        ),
+    )
+    hma_api_allowed_hosts: str = Field(
+        "",
+        description=(
+            "Hosts HMA's API may fetch media from, comma-separated; each admits its subdomains "
+            "(HMA's `ALLOWED_HOSTNAMES`; empty: any public host)."
+        ),
+    )
     serve_workers: int = Field(
         0,
         ge=0,
@@ -411,6 +435,10 @@ class Settings(StrictModel):
             allowed=parse_allowed_peers(self.egress_allow),
             import_folder=Path(self.import_folder).expanduser() if self.import_folder else None,
         )
+
+    @property
+    def hma_api_allowed_hosts_list(self) -> list[str]:
+        return [name.strip() for name in self.hma_api_allowed_hosts.split(",") if name.strip()]
 
     @property
     def extra_hasher_names(self) -> list[str]:

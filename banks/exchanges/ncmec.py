@@ -57,6 +57,10 @@ class NCMECConfig(AdapterConfig):
         "",
         description="Reason GUID for negative feedback; empty: the first reason NCMEC offers.",
     )
+    only_esp_ids: list[int] = Field(
+        default_factory=list,
+        description="Keep only entries of these member (ESP) ids; empty: every member's.",
+    )
 
     @field_validator("start")
     @classmethod
@@ -136,6 +140,8 @@ class NCMECAdapter(ExchangeAdapter):
                     batch.problems.append(f"entry without member or id in <{section}>")
                     continue
                 upstream_id = f"{member_id.get('id')}-{entry_id}"
+                if not self._wanted_member(member_id.get("id", "")):
+                    continue
                 if entry.tag.startswith("deleted"):
                     batch.deletes.append(upstream_id)
                     continue
@@ -165,6 +171,10 @@ class NCMECAdapter(ExchangeAdapter):
                     )
                 )
         return batch
+
+    def _wanted_member(self, member: str) -> bool:
+        wanted = self.config.only_esp_ids
+        return not wanted or member in {str(esp) for esp in wanted}
 
     def send_feedback(self, items: Sequence[FeedbackItem]) -> None:
         """Up- or down-votes per fingerprint: PUT .../entries/{member}/{id}/{TYPE}/feedback."""

@@ -21,6 +21,7 @@ from hma.settings import Settings, load_settings
 from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 from hma.web.headers import IdConverter, add_security_headers
+from hma.web.hma_api.port import on_own_port
 from hma.web.path_token import token_in_path
 
 #: Hours a console sign-in lasts.
@@ -66,14 +67,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.wsgi_app = shed_overload(app.wsgi_app, settings.serve_queue_limit_seconds)  # type: ignore[method-assign, assignment]
+    if settings.hma_api_port:
+        app.wsgi_app = on_own_port(app.wsgi_app, settings.hma_api_port)  # type: ignore[method-assign, assignment]
     # Outermost: the token leaves the path (and the logged request line) first of all.
     app.wsgi_app = token_in_path(app.wsgi_app)  # type: ignore[method-assign, assignment]
 
     from hma.web.api import api
     from hma.web.api.metrics import exposition
     from hma.web.console import console
+    from hma.web.hma_api import hma_api
 
     app.register_blueprint(api)
+    app.register_blueprint(hma_api)
     app.register_blueprint(exposition)
     app.register_blueprint(console)
     app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))

@@ -30,28 +30,38 @@ def require(role: str, person: bool = False) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
-            token = services().tokens.verify(read_session(), secret.strip())
-            if token is None:
-                raise ApiError(401, "unauthorized", "the token is unknown or revoked")
-            if not allows(token.role, role):
-                raise ApiError(403, "forbidden", f"this route needs a token of role {role!r}")
-            if person and token.username is None:
-                raise ApiError(
-                    403,
-                    "personal_token_required",
-                    "this step is a person's: use a token created for your console account"
-                    " (hma token create --user NAME)",
-                )
-            g.grant = token
+            authenticate((role,), person)
             return view(*args, **kwargs)
 
         return cast(View, wrapped)
 
     return decorate
+
+
+def authenticate(roles: tuple[str, ...] | None, person: bool = False) -> Grant:
+    """The request's token, if valid and of one of `roles` (None: any role) or `admin`.
+
+    Raises ApiError 401 or 403 otherwise; the grant is kept in `g.grant`.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>'")
+    token = services().tokens.verify(read_session(), secret.strip())
+    if token is None:
+        raise ApiError(401, "unauthorized", "the token is unknown or revoked")
+    if roles is not None and not any(allows(token.role, role) for role in roles):
+        wanted = " or ".join(repr(role) for role in roles)
+        raise ApiError(403, "forbidden", f"this route needs a token of role {wanted}")
+    if person and token.username is None:
+        raise ApiError(
+            403,
+            "personal_token_required",
+            "this step is a person's: use a token created for your console account"
+            " (hma token create --user NAME)",
+        )
+    g.grant = token
+    return token
 
 
 def actor() -> str:

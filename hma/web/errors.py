@@ -8,8 +8,10 @@ with a 500 that reveals nothing of the internals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -17,6 +19,10 @@ from werkzeug.exceptions import HTTPException
 from core.errors import CodedError, DomainError, MediaTooLarge
 
 log = logging.getLogger(__name__)
+
+#: The APIs served beside /api/v1 whose errors have a shape of their own (HMA's):
+#: (whether a path is theirs, their error body for a message).
+error_shapes: list[tuple[Callable[[str], bool], Callable[[str], Any]]] = []
 
 _DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 
@@ -39,7 +45,12 @@ def status_for(exc: CodedError) -> int:
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error": {"code": code, "message": message}}), status
+    body: Any = {"error": {"code": code, "message": message}}
+    if has_request_context():
+        for serves, shape in error_shapes:
+            if serves(request.path):
+                body = shape(message)
+    return jsonify(body), status
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -12,6 +12,7 @@ logged.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,12 +20,18 @@ PREFIX = "/t/"
 #: What the access log shows in place of a token.
 HIDDEN = "[token]"
 
+_REPEATED_SLASHES = re.compile("/{2,}")
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def token_in_path(app: WsgiApp) -> WsgiApp:
+    """The middleware; it also merges repeated slashes in the path, which clients
+    configured with a base URL ending in `/` send (`/t/<token>//c/banks`)."""
+
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path: str = environ.get("PATH_INFO", "")
+        path: str = _REPEATED_SLASHES.sub("/", environ.get("PATH_INFO", ""))
+        environ["PATH_INFO"] = path
         if not path.startswith(PREFIX):
             return app(environ, start_response)
         token, _, rest = path[len(PREFIX) :].partition("/")

@@ -153,7 +153,9 @@ class BankCreate(Request):
     name: str = coded(
         "invalid_bank_name",
         pattern=NAME_PATTERN,
-        description="1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit.",
+        description=(
+            "1 to 255 letters, digits, `_`, `.` or `-`, starting with a letter, digit or `_`."
+        ),
     )
     description: str | None = None
     enabled: bool | None = None
