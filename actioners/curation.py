@@ -17,7 +17,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from actioners import audit
-from banks import store, transfer
+from banks import hma_import, store, transfer
 from banks.models import Bank, BankContent
 from banks.taxonomy import Taxonomy
 from hashers import Registry, Signal
@@ -138,4 +138,27 @@ def import_records(
         "bad_lines": len(report.errors),
     }
     audit.record(session, actor, audit.BANK_CHANGE, f"bank:{bank.name}", counts)
+    return report
+
+
+def import_hma_bank(
+    session: Session,
+    actor: str,
+    registry: Registry,
+    source: hma_import.HmaBank,
+    items: Iterable[hma_import.HmaItem],
+    taxonomy: Taxonomy,
+    **options: Any,
+) -> hma_import.BankImport:
+    """`banks.hma_import.write_bank`; the entries say where the bank came from and what
+    came with it."""
+    report = hma_import.write_bank(session, source, iter(items), registry, taxonomy, **options)
+    audit.record(session, actor, audit.BANK_CREATE, f"bank:{source.name}", {"from": "hma"})
+    counts = {
+        "imported_from_hma": report.added,
+        "disabled": report.disabled,
+        "exchange_items_left_out": report.exchange_items,
+        "items_left_out": len(report.problems),
+    }
+    audit.record(session, actor, audit.BANK_CHANGE, f"bank:{source.name}", counts)
     return report

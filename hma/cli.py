@@ -6,6 +6,7 @@ per input, as JSON lines); progress and logs go to stderr.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -26,10 +27,17 @@ from accounts.users import (
     set_queues,
 )
 from actioners import audit, curation, retention, review
-from banks import store, transfer
+from banks import hma_import, store, transfer
 from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
-from core.errors import CheckpointsUnreadable, CodedError, SchemaOutdated, SettingsError
+from core.errors import (
+    BankExists,
+    CheckpointsUnreadable,
+    CodedError,
+    InvalidInput,
+    SchemaOutdated,
+    SettingsError,
+)
 from hashers import VPDQ, Signal, default_registry
 from hashers.vpdq import reference_lines
 from hma import batch
@@ -416,6 +424,82 @@ def bank_import(runtime: Runtime, name: str, file: Any, fmt: Any) -> None:
         f" {len(report.errors)} bad lines",
         err=True,
     )
+
+
+@bank.command("import-hma")
+@click.argument("source")
+@click.option(
+    "--bank", "banks", multiple=True, help="Only this HMA bank (repeat for more); default: all."
+)
+@click.option(
+    "--with-exchange-content",
+    is_flag=True,
+    help="Also copy what HMA fetched from exchanges (default: follow the exchange here instead).",
+)
+@click.option(
+    "--id-map",
+    type=click.File("w"),
+    help="Write `hma_id,id,bank` for every item copied (for clients that kept HMA's ids).",
+)
+@with_runtime
+def bank_import_hma(
+    runtime: Runtime, source: str, banks: tuple[str, ...], with_exchange_content: bool, id_map: Any
+) -> None:
+    """Copy banks from Meta HMA: SOURCE is its database (postgresql://...) or a folder of
+    CSV dumps of its tables (docs/hma-compatibility.md). Each bank lands whole or not at all."""
+    hma = hma_import.open_source(source)
+    found = hma.banks()
+    wanted = [b for b in found if not banks or b.name in banks]
+    unknown = set(banks) - {b.name for b in found}
+    if unknown:
+        raise click.ClickException(f"HMA has no bank {', '.join(sorted(unknown))}")
+    writer = csv.writer(id_map) if id_map else None
+    if writer:
+        writer.writerow(["hma_id", "id", "bank"])
+    failed = False
+    for source_bank in wanted:
+        total = hma.count(source_bank.name)
+        try:
+            with (
+                runtime.database.sessions.begin() as session,
+                click.progressbar(length=total, label=source_bank.name, file=sys.stderr) as bar,
+            ):
+                report = curation.import_hma_bank(
+                    session,
+                    CLI_ACTOR,
+                    runtime.scanner.registry,
+                    source_bank,
+                    hma.items(source_bank.name),
+                    runtime.taxonomy,
+                    with_exchange_content=with_exchange_content,
+                    progress=bar.update,
+                )
+        except (BankExists, InvalidInput) as exc:
+            click.echo(f"{source_bank.name}: not imported: {exc}", err=True)
+            failed = True
+            continue
+        for problem in report.problems:
+            click.echo(f"{source_bank.name}: {problem}", err=True)
+        left_out = ", ".join(f"{n} {kind}" for kind, n in sorted(report.left_out.items()))
+        click.echo(
+            f"{source_bank.name}: imported {report.added} items ({report.disabled} disabled),"
+            f" left out {report.exchange_items} fetched from exchanges,"
+            f" {len(report.problems)} unusable"
+            + (f"; signals of other types left out: {left_out}" if left_out else "")
+            + ("; its ratio was outside 0-1 and was clamped" if report.ratio_clamped else ""),
+            err=True,
+        )
+        if writer:
+            writer.writerows((old, new, source_bank.name) for old, new in report.ids)
+    for exchange in hma.exchanges():
+        if any(b.exchange == exchange.name for b in wanted):
+            click.echo(
+                f"HMA exchange {exchange.name} ({exchange.api}) was not copied: add it here"
+                " (hma exchange add, or POST /c/exchanges) to follow it",
+                err=True,
+            )
+    if failed:
+        sys.exit(1)
 
 
 @bank.command("export")

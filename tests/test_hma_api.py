@@ -7,6 +7,7 @@ except where docs/hma-compatibility.md lists a difference; those tests say so.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import random
@@ -18,15 +19,17 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from accounts.tokens import create_token
 from actioners.models import AuditEntry
 from banks import store
+from banks.hma_vocabulary import MAX_DISABLE_SECONDS
 from banks.models import Bank, BankContent
 from core.names import Role
 from database import utcnow
-from hma.web.hma_api.vocabulary import MAX_DISABLE_SECONDS
 from tests.conftest import Api, api_for, fixture_bytes
 from tests.exchange_servers import FakeStopNCII, NCIIRecord
 from tests.media_factory import jpeg
+from tests.test_scale_out import Replica, free_port, replicas, server_env
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 MD5_EMPTY = "d41d8cd98f00b204e9800998ecf8427e"
@@ -886,3 +889,50 @@ def test_coops_sequence_of_calls_with_a_token_in_the_base_url(
         assert len(actors) == 1 and "curator" in actors.pop()
         assert session.scalar(select(Bank).where(Bank.name == name)) is None
         assert session.scalar(select(BankContent).where(BankContent.id == item)) is None
+
+
+# A real server ---------------------------------------------------------------------------
+
+
+def create_token_for(database, role: str) -> str:
+    with database.session() as session:
+        return create_token(session, f"hma-api-{role}", role)
+
+
+def raw_get(port: int, path: str, token: str | None = None) -> tuple[int, Any]:
+    """A GET with the path sent exactly as given (`//c/banks` stays as it is)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", path, headers=headers)
+        answer = connection.getresponse()
+        text = answer.read().decode()
+        try:
+            return answer.status, json.loads(text)
+        except ValueError:
+            return answer.status, text
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_hmas_api_on_a_port_of_its_own(tmp_path, database_url, database) -> None:
+    """`hma serve` with `hma_api_port`: HMA's API answers there and only there, and the
+    paths Coop sends (`//c/...` after a base URL ending in `/`) are served as they are."""
+    token = create_token_for(database, Role.CURATOR)
+    port = free_port()
+    env = server_env(database_url, hma_api_port=str(port), scheduler="false")
+    with replicas() as started:
+        server = Replica(tmp_path / "server", env, "--workers", "1")
+        started.append(server)
+        server.wait_ready()
+        assert raw_get(port, "/status") == (200, "I-AM-ALIVE")
+        assert raw_get(port, "//c/banks", token) == (200, [])
+        assert raw_get(port, f"/t/{token}//c/banks") == (200, [])
+        status, answer = raw_get(port, "/api/v1/banks", token)
+        assert status == 404 and set(answer) == {"message"}
+        status, answer = raw_get(server.port, "/c/banks", token)
+        assert status == 404 and "its own port" in answer["message"]
+        assert raw_get(server.port, "/api/v1/banks", token)[0] == 200
+        assert raw_get(port, "/c/banks")[0] == 401
+        assert f"/t/{token}" not in server.log()

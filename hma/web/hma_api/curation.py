@@ -17,15 +17,7 @@ from sqlalchemy.orm import Session
 
 from actioners import curation
 from banks import store
-from banks.models import Bank, BankContent, Exchange
-from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
-from hashers import Signal
-from hma.web.auth import actor
-from hma.web.context import db_session, read_session, services
-from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated
-from hma.web.hma_api.hashing import Hashed, hash_upload, hash_url
-from hma.web.hma_api.matching import index_statuses
-from hma.web.hma_api.vocabulary import (
+from banks.hma_vocabulary import (
     BANK_NAME_MESSAGE,
     CONTENT_TYPES,
     SIGNAL_TYPES,
@@ -40,6 +32,14 @@ from hma.web.hma_api.vocabulary import (
     user_metadata,
     valid_bank_name,
 )
+from banks.models import Bank, BankContent, Exchange
+from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
+from hashers import Signal
+from hma.web.auth import actor
+from hma.web.context import db_session, read_session, services
+from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated
+from hma.web.hma_api.hashing import Hashed, hash_upload, hash_url
+from hma.web.hma_api.matching import index_statuses
 
 SIGNAL_RATIO = "signal_type:"
 

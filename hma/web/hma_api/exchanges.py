@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actioners import audit, curation
+from banks.hma_vocabulary import BANK_NAME_MESSAGE, valid_bank_name
 from banks.models import Bank, BankContent, Exchange
 from core.errors import Conflict
 from hma.web.auth import actor
@@ -26,7 +27,6 @@ from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated
 from hma.web.hma_api.curation import delete_bank_named
 from hma.web.hma_api.exchange_types import API_TYPES, BY_OURS, ApiType, ParseError, parse_fields
-from hma.web.hma_api.vocabulary import BANK_NAME_MESSAGE, valid_bank_name
 
 CREDENTIALS = "credentials:"
 #: How often an exchange made here syncs (HMA fetches every few minutes).

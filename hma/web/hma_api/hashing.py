@@ -16,11 +16,11 @@ from flask import Response, request
 from pydantic import BaseModel
 from werkzeug.datastructures import FileStorage
 
+from banks.hma_vocabulary import CONTENT_TYPES
 from core.errors import HashingError, MediaTooLarge, UrlFetchFailed, UrlNotAllowed
 from hma import fetch
 from hma.web.context import services
 from hma.web.hma_api import answer, fail, hma_api, validated
-from hma.web.hma_api.vocabulary import CONTENT_TYPES
 
 
 @dataclass

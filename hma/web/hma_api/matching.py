@@ -20,6 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from banks import changelog
+from banks.hma_vocabulary import (
+    SIGNAL_TYPES,
+    SignalInvalid,
+    distance_text,
+    normalize_signal,
+)
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, BankSignal
 from hashers import Signal
@@ -27,12 +33,6 @@ from hma.scan import ScanResult
 from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, validated
 from hma.web.hma_api.hashing import Hashed, hash_upload, hash_url
-from hma.web.hma_api.vocabulary import (
-    SIGNAL_TYPES,
-    SignalInvalid,
-    distance_text,
-    normalize_signal,
-)
 
 #: Bank name -> [{"bank_content_id", "distance"}]
 BankHits = dict[str, list[dict[str, Any]]]
