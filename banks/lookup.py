@@ -122,6 +122,25 @@ class BankMatch:
         return out
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A bank signal near a queried one, and whether it matched (`reason` says why not)."""
+
+    signal_type: str
+    query_signal: str
+    bank: str
+    content_id: int
+    signal: str
+    distance: int
+    #: The threshold that decided: the bank's own, or the deployment's.
+    threshold: int
+    reason: str
+
+    @property
+    def matched(self) -> bool:
+        return not self.reason
+
+
 def _variants(signal: Signal) -> list[tuple[str, str | None]]:
     """Extra values to look up for a signal: PDQ's rotations and flips, when computed."""
     variants: dict[str, str] = signal.extra.get("variants", {})
@@ -516,6 +535,54 @@ class BankIndexes:
                 )
         matches.sort(key=lambda m: (m.distance, m.bank, m.content_id, m.signal_type))
         return matches
+
+    def explain(
+        self, session: Session, signals: Sequence[Signal], margin: int = 8
+    ) -> list[Candidate]:
+        """Every indexed signal near one of `signals`, matched or not, and why: for
+        curators asking why something did (or did not) match.
+
+        Hamming types are searched `margin` past the widest threshold in force, so
+        near misses show with the threshold that turned them away.
+        """
+        self._current(session)
+        out: list[Candidate] = []
+        for signal in signals:
+            if signal.type not in self._indexes:
+                continue
+            kind = self.registry.signal_type(signal.type)
+            widest = self.threshold(signal.type)
+            if signal.type == BANK_THRESHOLD_TYPE and self._widest_pdq is not None:
+                widest = max(widest, self._widest_pdq)
+            reach = min(kind.bits, widest + margin) if kind.comparison == "hamming" else widest
+            hits = dict(self.hits(session, signal, reach))
+            if not hits:
+                continue
+            rows = session.execute(
+                select(BankSignal.id, BankSignal.content_id, BankSignal.value)
+                .add_columns(Bank.name, Bank.enabled, Bank.pdq_threshold)
+                .join(Bank, Bank.id == BankSignal.bank_id)
+                .where(BankSignal.id.in_(hits))
+            )
+            for signal_id, content_id, value, bank, enabled, bank_threshold in rows:
+                limit = self.threshold(signal.type)
+                if signal.type == BANK_THRESHOLD_TYPE and bank_threshold is not None:
+                    limit = bank_threshold
+                distance = hits[signal_id]
+                reason = (
+                    "the bank is disabled"
+                    if not enabled
+                    else f"over the threshold of {limit}"
+                    if distance > limit
+                    else ""
+                )
+                out.append(
+                    Candidate(
+                        signal.type, signal.value, bank, content_id, value, distance, limit, reason
+                    )
+                )
+        out.sort(key=lambda c: (c.distance, c.bank, c.content_id))
+        return out
 
     def status(self, head: int | None = None) -> dict[str, Any]:
         """Each index's size, the last change applied and, given the log's head, the lag."""

@@ -211,6 +211,8 @@ class Exchange(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: A curator asked for a sync now (the jobs process runs it within seconds).
+    sync_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: Counts over all runs, and over the last run.
     totals: Mapped[dict[str, int]] = mapped_column(JSONDocument, default=dict)
     last_run: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
@@ -218,6 +220,34 @@ class Exchange(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     bank: Mapped[Bank] = relationship()
+
+
+class ExchangeRun(Base):
+    """One sync of an exchange: when, how far it has got, and how it ended.
+
+    Written as the sync goes (`records` grows with each committed batch), so
+    the console can show a running sync's progress from any process.
+    """
+
+    __tablename__ = "exchange_runs"
+    __table_args__ = (
+        Index("ix_exchange_runs_exchange_id_id", "exchange_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: None while running.
+    ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Records taken so far (added, changed, unchanged, deleted or skipped).
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    #: What the last complete run took, as this run's expected size (None: unknown).
+    expected: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    counts: Mapped[dict[str, int]] = mapped_column(JSONDocument, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ExchangeFeedback(Base):

@@ -8,12 +8,13 @@ bank is written to the change log in the same transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import Text, cast, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -26,6 +27,7 @@ from banks.models import (
     Exchange,
     ExchangeFeedback,
     SignalChange,
+    short_hash,
 )
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
@@ -220,6 +222,43 @@ def list_content(
         .limit(limit)
         .options(selectinload(BankContent.signals))
     )
+    return list(session.scalars(query))
+
+
+def find_content(
+    session: Session,
+    bank: Bank,
+    *,
+    value: str | None = None,
+    tag: str | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[BankContent]:
+    """A page of the bank's content holding a signal of exactly `value` (any type;
+    compared in lower case), or tagged `tag`; in id order, after `after`."""
+    query = (
+        select(BankContent)
+        .where(BankContent.bank_id == bank.id, BankContent.id > after)
+        .order_by(BankContent.id)
+        .limit(limit)
+        .options(selectinload(BankContent.signals))
+    )
+    if value:
+        wanted = value.strip().lower()
+        query = query.where(
+            BankContent.id.in_(
+                select(BankSignal.content_id).where(
+                    BankSignal.bank_id == bank.id,
+                    BankSignal.value_hash == short_hash(wanted),
+                    BankSignal.value == wanted,
+                )
+            )
+        )
+    if tag:
+        # Tags are a JSON list; its text holds each tag as a JSON string, on both engines.
+        quoted = json.dumps(tag.strip())
+        pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(cast(BankContent.tags, Text).like(f"%{pattern}%", escape="\\"))
     return list(session.scalars(query))
 
 

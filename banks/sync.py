@@ -44,7 +44,14 @@ from banks.egress import Egress
 from banks.exchanges import adapter_type
 from banks.exchanges.base import Checkpoint, ExchangeAdapter, FetchBatch, UpstreamRecord
 from banks.exchanges.http import HttpClient
-from banks.models import AppealRemoval, BankContent, BankSignal, Exchange, short_hash
+from banks.models import (
+    AppealRemoval,
+    BankContent,
+    BankSignal,
+    Exchange,
+    ExchangeRun,
+    short_hash,
+)
 from banks.store import log_removals
 from banks.taxonomy import Taxonomy
 from core.errors import DomainError, ExchangeError, HashingError, NotFound
@@ -91,6 +98,8 @@ class SyncReport:
     error: str | None = None
     #: False when another process was already syncing this exchange.
     ran: bool = True
+    #: The `ExchangeRun` row this sync writes its progress and outcome to.
+    run_id: int | None = None
     #: Seconds spent fetching from the exchange (network, parsing) and applying
     #: what came (checking, writing, committing): which side a slow sync waits on.
     seconds: dict[str, float] = field(default_factory=lambda: {"fetch": 0.0, "apply": 0.0})
@@ -111,6 +120,11 @@ class SyncReport:
             yield
         finally:
             self.seconds[phase] += time.perf_counter() - started
+
+    @property
+    def records(self) -> int:
+        """Records taken so far, whatever became of them."""
+        return self.upserts + self.unchanged + self.deletes + self.skipped_records + self.withheld
 
     def counts(self) -> dict[str, int]:
         return {
@@ -249,6 +263,7 @@ class SyncEngine:
                         break
                     with report.timing("apply"), self.sessions.begin() as session:
                         self._apply(session, exchange_id, batch, generation, report, held)
+                        self._progress(session, report)
             finally:
                 # An adapter's generator may hold a file or a connection open.
                 close = getattr(batches, "close", None)
@@ -270,8 +285,9 @@ class SyncEngine:
             exchange = session.scalar(select(Exchange).where(Exchange.name == name))
             if exchange is None:
                 raise NotFound(f"no exchange named {name!r}", code="exchange_not_found")
-            adapter = self.adapter_for(exchange)
             exchange.last_started_at = utcnow()
+            self._open_run(session, exchange, report)
+            adapter = self.adapter_for(exchange)
             checkpoint = adapter.checkpoint_type.read(exchange.checkpoint)
             resuming = exchange.resync_generation is not None
             full = force_full or resuming or checkpoint is None or checkpoint.is_stale(time.time())
@@ -335,7 +351,7 @@ class SyncEngine:
         exchange.last_success_at = utcnow()
         exchange.last_error = None
         exchange.consecutive_failures = 0
-        self._record_run(exchange, report)
+        self._record_run(session, exchange, report)
 
     def _record_failure(self, session: Session, name: str, report: SyncReport) -> None:
         exchange = session.scalar(select(Exchange).where(Exchange.name == name))
@@ -344,16 +360,55 @@ class SyncEngine:
         exchange.last_error = report.error
         exchange.last_error_at = utcnow()
         exchange.consecutive_failures += 1
-        self._record_run(exchange, report)
+        self._record_run(session, exchange, report)
 
     @staticmethod
-    def _record_run(exchange: Exchange, report: SyncReport) -> None:
+    def _open_run(session: Session, exchange: Exchange, report: SyncReport) -> None:
+        """Start this sync's row; its expected size is what the last complete run took.
+
+        Only one sync of an exchange runs at a time (its lock), so a run still
+        open now was cut short (its process died): it is closed as such.
+        """
+        session.execute(
+            update(ExchangeRun)
+            .where(ExchangeRun.exchange_id == exchange.id, ExchangeRun.ok.is_(None))
+            .values(ok=False, finished_at=utcnow(), error="interrupted")
+        )
+        expected = session.scalar(
+            select(ExchangeRun.records)
+            .where(ExchangeRun.exchange_id == exchange.id, ExchangeRun.ok.is_(True))
+            .order_by(ExchangeRun.id.desc())
+            .limit(1)
+        )
+        run = ExchangeRun(exchange_id=exchange.id, expected=expected)
+        session.add(run)
+        session.flush()
+        report.run_id = run.id
+
+    @staticmethod
+    def _progress(session: Session, report: SyncReport) -> None:
+        if report.run_id is not None:
+            session.execute(
+                update(ExchangeRun)
+                .where(ExchangeRun.id == report.run_id)
+                .values(records=report.records, full=report.full)
+            )
+
+    @staticmethod
+    def _record_run(session: Session, exchange: Exchange, report: SyncReport) -> None:
         totals = dict(exchange.totals or {})
         for key, value in report.counts().items():
             totals[key] = totals.get(key, 0) + value
         totals["runs"] = totals.get("runs", 0) + 1
         exchange.totals = totals
         exchange.last_run = report.to_dict() | {"finished_at": utcnow().isoformat()}
+        # A sync that failed as it started rolled its row back: it gets one now.
+        run = session.get(ExchangeRun, report.run_id) if report.run_id is not None else None
+        if run is None:
+            run = ExchangeRun(exchange_id=exchange.id)
+            session.add(run)
+        run.finished_at, run.ok, run.full = utcnow(), report.ok, report.full
+        run.records, run.counts, run.error = report.records, report.counts(), report.error
 
     # Applying a batch ------------------------------------------------------------
 

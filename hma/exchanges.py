@@ -26,6 +26,7 @@ from banks.models import Exchange
 from banks.sync import SyncEngine, SyncReport
 from banks.taxonomy import Taxonomy
 from core.errors import Conflict, InvalidInput, NotFound
+from database import utcnow
 from hashers import Registry
 from hma.db import Database
 from hma.locks import exclusive
@@ -225,6 +226,24 @@ class Exchanges:
                 report.ran = False
                 return report
             return self.engine.run(name, force_full=full)
+
+    @staticmethod
+    def request_sync(session: Session, actor: str, exchange: Exchange) -> None:
+        """Ask the jobs process for a sync of `exchange` now (it looks every few seconds)."""
+        exchange.sync_requested_at = utcnow()
+        details = {"sync_requested": True}
+        audit.record(session, actor, audit.EXCHANGE_CHANGE, f"exchange:{exchange.name}", details)
+
+    def run_requested(self) -> list[SyncReport]:
+        """Run the syncs curators asked for, each once, the request cleared first."""
+        with self.database.sessions.begin() as session:
+            wanted = list(
+                session.scalars(select(Exchange).where(Exchange.sync_requested_at.is_not(None)))
+            )
+            for exchange in wanted:
+                exchange.sync_requested_at = None
+            names = [exchange.name for exchange in wanted]
+        return [self.sync(name) for name in names]
 
     def send_feedback(self) -> FeedbackReport | None:
         """Deliver due feedback, unless another process is doing it (then None)."""

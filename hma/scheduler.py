@@ -37,6 +37,8 @@ DECISION_SECONDS = 5
 RETENTION_SECONDS = 3600
 #: Refreshing the database's planner statistics (SQLite).
 STATISTICS_SECONDS = 3600
+#: How soon a sync a curator asked for starts.
+REQUESTED_SYNC_SECONDS = 3
 #: Enabling content that was disabled until a time now past.
 ENABLE_DUE_SECONDS = 60
 LONGEST_BACKOFF = 6 * 3600
@@ -65,6 +67,11 @@ class Scheduler:
             IntervalTrigger(seconds=STATISTICS_SECONDS),
             id="statistics",
             next_run_time=utcnow(),
+        )
+        self.jobs.add_job(
+            self.requested_syncs,
+            IntervalTrigger(seconds=REQUESTED_SYNC_SECONDS),
+            id="requested-syncs",
         )
         self.jobs.add_job(
             self.enable_due, IntervalTrigger(seconds=ENABLE_DUE_SECONDS), id="enable-due"
@@ -135,6 +142,11 @@ class Scheduler:
             report = retention.run(session, self.exchanges.settings.retention_policy)
         if report.media_deleted or report.cases_deleted:
             log.info("retention: %s", report)
+
+    def requested_syncs(self) -> None:
+        for report in self.exchanges.run_requested():
+            if report.ran:
+                log.info("exchange %s synced on request: %s", report.exchange, report.to_dict())
 
     def enable_due(self) -> None:
         with self.exchanges.database.sessions.begin() as session:

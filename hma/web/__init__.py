@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(hma_api)
     app.register_blueprint(exposition)
     app.register_blueprint(console)
-    app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))
+    app.add_url_rule("/", "home", lambda: redirect(url_for("console.home")))
     return app
 
 

@@ -30,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 
 from accounts import sessions as console_sessions
 from accounts.models import User
@@ -50,6 +51,7 @@ console = Blueprint("console", __name__, url_prefix="/console")
 
 View = TypeVar("View", bound=Callable[..., Any])
 REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
+CURATE_ROLES = (Role.CURATOR, Role.ADMIN)
 #: Methods that change nothing, and so need no CSRF token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Minutes a reviewer may go on after being prompted to take a break.
@@ -141,7 +143,7 @@ def login() -> Any:
     session["sid"] = key
     csrf_token()
     target = request.args.get("next", "")
-    return redirect(target if _is_console_path(target) else url_for("console.queue"))
+    return redirect(target if _is_console_path(target) else url_for("console.home"))
 
 
 def _is_console_path(target: str) -> bool:
@@ -155,7 +157,7 @@ def renew_secrets() -> Any:
     """First sign-in with secrets from a file: a new password and authenticator first."""
     user: User = g.user
     if not user.must_renew:
-        return redirect(url_for("console.queue"))
+        return redirect(url_for("console.home"))
     box = secret_box(services().settings)
     pending = session.get("renew_totp")
     secret = box.decrypt(pending) if pending else pyotp.random_base32()
@@ -182,7 +184,7 @@ def renew_secrets() -> Any:
             db.commit()
             session.pop("renew_totp", None)
             flash("Your new password and authenticator are saved.")
-            return redirect(url_for("console.queue"))
+            return redirect(url_for("console.home"))
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     page = render_template(
         "console/renew.html", secret=secret, uri=uri, min_length=MIN_PASSWORD, error=error
@@ -205,6 +207,14 @@ def logout() -> Any:
 
 
 @console.get("/")
+@signed_in()
+def home() -> Any:
+    """Reviewers start at the queue, curators at the overview of their banks."""
+    if g.user.role in REVIEW_ROLES:
+        return redirect(url_for("console.queue"))
+    return redirect(url_for("console.overview"))
+
+
 @console.get("/queue")
 @signed_in(*REVIEW_ROLES)
 def queue() -> str:
@@ -454,3 +464,24 @@ def wellness() -> Any:
         most_blur=MOST_BLUR,
         limit=limit,
     )
+
+
+@console.errorhandler(HTTPException)
+def _error_page(exc: HTTPException) -> tuple[str, int]:
+    return _error(exc.code or 500, exc.name, exc.description or exc.name)
+
+
+@console.errorhandler(DomainError)
+def _domain_error_page(exc: DomainError) -> tuple[str, int]:
+    status = {"not_found": 404, "forbidden": 403, "conflict": 409}.get(exc.kind, 400)
+    return _error(status, "Not possible", exc.message)
+
+
+def _error(status: int, title: str, message: str) -> tuple[str, int]:
+    """Console errors as a page of the console, not as the API's JSON."""
+    page = render_template("console/error.html", status=status, title=title, message=message)
+    return page, status
+
+
+# The curator's pages attach their views to `console` when imported.
+from hma.web.console import curation, exchange_pages, match_debug  # noqa: E402, F401

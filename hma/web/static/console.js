@@ -27,10 +27,22 @@
     if (link) link.focus();
   }
 
+  // "g" then a letter goes to a curator's page.
+  var goTo = { o: "/console/overview", b: "/console/banks", x: "/console/exchanges", m: "/console/match-debug" };
+  var prefixed = false;
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
+    if (prefixed) {
+      prefixed = false;
+      if (goTo[event.key]) { window.location.href = goTo[event.key]; event.preventDefault(); }
+      return;
+    }
     var handled = true;
     switch (event.key) {
+      case "g": prefixed = true; break;
+      case "/": handled = focusForm("search") || focusForm("debug-hash"); break;
+      case "s": handled = focus("sync-now"); break;
       case "j": select(selected + 1); break;
       case "k": select(selected - 1); break;
       case "n": handled = click("next-case"); break;
@@ -51,6 +63,43 @@
     }
     if (handled) event.preventDefault();
   });
+
+  // While an exchange syncs, show how far it has got (the jobs process writes it).
+  var progress = document.getElementById("sync-progress");
+  if (progress) {
+    var bar = document.getElementById("sync-bar");
+    var label = document.getElementById("sync-text");
+    var wasRunning = false;
+    var poll = function () {
+      fetch(progress.dataset.url, { headers: { Accept: "application/json" } })
+        .then(function (answer) { return answer.json(); })
+        .then(function (state) {
+          if (state.running) {
+            bar.hidden = false;
+            if (state.expected) { bar.max = state.expected; bar.value = Math.min(state.records, state.expected); }
+            else { bar.removeAttribute("value"); }
+            label.textContent = "Syncing: " + state.records + " records" +
+              (state.expected ? " of about " + state.expected : "");
+            wasRunning = true;
+          } else if (state.requested) {
+            bar.hidden = false; bar.removeAttribute("value");
+            label.textContent = "Sync asked for; waiting for the jobs process.";
+            wasRunning = true;
+          } else {
+            bar.hidden = true;
+            if (wasRunning) {
+              label.textContent = state.ok ? "Sync done: " + state.records + " records." :
+                "Sync failed: " + (state.error || "see the log");
+              wasRunning = false;
+              setTimeout(function () { window.location.reload(); }, 1500);
+            }
+          }
+        })
+        .catch(function () { label.textContent = "Progress unavailable."; });
+    };
+    poll();
+    setInterval(poll, 1000);
+  }
 
   // While a reviewer keeps a case they hold open, renew the lease every minute.
   var release = document.getElementById("release");
