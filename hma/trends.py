@@ -76,9 +76,9 @@ def signals_per_bank(session: Session, now: datetime, days: int = 30) -> Series:
         changes[bank_id][_day(d)] = int(n or 0)
     largest = sorted(names, key=lambda b: held.get(b, 0), reverse=True)
     counts: dict[str, dict[str, float]] = {}
-    others: dict[str, float] = defaultdict(float)
+    others: dict[str, float] = defaultdict(int)
     for rank, bank_id in enumerate(largest):
-        level, by_day = float(held.get(bank_id, 0)), {}
+        level, by_day = int(held.get(bank_id, 0)), {}
         for d in reversed(calendar):
             key = d.isoformat()
             by_day[key] = level

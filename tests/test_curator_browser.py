@@ -20,7 +20,7 @@ import pyotp
 import pytest
 
 from tests.test_console_browser import CHROMIUM, FIXTURES, hma
-from tests.test_end_to_end import hma_env, running_server
+from tests.test_end_to_end import Client, first_start_token, hma_env, running_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -131,10 +131,7 @@ def test_a_curator_curates_banks_and_exchanges_in_the_browser(tmp_path, database
                 page.keyboard.press("s")
                 assert page.evaluate("document.activeElement.id") == "sync-now"
                 page.keyboard.press("Enter")
-                page.wait_for_function(
-                    "document.getElementById('sync-text').textContent.startsWith('Syncing')",
-                    timeout=30_000,
-                )
+                page.wait_for_selector("#sync-text:has-text('Syncing')", timeout=30_000)
                 assert page.is_visible("#sync-bar")
                 shot("sync-progress")
                 page.wait_for_selector("#runs td:has-text('done')", timeout=60_000)
@@ -158,18 +155,28 @@ def test_a_curator_curates_banks_and_exchanges_in_the_browser(tmp_path, database
                 page.goto(f"{base}/console/banks/known?value={values[41]}")
                 assert "Nothing found." in page.inner_text("table.content")
 
+                # A platform's upload matches the bank: a match, and a case for review.
+                api = Client(base, first_start_token(data_dir))
+                status, scanned = api.upload("/scan", FIXTURES / "aaa-orig.jpg", content_ref="u-1")
+                assert status == 200 and scanned["case_id"], scanned
+
                 # The overview's charts are drawn on the server; their figures are in tables.
                 page.keyboard.press("g")
                 page.keyboard.press("o")
                 page.wait_for_url(re.compile(r".*/console/overview$"))
                 assert page.locator("svg.chart").count() == 5
                 page.click("section.chart-box:has-text('Signals per bank') summary")
-                figures = page.inner_text("section.chart-box:has-text('Signals per bank') table")
-                assert str(LIST_LINES) in figures.replace(",", "")
+                figures = page.locator("section.chart-box:has-text('Signals per bank') tbody tr")
+                # The list's lines and the upload's three signals, less the one removed.
+                assert figures.last.inner_text().split()[1:] == [str(LIST_LINES + 3 - 1)]
                 syncs = page.locator("section.chart-box:has-text('Exchange syncs')")
                 syncs.locator("summary").click()
                 today = syncs.locator("tbody tr").last.inner_text().split()
                 assert today[1:] == ["1", "0"]  # one sync today, none failed
+                matches = page.locator("section.chart-box:has-text('Matches per day')")
+                matches.locator("summary").click()
+                # Its PDQ, MD5 and SHA-256 each matched the uploaded item.
+                assert matches.locator("tbody tr").last.inner_text().split()[1:] == ["3"]
                 shot("overview")
                 assert media == []  # no media ever reaches a curator's browser
                 browser.close()
