@@ -210,32 +210,21 @@ def get_content(session: Session, bank: Bank, content_id: int) -> BankContent:
 
 
 def list_content(
-    session: Session, bank: Bank, *, after: int = 0, limit: int = 100
-) -> list[BankContent]:
-    """One page of a bank's content in id order; pass the last id as `after` for the next."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be from 1 to {MAX_PAGE}", code="invalid_paging")
-    query = (
-        select(BankContent)
-        .where(BankContent.bank_id == bank.id, BankContent.id > after)
-        .order_by(BankContent.id)
-        .limit(limit)
-        .options(selectinload(BankContent.signals))
-    )
-    return list(session.scalars(query))
-
-
-def find_content(
     session: Session,
     bank: Bank,
     *,
-    value: str | None = None,
-    tag: str | None = None,
     after: int = 0,
     limit: int = 100,
+    value: str | None = None,
+    tag: str | None = None,
 ) -> list[BankContent]:
-    """A page of the bank's content holding a signal of exactly `value` (any type;
-    compared in lower case), or tagged `tag`; in id order, after `after`."""
+    """One page of a bank's content in id order; pass the last id as `after` for the next.
+
+    `value`: only items holding a signal of exactly this value (any type, compared
+    in lower case); `tag`: only items with this tag.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be from 1 to {MAX_PAGE}", code="invalid_paging")
     query = (
         select(BankContent)
         .where(BankContent.bank_id == bank.id, BankContent.id > after)

@@ -2,13 +2,14 @@
 
     python bench/http.py [--database sqlite|postgresql|both] [--hashes 1000]
                          [--seconds 10] [--backfill 1000000] [--workers 1,0]
-                         [--loads lookup,upload,scan]
+                         [--loads lookup,hma-lookup,upload,scan]
 
 Starts the server itself (one run per worker count; 0 means one per core),
 on a fresh database holding a bank of `--hashes` random PDQ hashes, and
 drives it with wrk (Debian's package) at 1 and 8 connections:
 
 - lookup by hash: `POST /api/v1/match` with one PDQ hash in JSON, a hit;
+- the same lookup through HMA's API (`hma-lookup`): `GET /m/lookup?signal_type=pdq&signal=`;
 - hash + match of a 1024x768 JPEG upload (multipart), no hit;
 - scan of a 320x240 JPEG upload with a `content_ref`, no hit;
 
@@ -57,7 +58,7 @@ BOUNDARY = "hmabenchboundary"
 
 WRK_SCRIPT = """
 local f = io.open("{body}", "rb")
-wrk.method = "POST"
+wrk.method = "{method}"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Authorization"] = "Bearer {token}"
@@ -71,6 +72,7 @@ class Load:
     path: str
     body: bytes
     content_type: str
+    method: str = "POST"
 
 
 @dataclass
@@ -182,7 +184,11 @@ def wrk(url: str, load: Load, token: str, connections: int, seconds: int, work: 
     body = work / f"{load.name}.body"
     body.write_bytes(load.body)
     script = work / f"{load.name}.lua"
-    script.write_text(WRK_SCRIPT.format(body=body, token=token, content_type=load.content_type))
+    script.write_text(
+        WRK_SCRIPT.format(
+            body=body, token=token, content_type=load.content_type, method=load.method
+        )
+    )
     done = subprocess.run(
         [
             "wrk",
@@ -242,6 +248,13 @@ def loads(banked: str) -> list[Load]:
             "/api/v1/match",
             json.dumps({"signals": [{"type": "pdq", "value": banked}]}).encode(),
             "application/json",
+        ),
+        Load(
+            "hma-lookup",
+            f"/m/lookup?signal_type=pdq&signal={banked}",
+            b"",
+            "application/json",
+            "GET",
         ),
         Load("upload", "/api/v1/match", multipart({}, upload), form),
         Load("scan", "/api/v1/scan", multipart({"content_ref": "bench-1"}, small_jpeg()), form),
@@ -355,7 +368,7 @@ def main() -> None:
         "--loads",
         type=lambda text: text.split(","),
         default=["lookup", "upload", "scan"],
-        help="loads to run, comma-separated: lookup, upload, scan",
+        help="loads to run, comma-separated: lookup, hma-lookup, upload, scan",
     )
     parser.add_argument(
         "--workers",

@@ -130,7 +130,9 @@ def test_console_forms_need_the_session_csrf_token(settings, database):
     # Nor does a client with no session at all (a cross-site form) get through.
     assert app.test_client().post("/console/login", data=form).status_code == 400
     signed_in = client.post("/console/login", data=form | {"csrf": token})
-    assert signed_in.status_code == 302 and signed_in.location.endswith("/console/queue")
+    # Home: the queue for a reviewer, the overview for a curator.
+    assert signed_in.status_code == 302 and signed_in.location.endswith("/console/")
+    assert client.get("/console/").location.endswith("/console/queue")
     assert client.get("/console/queue").status_code == 200
     cookie = client.get_cookie("hma_session")
     assert cookie.http_only and cookie.same_site == "Strict"
@@ -152,7 +154,7 @@ def test_pages_need_a_signed_in_reviewer(settings, database):
     client = app.test_client()
     answer = client.get("/console/queue")
     assert answer.status_code == 302 and "/console/login" in answer.location
-    assert client.get("/").location.endswith("/console/queue")
+    assert client.get("/").location.endswith("/console/")
 
 
 def test_a_paused_or_disabled_account_answers_like_any_failure(database):
@@ -213,7 +215,7 @@ def test_an_account_whose_secrets_were_written_down_renews_them_first(settings, 
     again = client.get("/console/renew").get_data(as_text=True)
     assert f'value="{new_secret}"' in again
     done = client.post("/console/renew", data=good)
-    assert done.status_code == 302 and done.location.endswith("/console/queue")
+    assert done.status_code == 302 and done.location.endswith("/console/")
     assert client.get("/console/queue").status_code == 200
     # The old password and authenticator no longer sign in; the new ones do.
     with pytest.raises(LoginFailed):

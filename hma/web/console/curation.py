@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
 
 from actioners import curation
 from banks import store, transfer, validation
@@ -95,7 +96,7 @@ def bank_page(name: str) -> str:
     bank = store.get_bank(db, name)
     value, tag = request.args.get("value", "").strip(), request.args.get("tag", "").strip()
     after = _int(request.args.get("after"), 0)
-    items = store.find_content(
+    items = store.list_content(
         db, bank, value=value or None, tag=tag or None, after=after, limit=PAGE
     )
     return render_template(
@@ -169,9 +170,8 @@ def content_add(name: str) -> Any:
     """Hash an uploaded file and add its signals with tags; the file itself is not kept."""
     db = db_session()
     bank = store.get_bank(db, name)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose a file to add.", "error")
+    upload = _chosen_file()
+    if upload is None:
         return redirect(url_for("console.bank_page", name=name))
     try:
         signals = [s for s in services().scanner.hash(upload.read()) if s.usable]
@@ -241,9 +241,8 @@ def bank_import(name: str) -> Response:
     """Import a list, showing progress as it goes: the page is sent while it is written."""
     db = db_session()
     bank = store.get_bank(db, name)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose a file to import.", "error")
+    upload = _chosen_file()
+    if upload is None:
         return redirect(url_for("console.bank_page", name=name))  # type: ignore[return-value]
     text = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", errors="replace").read()
     lines = text.splitlines()
@@ -299,6 +298,15 @@ def bank_export(name: str) -> Response:
         mimetype="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{bank.name}.jsonl"'},
     )
+
+
+def _chosen_file() -> FileStorage | None:
+    """The form's file, or None (said in a message) when none was chosen."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a file first.", "error")
+        return None
+    return upload
 
 
 def _int(text: str | None, default: int) -> int:
