@@ -105,6 +105,8 @@ class BankMatch:
     detail: dict[str, float] | None = None
     #: The queried signal's quality (PDQ's 0-100), when it has one.
     quality: int | None = None
+    #: The bank's share of HMA-API lookups (read with the match, for that API's coin flip).
+    matching_ratio: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,6 +161,7 @@ _CANDIDATES = (
         BankContent.tags,
         Bank.name,
         Bank.pdq_threshold,
+        Bank.matching_ratio,
     )
     .join(BankContent, BankSignal.content_id == BankContent.id)
     .join(Bank, BankSignal.bank_id == Bank.id)
@@ -531,6 +534,7 @@ class BankIndexes:
                         variant=candidate.variant,
                         detail=candidate.detail,
                         quality=candidate.quality,
+                        matching_ratio=stored.matching_ratio,
                     )
                 )
         matches.sort(key=lambda m: (m.distance, m.bank, m.content_id, m.signal_type))

@@ -209,16 +209,11 @@ class _Hits:
 def _lookup(signal: Signal, hma_type: str, banks: set[str] | None, coin: float) -> _Hits:
     session = read_session()
     matches = services().scanner.indexes.find(session, [signal])
-    ratios = dict(
-        session.execute(
-            select(Bank.id, Bank.matching_ratio).where(Bank.id.in_({m.bank_id for m in matches}))
-        ).all()
-    )
     out = _Hits()
     seen: set[tuple[str, int]] = set()
     grouped: BankHits = defaultdict(list)
     for match in matches:
-        if ratios.get(match.bank_id, 0.0) < coin or (banks is not None and match.bank not in banks):
+        if match.matching_ratio < coin or (banks is not None and match.bank not in banks):
             continue
         if (match.bank, match.content_id) in seen:
             continue
