@@ -210,7 +210,7 @@ def content_state(name: str, content_id: int) -> Any:
     else:
         db.commit()
         flash(f"Item {content_id} {'enabled' if enable else 'disabled'}.")
-    return redirect(request.form.get("back") or url_for("console.bank_page", name=name))
+    return redirect(url_for("console.bank_page", name=name))
 
 
 @console.post("/banks/<name>/content/<id:content_id>/remove")

@@ -9,7 +9,6 @@ worker; the page follows its progress from the run's row.
 
 from __future__ import annotations
 
-import types
 import typing
 from typing import Any
 
@@ -204,8 +203,6 @@ def _fields(model: Any) -> list[dict[str, Any]]:
                 "default": ", ".join(map(str, default)) if listed and default else default,
                 "listed": listed,
                 "choices": choices,
-                "number": annotation in (int, float)
-                or (isinstance(annotation, types.UnionType) and int in typing.get_args(annotation)),
             }
         )
     return out
