@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,9 +33,11 @@ class Series:
     values: dict[str, list[float]]
 
 
-def _days(now: datetime, days: int) -> list[date]:
+def _window(now: datetime, days: int) -> tuple[list[date], datetime]:
+    """The last `days` days up to `now`, oldest first, and the moment the first began."""
     last = now.date()
-    return [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    calendar = [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    return calendar, datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
 
 
 def _day(value: Any) -> str:
@@ -48,7 +51,7 @@ def _per_day(session: Session, column: Any, since: datetime, *filters: Any) -> d
     return {_day(d): int(n) for d, n in rows}
 
 
-def _series(days: list[date], counts: dict[str, dict[str, float]]) -> Series:
+def _series(days: list[date], counts: Mapping[str, Mapping[str, float]]) -> Series:
     keys = [d.isoformat() for d in days]
     return Series(keys, {name: [by_day.get(k, 0) for k in keys] for name, by_day in counts.items()})
 
@@ -56,8 +59,7 @@ def _series(days: list[date], counts: dict[str, dict[str, float]]) -> Series:
 def signals_per_bank(session: Session, now: datetime, days: int = 30) -> Series:
     """Signals each bank held at the end of each day: today's counts, walked back
     through the change log (a run of additions counts every signal in it)."""
-    calendar = _days(now, days)
-    since = datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
+    calendar, since = _window(now, days)
     names = dict(session.execute(select(Bank.id, Bank.name)).all())
     held = dict(
         session.execute(select(BankSignal.bank_id, func.count()).group_by(BankSignal.bank_id)).all()
@@ -75,7 +77,7 @@ def signals_per_bank(session: Session, now: datetime, days: int = 30) -> Series:
     ):
         changes[bank_id][_day(d)] = int(n or 0)
     largest = sorted(names, key=lambda b: held.get(b, 0), reverse=True)
-    counts: dict[str, dict[str, float]] = {}
+    counts: dict[str, Mapping[str, float]] = {}
     others: dict[str, float] = defaultdict(int)
     for rank, bank_id in enumerate(largest):
         level, by_day = int(held.get(bank_id, 0)), {}
@@ -94,23 +96,20 @@ def signals_per_bank(session: Session, now: datetime, days: int = 30) -> Series:
 
 
 def syncs_per_day(session: Session, now: datetime, days: int = 30) -> Series:
-    calendar = _days(now, days)
-    since = datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
+    calendar, since = _window(now, days)
     succeeded = _per_day(session, ExchangeRun.started_at, since, ExchangeRun.ok.is_(True))
     failed = _per_day(session, ExchangeRun.started_at, since, ExchangeRun.ok.is_(False))
     return _series(calendar, {"succeeded": succeeded, "failed": failed})
 
 
 def matches_per_day(session: Session, now: datetime, days: int = 30) -> Series:
-    calendar = _days(now, days)
-    since = datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
+    calendar, since = _window(now, days)
     return _series(calendar, {"matches": _per_day(session, CaseMatch.created_at, since)})
 
 
 def cases_per_day(session: Session, now: datetime, days: int = 30) -> Series:
     """Cases opened, and decisions that took effect (confirm or reject), per day."""
-    calendar = _days(now, days)
-    since = datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
+    calendar, since = _window(now, days)
     opened = _per_day(session, Case.created_at, since)
     decided = _per_day(
         session,
@@ -124,8 +123,7 @@ def cases_per_day(session: Session, now: datetime, days: int = 30) -> Series:
 
 def hours_to_decision(session: Session, now: datetime, days: int = 30) -> Series:
     """The median hours from a case's opening to its decision, by the day it was decided."""
-    calendar = _days(now, days)
-    since = datetime.combine(calendar[0], datetime.min.time(), tzinfo=now.tzinfo)
+    calendar, since = _window(now, days)
     rows = session.execute(
         select(CaseDecision.created_at, Case.created_at)
         .join(Case, Case.id == CaseDecision.case_id)

@@ -10,6 +10,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,7 +94,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"{PG_URL_ENV} is not set; PostgreSQL tests skipped")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with postgres_schema(base, "t") as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(base: str, prefix: str) -> Iterator[str]:
+    """A URL of a new, empty schema on the server `base`, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from sqlalchemy import create_engine, select, text
 
 from actioners.models import AuditEntry
 from banks.models import Bank, BankContent
-from tests.conftest import PG_URL_ENV, postgres_schema_url
+from tests.conftest import PG_URL_ENV, postgres_schema
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -127,26 +126,17 @@ def hma_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"{PG_URL_ENV} is not set; reading HMA's PostgreSQL tables is not tested")
-    schema = f"hma_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_schema_url(base, schema)
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        for statement in DDL:
-            connection.execute(text(statement))
-        for table, rows in TABLES.items():
-            columns = ", ".join(rows[0])
-            values = ", ".join(f":{c}" for c in rows[0])
-            connection.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), rows)
-    engine.dispose()
-    try:
+    with postgres_schema(base, "hma") as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            for statement in DDL:
+                connection.execute(text(statement))
+            for table, rows in TABLES.items():
+                columns = ", ".join(rows[0])
+                values = ", ".join(f":{c}" for c in rows[0])
+                connection.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), rows)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_banks_come_over_with_their_items_and_states(hma, hma_source, tmp_path, database) -> None:

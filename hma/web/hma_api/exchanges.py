@@ -26,7 +26,14 @@ from hma.web.auth import actor
 from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated
 from hma.web.hma_api.curation import delete_bank_named
-from hma.web.hma_api.exchange_types import API_TYPES, BY_OURS, ApiType, ParseError, parse_fields
+from hma.web.hma_api.exchange_types import (
+    API_TYPES,
+    BY_OURS,
+    ApiType,
+    ParseError,
+    Secret,
+    parse_fields,
+)
 
 CREDENTIALS = "credentials:"
 #: How often an exchange made here syncs (HMA fetches every few minutes).
@@ -245,7 +252,7 @@ def _auth_state(session: Session, kind: ApiType) -> dict[str, bool]:
     }
 
 
-def _stored_secret(session: Session, kind: ApiType) -> Any:
+def _stored_secret(session: Session, kind: ApiType) -> Secret | None:
     stored = state.read(session, CREDENTIALS + kind.name)
     if stored is None:
         return None
