@@ -84,6 +84,9 @@ class Case(Base):
     media: Mapped[CaseMedia | None] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="select"
     )
+    text: Mapped[CaseText | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select"
+    )
 
 
 class CaseMatch(Base):
@@ -164,6 +167,22 @@ class CaseMedia(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseText(Base):
+    """A post's text, kept so that reviewers can read it with the matched words marked.
+
+    Shown blurred until revealed, as media is; deleted with its case by the
+    retention rules.
+    """
+
+    __tablename__ = "case_texts"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

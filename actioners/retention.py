@@ -27,7 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from actioners import audit
-from actioners.models import Case, CaseMedia, Exposure, WebhookDelivery
+from actioners.models import Case, CaseMedia, CaseText, Exposure, WebhookDelivery
 from banks.models import ExchangeFeedback
 from core.names import CaseStatus, Verdict
 from database import utcnow
@@ -83,25 +83,31 @@ def run(session: Session, policy: RetentionPolicy, now: datetime | None = None) 
     return report
 
 
+#: What a case keeps of the upload for its reviewers: the reduced copy, the post's text.
+KEPT_FOR_REVIEW = (CaseMedia, CaseText)
+
+
 def delete_case_media(session: Session, case_id: int) -> None:
-    """The kept copy of one case, at once (a rejection that took effect)."""
-    session.execute(delete(CaseMedia).where(CaseMedia.case_id == case_id))
+    """The kept copy and text of one case, at once (a rejection that took effect)."""
+    for model in KEPT_FOR_REVIEW:
+        session.execute(delete(model).where(model.case_id == case_id))
 
 
 def _delete_media(session: Session, closed_before: datetime | None, decision: str = "") -> int:
-    query = (
-        select(CaseMedia.id)
-        .join(Case, Case.id == CaseMedia.case_id)
-        .where(Case.status == CaseStatus.CLOSED)
-    )
-    if closed_before is not None:
-        query = query.where(Case.closed_at < closed_before)
-    if decision:
-        query = query.where(Case.decision == decision)
     deleted = 0
-    while ids := list(session.scalars(query.limit(BATCH))):
-        session.execute(delete(CaseMedia).where(CaseMedia.id.in_(ids)))
-        deleted += len(ids)
+    for model in KEPT_FOR_REVIEW:
+        query = (
+            select(model.id)
+            .join(Case, Case.id == model.case_id)
+            .where(Case.status == CaseStatus.CLOSED)
+        )
+        if closed_before is not None:
+            query = query.where(Case.closed_at < closed_before)
+        if decision:
+            query = query.where(Case.decision == decision)
+        while ids := list(session.scalars(query.limit(BATCH))):
+            session.execute(delete(model).where(model.id.in_(ids)))
+            deleted += len(ids)
     return deleted
 
 

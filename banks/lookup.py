@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
 from core.errors import UnknownSignalType
-from hashers import Registry, Signal
+from hashers import Registry, Signal, SignalType
 from matchers import SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 
@@ -66,7 +66,7 @@ SNAPSHOT_WRITER = ".writer.lock"
 #: The file in the snapshot directory through which a host's processes tell
 #: each other of urgent changes.
 HOST_STAMP = ".changed"
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 #: The signal type a bank's pdq_threshold applies to. Video frames keep the
 #: deployment threshold: a video's shares of matched frames are computed in the
 #: index, at one frame distance for all banks.
@@ -107,6 +107,9 @@ class BankMatch:
     quality: int | None = None
     #: The bank's share of HMA-API lookups (read with the match, for that API's coin flip).
     matching_ratio: float = 1.0
+    #: What the bank value equalled when it covers the queried one: the URL
+    #: expression or parent domain looked up.
+    expression: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -119,6 +122,11 @@ class BankMatch:
         }
         if self.variant is not None:
             out["variant"] = self.variant
+        if self.expression is not None:
+            out["expression"] = self.expression
+            out["query_signal"] = self.query_signal
+        if self.signal_type == "keyword":
+            out["found"] = self.query_signal
         if self.detail:
             out.update(self.detail)
         return out
@@ -143,10 +151,14 @@ class Candidate:
         return not self.reason
 
 
-def _variants(signal: Signal) -> list[tuple[str, str | None]]:
-    """Extra values to look up for a signal: PDQ's rotations and flips, when computed."""
+def _queries(kind: SignalType, signal: Signal) -> list[tuple[str, str | None]]:
+    """(value, variant) pairs to look up for a signal: the values its type says cover
+    it (a URL's expressions), then any variants computed with it (PDQ's rotations
+    and flips, an account's keyed hashes)."""
     variants: dict[str, str] = signal.extra.get("variants", {})
-    return [(value, name) for name, value in variants.items()]
+    return [(value, None) for value in kind.lookup_values(signal.value)] + [
+        (value, name) for name, value in variants.items()
+    ]
 
 
 #: What a lookup reads of its candidates, built once: on every lookup that hits,
@@ -176,6 +188,7 @@ class _Candidate:
     distance: int
     detail: dict[str, float] | None
     quality: int | None
+    expression: str | None
 
 
 class BankIndexes:
@@ -487,7 +500,9 @@ class BankIndexes:
         index = self._indexes.get(signal.type)
         if index is None:
             return []
-        return [(hit.id, hit.distance) for hit in index.lookup([signal.value], threshold)[0]]
+        kind = self.registry.signal_type(signal.type)
+        found = index.lookup(kind.lookup_values(signal.value), threshold)
+        return sorted({hit.id: hit.distance for hits in found for hit in hits}.items())
 
     def find(self, session: Session, signals: list[Signal]) -> list[BankMatch]:
         """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
@@ -501,13 +516,21 @@ class BankIndexes:
             threshold = self.threshold(signal.type)
             if signal.type == BANK_THRESHOLD_TYPE and widest_pdq is not None:
                 threshold = max(threshold, widest_pdq)
-            queries = [(signal.value, None), *_variants(signal)]
+            queries = _queries(self.registry.signal_type(signal.type), signal)
             found = index.lookup([value for value, _ in queries], threshold)
             for (value, variant), signal_hits in zip(queries, found, strict=True):
+                covering = variant is None and value != signal.value
                 for hit in signal_hits:
                     detail = dict(hit.detail) if hit.detail else None
                     hits[hit.id].append(
-                        _Candidate(value, variant, hit.distance, detail, signal.quality)
+                        _Candidate(
+                            hit.found or (signal.value if covering else value),
+                            variant,
+                            hit.distance,
+                            detail,
+                            signal.quality,
+                            value if covering else None,
+                        )
                     )
         if not hits:
             return []
@@ -535,6 +558,7 @@ class BankIndexes:
                         detail=candidate.detail,
                         quality=candidate.quality,
                         matching_ratio=stored.matching_ratio,
+                        expression=candidate.expression,
                     )
                 )
         matches.sort(key=lambda m: (m.distance, m.bank, m.content_id, m.signal_type))

@@ -46,6 +46,9 @@ class Bank(Base):
     #: exchange (off: only the bank's own content is shared onward; what came
     #: from NCMEC, StopNCII or a peer stays under that program's rules).
     reshare: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The key (a name in the `account_keys` setting) under which this bank stores
+    #: account identifiers as keyed hashes instead of clear text; None: clear text.
+    account_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: How far reviewers' priority trusts this bank's matches (0 to 10 points).
     trust: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

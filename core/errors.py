@@ -63,6 +63,12 @@ class UnknownSignalType(HashingError):
     code = "unknown_signal_type"
 
 
+class TextTooLarge(HashingError):
+    """Text to scan over the configured size (`max_text_bytes`)."""
+
+    code = "text_too_large"
+
+
 # Banks and cases: kinds the HTTP layer maps to statuses --------------------------------
 
 

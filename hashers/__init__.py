@@ -17,7 +17,10 @@ from hashers.base import Hasher, HashingConfig
 from hashers.media import Media, MediaLimits
 from hashers.registry import PLUGIN_GROUP, Registry, default_registry
 from hashers.signals import (
+    ACCOUNT,
     DHASH,
+    DOMAIN,
+    KEYWORD,
     MD5,
     PDQ,
     PHASH,
@@ -30,7 +33,10 @@ from hashers.signals import (
 from hashers.vpdq import VPDQ
 
 __all__ = [
+    "ACCOUNT",
     "DHASH",
+    "DOMAIN",
+    "KEYWORD",
     "MD5",
     "PDQ",
     "PHASH",

@@ -24,7 +24,19 @@ from hashers.base import Hasher, HashingConfig
 from hashers.digests import MD5_HASHER, SHA256_HASHER
 from hashers.media import Media
 from hashers.perceptual import perceptual_hashers
-from hashers.signals import DHASH, MD5, PDQ, PHASH, SHA256, URL, Signal, SignalType
+from hashers.signals import (
+    ACCOUNT,
+    DHASH,
+    DOMAIN,
+    KEYWORD,
+    MD5,
+    PDQ,
+    PHASH,
+    SHA256,
+    URL,
+    Signal,
+    SignalType,
+)
 from hashers.stills import PDQHasher
 from hashers.vpdq import VPDQ, VPDQHasher
 
@@ -122,7 +134,7 @@ def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = (
     `extra_hashers` names optional hashers to turn on ("phash", "dhash").
     """
     registry = Registry()
-    for signal_type in (PDQ, VPDQ, MD5, SHA256, URL, PHASH, DHASH):
+    for signal_type in (PDQ, VPDQ, MD5, SHA256, URL, DOMAIN, ACCOUNT, KEYWORD, PHASH, DHASH):
         registry.add_signal_type(signal_type)
     registry.add_hasher(PDQHasher())
     wanted = list(extra_hashers)

@@ -14,12 +14,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from core.errors import InvalidSignal
+from hashers.accounts import parse_account
+from hashers.domains import normalize_domain, parent_domains
+from hashers.keywords import normalize_keyword
+from hashers.urls import CanonicalURL, canonicalize
 
-#: exact: equal or not; hamming: bit distance; frames: a bag of PDQ frame hashes (video).
-Comparison = Literal["exact", "hamming", "frames"]
+#: exact: equal or not; hamming: bit distance; frames: a bag of PDQ frame hashes (video);
+#: keywords: bank values are words and phrases, queried values texts to find them in.
+Comparison = Literal["exact", "hamming", "frames", "keywords"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ class SignalType(ABC):
     def normalize(self, value: str) -> str:
         """Return the canonical spelling of `value`, or raise InvalidSignal."""
 
+    def lookup_values(self, value: str) -> list[str]:
+        """The bank values a queried `value` matches exactly: itself, or for types that
+        cover others (a domain its subdomains), each value that would cover it."""
+        return [value]
+
     def distance(self, a: str, b: str) -> int:
         """Distance between two normalised values (0 means identical)."""
         if self.comparison == "hamming":
@@ -108,39 +117,68 @@ class HexSignalType(SignalType):
 
 
 class URLSignalType(SignalType):
-    """A web address, compared exactly after normalisation.
+    """A web address or a part of a site, matched the way URL blocklists match.
 
-    The canonical form drops the scheme, the fragment, a default port and a
-    trailing slash on an empty path, and lowercases the host: exchanges spell
-    the same address many ways, and `https://Example.com/a#x` and
-    `example.com/a` are the same lead.
+    Stored as a lookup expression (`host/path?query`, see `hashers.urls`): a
+    full URL, or a host or folder ending in `/` that covers everything under
+    it. A queried URL matches each entry equal to one of its expressions.
     """
 
     name = "url"
     comparison = "exact"
+    #: Longest canonical form kept (longer ones are refused: they would not fit
+    #: a database index, and no blocklist entry is that long).
     max_length = 2048
 
     def normalize(self, value: str) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise InvalidSignal("url value must be a non-empty string")
-        text = value.strip()
-        if len(text) > self.max_length:
-            raise InvalidSignal(f"url value is longer than {self.max_length} characters")
-        if "://" not in text:
-            text = "http://" + text
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError as exc:
-            raise InvalidSignal(f"url value is not a valid address: {exc}") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise InvalidSignal("url value must be an http(s) address with a host")
-        host = parts.hostname.lower()
-        if port is not None and port not in (80, 443):
-            host = f"{host}:{port}"
-        path = parts.path if parts.path not in ("", "/") else ""
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{host}{path}{query}"
+            raise InvalidSignal("url value must be a non-empty string", code="invalid_url")
+        expression = canonicalize(value).expression
+        if len(expression) > self.max_length:
+            raise InvalidSignal(
+                f"url is longer than {self.max_length} characters once canonical",
+                code="invalid_url",
+            )
+        return expression
+
+    def lookup_values(self, value: str) -> list[str]:
+        return CanonicalURL.from_expression(value).expressions()
+
+
+class DomainSignalType(SignalType):
+    """A host or registrable domain, covering itself and every subdomain."""
+
+    name = "domain"
+    comparison = "exact"
+
+    def normalize(self, value: str) -> str:
+        return normalize_domain(value)
+
+    def lookup_values(self, value: str) -> list[str]:
+        return parent_domains(value)
+
+
+class AccountSignalType(SignalType):
+    """An account identifier, `kind:value` (see `hashers.accounts` for each kind's rules)."""
+
+    name = "account"
+    comparison = "exact"
+
+    def normalize(self, value: str) -> str:
+        return parse_account(value)
+
+
+class KeywordSignalType(SignalType):
+    """A word or phrase, found in text after folding (see `hashers.keywords`).
+
+    As a bank value it is the keyword; as a queried value, the text to search.
+    """
+
+    name = "keyword"
+    comparison = "keywords"
+
+    def normalize(self, value: str) -> str:
+        return normalize_keyword(value)
 
 
 #: PDQ: 256-bit perceptual hash; 31 bits is the distance its authors recommend.
@@ -151,3 +189,6 @@ SHA256 = HexSignalType("sha256", 64)
 PHASH = HexSignalType("phash", 16, comparison="hamming", default_threshold=10)
 DHASH = HexSignalType("dhash", 16, comparison="hamming", default_threshold=10)
 URL = URLSignalType()
+DOMAIN = DomainSignalType()
+ACCOUNT = AccountSignalType()
+KEYWORD = KeywordSignalType()

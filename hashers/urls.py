@@ -45,12 +45,24 @@ class CanonicalURL:
     query: str | None
 
     def __str__(self) -> str:
+        return f"{self.scheme}://{self.expression}"
+
+    @property
+    def expression(self) -> str:
+        """The whole URL as a lookup expression: `host/path?query`, no scheme."""
         query = "" if self.query is None else f"?{self.query}"
-        return f"{self.scheme}://{self.host}{self.path}{query}"
+        return f"{self.host}{self.path}{query}"
+
+    @classmethod
+    def from_expression(cls, expression: str) -> CanonicalURL:
+        """The parts of an expression this module wrote (no checks, no unescaping)."""
+        host, _, rest = expression.partition("/")
+        path, question, query = f"/{rest}".partition("?")
+        return cls("http", host, path, query if question else None)
 
     @property
     def is_ip(self) -> bool:
-        return _ipv4(self.host) is not None
+        return is_ipv4(self.host)
 
     def expressions(self) -> list[str]:
         """`host/path` strings a list entry may equal to match this URL, most specific
@@ -98,10 +110,10 @@ def canonicalize(url: str | bytes) -> CanonicalURL:
     if isinstance(url, str):
         url = url.encode("utf-8")
     if not isinstance(url, bytes):
-        raise InvalidSignal("a url must be text")
+        raise InvalidSignal("a url must be text", code="invalid_url")
     text = _REMOVED.sub("", url.decode("latin-1").strip(" "))
     if not text or len(text) > MAX_LENGTH:
-        raise InvalidSignal(f"a url must be 1 to {MAX_LENGTH} characters")
+        raise InvalidSignal(f"a url must be 1 to {MAX_LENGTH} characters", code="invalid_url")
     text = text.split("#", 1)[0]
     text = _unescape_fully(text)
     found = _SCHEME.match(text)
@@ -140,12 +152,12 @@ def _split_authority(rest: str) -> tuple[str, str, str]:
 def _host(authority: str) -> str:
     host = authority.rsplit("@", 1)[-1]
     if host.startswith("["):
-        raise InvalidSignal("IPv6 hosts are not taken in url signals")
+        raise InvalidSignal("IPv6 hosts are not taken in url signals", code="invalid_url")
     host = host.split(":", 1)[0]
     # Lower case for ASCII letters only: the other characters are still UTF-8 bytes.
     host = _DOTS.sub(".", host.strip(".")).translate(_ASCII_LOWER)
     if not host:
-        raise InvalidSignal("a url needs a host")
+        raise InvalidSignal("a url needs a host", code="invalid_url")
     address = _ipv4(host)
     if address is not None:
         return address
@@ -154,6 +166,11 @@ def _host(authority: str) -> str:
         with contextlib.suppress(UnicodeError, ValueError):
             host = host.encode("latin-1").decode("utf-8").encode("idna").decode("ascii")
     return host
+
+
+def is_ipv4(host: str) -> bool:
+    """Whether a canonical host is an IPv4 address."""
+    return _ipv4(host) == host
 
 
 def _ipv4(host: str) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from actioners import cases
 from actioners.media import keep_reduced_copy
+from actioners.models import CaseText
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch, MatchConfig
 from banks.taxonomy import Taxonomy
@@ -81,16 +82,18 @@ class Scanner:
         content_ref: str,
         metadata: dict[str, Any] | None = None,
         media: bytes | None = None,
+        text: str | None = None,
     ) -> ScanResult:
         """Match, then open or extend the review case for `content_ref`.
 
         With the upload's bytes, a case also keeps a reduced copy for
-        reviewers' previews (as the `review_media_pixels` setting allows).
+        reviewers' previews (as the `review_media_pixels` setting allows);
+        with a post's text, the text.
         """
         content_ref = cases.validate_content_ref(content_ref)
         metadata = validation.metadata(metadata)
         result = self.match(session, signals)
-        return self.record(session, result, content_ref, metadata, media)
+        return self.record(session, result, content_ref, metadata, media, text)
 
     def record(
         self,
@@ -99,6 +102,7 @@ class Scanner:
         content_ref: str,
         metadata: dict[str, Any] | None = None,
         media: bytes | None = None,
+        text: str | None = None,
     ) -> ScanResult:
         """Open or extend the review case for `content_ref` with `result`'s matches.
 
@@ -111,6 +115,8 @@ class Scanner:
         )
         if case is not None and media is not None:
             keep_reduced_copy(session, case, media, self.settings.review_media_pixels)
+        if case is not None and text and case.text is None:
+            case.text = CaseText(text=text)
         result.case_id = case.id if case is not None else None
         return result
 

@@ -203,6 +203,13 @@ class Settings(StrictModel):
             "every minute)."
         ),
     )
+    max_text_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description=(
+            "Largest text scanned for keywords and links, in UTF-8 bytes (1 MiB); more gets 413."
+        ),
+    )
     review_media_pixels: int = Field(
         640,
         ge=0,

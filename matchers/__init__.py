@@ -9,6 +9,7 @@ from hashers import SignalType
 from matchers.base import Hit, SignalIndex
 from matchers.exact import ExactIndex
 from matchers.hamming import HammingIndex
+from matchers.keywords import KeywordIndex
 from matchers.pdq import PDQIndex
 from matchers.video import VideoIndex
 
@@ -24,6 +25,8 @@ def _index_class(signal_type: SignalType) -> type[Any]:
         return HammingIndex
     if signal_type.comparison == "frames":
         return VideoIndex
+    if signal_type.comparison == "keywords":
+        return KeywordIndex
     raise ValueError(
         f"no index handles {signal_type.comparison} signals of {signal_type.bits} bits"
     )
@@ -50,6 +53,7 @@ __all__ = [
     "ExactIndex",
     "HammingIndex",
     "Hit",
+    "KeywordIndex",
     "PDQIndex",
     "SignalIndex",
     "VideoIndex",

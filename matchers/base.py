@@ -20,6 +20,9 @@ class Hit(NamedTuple):
     distance: int
     #: Index-specific facts about the match (a video's share of matched frames).
     detail: Mapping[str, float] | None = None
+    #: The part of the queried value that matched, when only a part did (the
+    #: keyword found in a text).
+    found: str | None = None
 
 
 class SignalIndex(Protocol):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import CodedError, DomainError, MediaTooLarge
+from core.errors import CodedError, DomainError, MediaTooLarge, TextTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ApiError(Exception):
 
 
 def status_for(exc: CodedError) -> int:
-    if isinstance(exc, MediaTooLarge):
+    if isinstance(exc, MediaTooLarge | TextTooLarge):
         return 413
     if isinstance(exc, DomainError):
         return _DOMAIN_STATUS[exc.kind]

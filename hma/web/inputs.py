@@ -8,6 +8,7 @@ from typing import Any
 from banks import validation
 from hashers import Signal
 from hma import fetch
+from hma.posts import AccountRef, Post, post_signals
 from hma.web.context import services
 from hma.web.errors import ApiError
 from hma.web.schemas import ContentBody, SignalIn, UploadForm
@@ -22,14 +23,21 @@ class ContentInput:
     metadata: dict[str, Any] | None = None
     #: The media's bytes, when media (not signals) was sent.
     data: bytes | None = None
+    #: The post's text, when one was sent (kept with a case for review).
+    text: str | None = None
 
 
 def content_input(body: ContentBody | UploadForm, allow_signals: bool) -> ContentInput:
-    """Hash the upload or the media at `url`; or take `signals`, where allowed."""
+    """Hash the upload or the media at `url`, or take `signals`, where allowed; and,
+    where allowed, a post's text, links and accounts beside or instead of them."""
     scanner = services().scanner
+    post = _post(body) if allow_signals else Post()
+    extra = [] if post.empty else post_signals(post, services().settings.max_text_bytes)
+    text = post.text if extra else None
     if isinstance(body, UploadForm):
         metadata = validation.metadata_text(body.metadata)
-        return ContentInput(scanner.hash(body.file), body.content_ref, metadata, body.file)
+        signals = scanner.hash(body.file) + extra
+        return ContentInput(signals, body.content_ref, metadata, body.file, text)
     if body.url is not None:
         settings = services().settings
         data = fetch.fetch(
@@ -38,11 +46,21 @@ def content_input(body: ContentBody | UploadForm, allow_signals: bool) -> Conten
             max_bytes=settings.max_upload_bytes,
             timeout=settings.fetch_timeout_seconds,
         )
-        return ContentInput(scanner.hash(data), body.content_ref, body.metadata, data)
-    if allow_signals and body.signals is not None:
-        return ContentInput(parse_signals(body.signals), body.content_ref, body.metadata)
-    wanted = "a multipart 'file', or JSON with 'url'" + (" or 'signals'" if allow_signals else "")
+        return ContentInput(scanner.hash(data) + extra, body.content_ref, body.metadata, data, text)
+    if allow_signals and (body.signals is not None or extra):
+        signals = parse_signals(body.signals or []) + extra
+        return ContentInput(signals, body.content_ref, body.metadata, text=text)
+    wanted = "a multipart 'file', or JSON with 'url'" + (
+        ", 'signals', 'text', 'urls' or 'accounts'" if allow_signals else ""
+    )
     raise ApiError(400, "missing_input", f"send {wanted}")
+
+
+def _post(body: ContentBody | UploadForm) -> Post:
+    if isinstance(body, UploadForm):
+        return Post(text=body.text)
+    accounts = [AccountRef(a.type, a.value) for a in body.accounts or ()]
+    return Post(text=body.text, urls=body.urls or (), accounts=accounts)
 
 
 def parse_signals(items: list[SignalIn]) -> list[Signal]:

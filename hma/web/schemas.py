@@ -84,8 +84,19 @@ class Signal(TypedDict):
     variants: NotRequired[dict[str, str]]
 
 
+class AccountIn(Request):
+    type: str = coded(
+        "invalid_account_type", description="`email`, `username`, `phone` or `payment`."
+    )
+    value: str = coded(
+        "invalid_account",
+        description="The identifier: an address, `platform:name`, E.164, `provider:handle`.",
+    )
+
+
 class ContentBody(Request):
-    """JSON in place of an upload: media to fetch, or signals already computed."""
+    """JSON in place of an upload: media to fetch, or signals already computed, and
+    a post's text, links and accounts beside or instead of them."""
 
     url: str | None = coded(
         "url_not_allowed", default=None, description="Media to fetch and hash (http or https)."
@@ -98,6 +109,17 @@ class ContentBody(Request):
     )
     metadata: JsonObject | None = coded(
         "invalid_metadata", default=None, description="The platform's facts about the upload."
+    )
+    text: str | None = coded(
+        "invalid_text",
+        default=None,
+        description="A post's text: searched for keywords, and for links (defanged ones too).",
+    )
+    urls: list[str] | None = coded(
+        "invalid_url", default=None, max_length=1000, description="Links to look up."
+    )
+    accounts: list[AccountIn] | None = coded(
+        "invalid_account", default=None, max_length=100, description="Accounts to look up."
     )
 
 
@@ -114,6 +136,9 @@ class UploadForm(Request):
     tags: str | None = coded(
         "invalid_tags", default=None, description="Comma-separated tags (bank content only)."
     )
+    text: str | None = coded(
+        "invalid_text", default=None, description="The post's text (matching and scanning)."
+    )
 
 
 class HashResult(TypedDict):
@@ -128,6 +153,12 @@ class Match(TypedDict):
     distance: int
     tags: list[str]
     variant: NotRequired[str]
+    #: URL and domain matches: the expression or parent domain the bank value
+    #: equalled, and the queried value it was drawn from.
+    expression: NotRequired[str]
+    query_signal: NotRequired[str]
+    #: Keyword matches: the keyword as found in the folded text.
+    found: NotRequired[str]
     query_match_percent: NotRequired[float]
     bank_match_percent: NotRequired[float]
 

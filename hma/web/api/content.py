@@ -54,6 +54,7 @@ def scan_content(body: ContentBody | UploadForm) -> ScanResult:
         content_ref=found.content_ref,  # type: ignore[arg-type]
         metadata=found.metadata,
         media=found.data,
+        text=found.text,
     )
     session.commit()
     return cast(ScanResult, result.to_dict(with_case=True))

@@ -1,0 +1,249 @@
+"""Signals beyond media: URLs, domains, accounts and keywords, from their rules to a
+scan of a post opening a case."""
+
+from __future__ import annotations
+
+import pytest
+
+from banks import store
+from banks.lookup import BankIndexes, MatchConfig
+from core.errors import InvalidSignal
+from hashers import Signal, default_registry
+from hashers.accounts import normalize_account
+from hashers.domains import normalize_domain, parent_domains
+from hashers.keywords import fold, normalize_keyword, spans
+from hashers.text import defang, links_in
+
+# Accounts -----------------------------------------------------------------------------
+
+ACCOUNTS = [
+    ("email", " Jane.Doe+news@GoogleMail.com ", "email:janedoe@gmail.com"),
+    ("email", "j.a.n.e@gmail.com", "email:jane@gmail.com"),
+    ("email", "Jane.Doe+x@Outlook.com", "email:jane.doe@outlook.com"),
+    # Dots and tags matter on a provider not known to ignore them.
+    ("email", "Jane.Doe+x@example.org", "email:jane.doe+x@example.org"),
+    ("email", "ana@Bücher.de", "email:ana@xn--bcher-kva.de"),
+    ("username", "Instagram:@Alice_B", "username:instagram:alice_b"),
+    ("username", "x:\uff21\uff2c\uff29\uff23\uff25", "username:x:alice"),
+    ("phone", "+1 (650) 253-0000", "phone:+16502530000"),
+    ("phone", "+44 20 7946 0958", "phone:+442079460958"),
+    ("payment", "CashApp:$JaneDoe", "payment:cashapp:janedoe"),
+    ("payment", "venmo:@Jane-Doe", "payment:venmo:jane-doe"),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "normalised"), ACCOUNTS)
+def test_accounts_normalise_by_their_kinds_rules(kind, value, normalised):
+    assert normalize_account(kind, value) == normalised
+    # Normalising twice changes nothing: stored values round-trip.
+    assert default_registry().parse("account", normalised).value == normalised
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "code"),
+    [
+        ("email", "no-domain@", "invalid_email"),
+        ("email", "jane", "invalid_email"),
+        ("email", "jane@localhost", "invalid_email"),
+        ("email", "+tag@gmail.com", "invalid_email"),
+        ("phone", "650 253 0000", "invalid_phone"),
+        ("phone", "+1 555 0100", "invalid_phone"),
+        ("username", "alice", "invalid_username"),
+        ("username", "x:", "invalid_username"),
+        ("payment", "paypal:two words", "invalid_payment"),
+        ("fax", "+16502530000", "invalid_account_type"),
+    ],
+)
+def test_bad_accounts_say_which_rule_refused_them(kind, value, code):
+    with pytest.raises(InvalidSignal) as refused:
+        normalize_account(kind, value)
+    assert refused.value.code == code
+
+
+# Domains and links ---------------------------------------------------------------------
+
+
+def test_domains_are_hosts_under_a_public_suffix():
+    assert normalize_domain("WWW.Example.co.uk.") == "www.example.co.uk"
+    assert normalize_domain("https://Sub.Example.com/path") == "sub.example.com"
+    assert normalize_domain("3279880203") == "195.127.0.11"
+    for suffix in ("com", "co.uk", "blogspot.com"):
+        with pytest.raises(InvalidSignal) as refused:
+            normalize_domain(suffix)
+        assert refused.value.code == "invalid_domain"
+    assert parent_domains("a.b.example.co.uk") == [
+        "a.b.example.co.uk",
+        "b.example.co.uk",
+        "example.co.uk",
+    ]
+    assert parent_domains("x.user.blogspot.com") == ["x.user.blogspot.com", "user.blogspot.com"]
+    assert parent_domains("10.0.0.1") == ["10.0.0.1"]
+
+
+def test_links_are_found_in_text_defanged_or_not():
+    text = (
+        "see hxxps://evil[.]example[.]com/a/b?x=1, or fxp://files(.)example(.)net/f. "
+        "Also www.site.co.uk/path) and bad-site[dot]org; not e.g. file.txt or a@mail.com"
+    )
+    assert links_in(text) == [
+        "https://evil.example.com/a/b?x=1",
+        "ftp://files.example.net/f",
+        "www.site.co.uk/path",
+        "bad-site.org",
+    ]
+    assert defang("https://evil.example.com/a.html") == "hxxps://evil[.]example[.]com/a.html"
+
+
+# Keywords ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "folded"),
+    [
+        ("\uff26\uff55\uff4c\uff4c-width", " ful width "),
+        ("Café CRÈME", " cafe creme "),
+        ("s3xxx", " sex "),
+        ("s.e.x   c h a t", " sex chat "),
+        ("l00king", " loking "),
+        ("ﬁne", " fine "),
+    ],
+)
+def test_keyword_folds(written, folded):
+    assert fold(written) == folded
+
+
+def test_keywords_match_on_word_boundaries_and_are_marked_in_the_original():
+    text = "Sussex news: S E X chat, s3xxx! Unisex clothing; sex"
+    marked = [(text[start:end], keyword) for start, end, keyword in spans(text, ["sex"])]
+    assert marked == [("S E X", "sex"), ("s3xxx", "sex"), ("sex", "sex")]
+    assert normalize_keyword("  Bad \t Words ") == "bad words"
+    for empty in ("", "   ", "!!!"):
+        with pytest.raises(InvalidSignal) as refused:
+            normalize_keyword(empty)
+        assert refused.value.code == "empty_keyword"
+
+
+# Matching through the banks ------------------------------------------------------------
+
+
+def add(database, bank, kind, values):
+    registry = default_registry()
+    with database.session() as session:
+        target = store.get_bank(session, bank)
+        signals = [registry.parse(kind, value) for value in values]
+        return store.add_content(session, target, signals).id
+
+
+def find(database, indexes, signals):
+    with database.session() as session:
+        return indexes.find(session, signals)
+
+
+def url(value: str) -> Signal:
+    return default_registry().parse("url", value)
+
+
+def test_url_domain_account_and_keyword_entries_match(database):
+    indexes = BankIndexes(default_registry(), MatchConfig())
+    with database.session() as session:
+        store.create_bank(session, "links")
+    site = add(database, "links", "url", ["http://evil.example/"])
+    folder = add(database, "links", "url", ["https://host.example/bad/"])
+    page = add(database, "links", "url", ["host.example/page.html?id=7"])
+    domain = add(database, "links", "domain", ["ring.example.co.uk"])
+    account = add(database, "links", "account", ["email:Jane.Doe@gmail.com"])
+    keyword = add(database, "links", "keyword", ["Bad Phrase"])
+
+    # A site entry covers every page of every subdomain.
+    (match,) = find(database, indexes, [url("HTTP://a.b.EVIL.example/x/y.html#frag")])
+    assert (match.content_id, match.expression) == (site, "evil.example/")
+    assert match.query_signal == "a.b.evil.example/x/y.html"
+    assert match.to_dict()["expression"] == "evil.example/"
+    # A folder entry covers what is under it, and nothing beside it.
+    assert [m.content_id for m in find(database, indexes, [url("host.example/bad/x/y")])] == [
+        folder
+    ]
+    assert find(database, indexes, [url("host.example/badger")]) == []
+    assert [
+        m.content_id for m in find(database, indexes, [url("host.example/page.html?id=7")])
+    ] == [page]
+    assert find(database, indexes, [url("host.example/page.html?id=8")]) == []
+
+    # A domain covers its subdomains, never a name that merely ends alike.
+    found = find(database, indexes, [Signal("domain", "x.ring.example.co.uk")])
+    assert [(m.content_id, m.expression) for m in found] == [(domain, "ring.example.co.uk")]
+    assert find(database, indexes, [Signal("domain", "thering.example.co.uk")]) == []
+
+    found = find(
+        database, indexes, [default_registry().parse("account", "email:jane.doe+x@googlemail.com")]
+    )
+    assert [m.content_id for m in found] == [account]
+
+    found = find(database, indexes, [Signal("keyword", "this is a BAD  phrase, really")])
+    assert [(m.content_id, m.query_signal, m.to_dict()["found"]) for m in found] == [
+        (keyword, "bad phrase", "bad phrase")
+    ]
+    assert find(database, indexes, [Signal("keyword", "a badphrase")]) == []
+
+    with database.session() as session:
+        bank = store.get_bank(session, "links")
+        store.remove_content(session, store.get_content(session, bank, keyword))
+    assert find(database, indexes, [Signal("keyword", "bad phrase")]) == []
+
+
+# A post through the API ----------------------------------------------------------------
+
+
+def error_code(response):
+    return response.get_json()["error"]["code"]
+
+
+def test_a_posts_text_with_a_defanged_link_opens_a_case(api):
+    assert api.post("/banks", json={"name": "leads"}).status_code == 201
+    added = api.post(
+        "/banks/leads/content",
+        json={
+            "signals": [
+                {"type": "url", "value": "https://evil.example/"},
+                {"type": "keyword", "value": "secret code"},
+                {"type": "account", "value": "username:chat:BadActor"},
+            ],
+            "tags": ["csam"],
+        },
+    )
+    assert added.status_code == 201, added.get_json()
+    post = {
+        "text": "DM me the SECRET c0de, see hxxp://files[.]evil[.]example/a",
+        "accounts": [{"type": "username", "value": "chat:@badactor"}],
+        "content_ref": "post-1",
+    }
+    matched = api.post("/match", role="ingest", json=post).get_json()
+    kinds = sorted((m["signal_type"], m["signal"]) for m in matched["matches"])
+    assert kinds == [
+        ("account", "username:chat:badactor"),
+        ("keyword", "secret code"),
+        ("url", "evil.example/"),
+    ]
+    scanned = api.post("/scan", role="ingest", json=post).get_json()
+    assert scanned["case_id"] is not None
+    case = api.get(f"/cases/{scanned['case_id']}", role="reviewer").get_json()
+    assert sorted(m["signal_type"] for m in case["matches"]) == ["account", "keyword", "url"]
+
+
+def test_bad_post_input_gets_a_code_per_kind(api, settings):
+    cases = [
+        ({"urls": ["http://[::1]/x"]}, 400, "invalid_url"),
+        ({"accounts": [{"type": "email", "value": "nobody@"}]}, 400, "invalid_email"),
+        ({"accounts": [{"type": "phone", "value": "12345"}]}, 400, "invalid_phone"),
+        ({"accounts": [{"type": "pager", "value": "1"}]}, 400, "invalid_account_type"),
+        ({"text": 5}, 400, "invalid_text"),
+        ({"text": "x" * (settings.max_text_bytes + 1)}, 413, "text_too_large"),
+        ({"text": "   "}, 400, "missing_input"),
+    ]
+    for body, status, code in cases:
+        response = api.post("/match", role="ingest", json=body)
+        assert (response.status_code, error_code(response)) == (status, code), body
+    refused = api.post("/banks", json={"name": "kw"})
+    assert refused.status_code == 201
+    empty = api.post("/banks/kw/content", json={"signals": [{"type": "keyword", "value": "?!"}]})
+    assert (empty.status_code, error_code(empty)) == (400, "empty_keyword")
