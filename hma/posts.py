@@ -12,7 +12,7 @@ do not parse are the caller's error.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.errors import InvalidSignal, TextTooLarge
 from hashers import URL, Signal
@@ -35,8 +35,6 @@ class Post:
     text: str | None = None
     urls: Sequence[str] = ()
     accounts: Sequence[AccountRef] = ()
-    #: Links found in the text that were skipped, with why.
-    skipped_links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -59,8 +57,8 @@ def post_signals(post: Post, max_text_bytes: int) -> list[Signal]:
     for link in links_in(post.text or ""):
         try:
             links.append(URL.normalize(link))
-        except InvalidSignal as exc:
-            post.skipped_links.append((link, exc.message))
+        except InvalidSignal:
+            continue
     signals += _link_signals(links)
     signals += [Signal("account", normalize_account(a.type, a.value)) for a in post.accounts]
     return signals

@@ -101,7 +101,7 @@ class ExactIndex(LiveIndex):
                 found[which] += ids.tolist()
         view = delta.view
         rows = view.rows[: view.count]
-        for position in np.flatnonzero(np.isin(rows[:, 0], keys[:, 0])):
+        for position in _delta_candidates(rows[:, 0], keys[:, 0]):
             if is_dead(view.dead, np.array([position]))[0]:
                 continue
             for which in np.flatnonzero(
@@ -109,3 +109,15 @@ class ExactIndex(LiveIndex):
             ):
                 found[which].append(int(view.ids[position]))
         return [[Hit(i, 0) for i in sorted(ids)] for ids in found]
+
+
+def _delta_candidates(highs: Rows, wanted: Rows) -> IdArray:
+    """Positions of `highs` equal to one of `wanted`: one pass over the recent
+    additions whatever the number of keys (`np.isin` sorts them all first)."""
+    if not highs.size:
+        return np.empty(0, dtype=np.int64)
+    if wanted.size == 1:
+        return np.flatnonzero(highs == wanted[0])
+    ordered = np.sort(wanted)
+    at = np.minimum(np.searchsorted(ordered, highs), ordered.size - 1)
+    return np.flatnonzero(ordered[at] == highs)
