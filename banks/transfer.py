@@ -6,7 +6,8 @@ Accepted input, detected from the first non-blank line:
 * CSV with a header naming at least `signal_type` and `value`; `tags` are
   separated by `;`, a `metadata` column holds a JSON object, and any other
   column is kept in the metadata under its header;
-* plain lines: `<signal_type> <value>`.
+* plain lines: `<signal_type> <value>`, the value running to the end of the line
+  (a keyword may be a phrase).
 
 Export writes JSON lines (or CSV) that import reads back. A record that cannot
 be used is reported with its line number and skipped; it never stops the rest.
@@ -186,7 +187,7 @@ def _parse_lines(
         if digest in held:
             yield Held(number, digest)
             continue
-        parts = stripped.split()
+        parts = stripped.split(None, 1)
         if len(parts) != 2:
             yield RecordError(number, "expected '<signal_type> <value>'")
             continue

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 
 BUILT_IN = "built in"
+#: The signal types every registry starts with, by name.
+BUILT_IN_TYPES: Mapping[str, SignalType] = {
+    t.name: t for t in (PDQ, VPDQ, MD5, SHA256, URL, DOMAIN, ACCOUNT, KEYWORD, PHASH, DHASH)
+}
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = (
     `extra_hashers` names optional hashers to turn on ("phash", "dhash").
     """
     registry = Registry()
-    for signal_type in (PDQ, VPDQ, MD5, SHA256, URL, DOMAIN, ACCOUNT, KEYWORD, PHASH, DHASH):
+    for signal_type in BUILT_IN_TYPES.values():
         registry.add_signal_type(signal_type)
     registry.add_hasher(PDQHasher())
     wanted = list(extra_hashers)

@@ -19,6 +19,7 @@ from core.errors import InvalidSignal
 from hashers.accounts import parse_account
 from hashers.domains import normalize_domain, parent_domains
 from hashers.keywords import normalize_keyword
+from hashers.text import refang
 from hashers.urls import CanonicalURL, canonicalize
 
 #: exact: equal or not; hamming: bit distance; frames: a bag of PDQ frame hashes (video);
@@ -122,6 +123,8 @@ class URLSignalType(SignalType):
     Stored as a lookup expression (`host/path?query`, see `hashers.urls`): a
     full URL, or a host or folder ending in `/` that covers everything under
     it. A queried URL matches each entry equal to one of its expressions.
+    Defanged spellings (`hxxp://example[.]com`), as threat feeds write them,
+    are taken as the link they stand for.
     """
 
     name = "url"
@@ -133,7 +136,7 @@ class URLSignalType(SignalType):
     def normalize(self, value: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise InvalidSignal("url value must be a non-empty string", code="invalid_url")
-        expression = canonicalize(value).expression
+        expression = canonicalize(refang(value)).expression
         if len(expression) > self.max_length:
             raise InvalidSignal(
                 f"url is longer than {self.max_length} characters once canonical",
@@ -152,7 +155,7 @@ class DomainSignalType(SignalType):
     comparison = "exact"
 
     def normalize(self, value: str) -> str:
-        return normalize_domain(value)
+        return normalize_domain(refang(value) if isinstance(value, str) else value)
 
     def lookup_values(self, value: str) -> list[str]:
         return parent_domains(value)

@@ -574,6 +574,123 @@ def test_stopncii_malformed_page_is_skipped(exchanges, database, fakes):
     assert report.ok and report.skipped_pages == 1 and report.upserts == 3
 
 
+# Signals beyond media ------------------------------------------------------------------
+
+
+def matched_ids(database, signals):
+    """Content ids the banks match for `signals`, and the expression or keyword found."""
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        return sorted(
+            (m.content_id, m.expression or m.signal) for m in indexes.find(session, signals)
+        )
+
+
+def test_threatexchange_urls_and_text_strings_arrive_match_and_leave(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeThreatExchange)
+    fake.updates = [
+        TEUpdate("URI", "http://Files.Evil.example/a/../b/", 1000),
+        TEUpdate("UNCLICKABLE_URL", "hxxps://drop[.]evil[.]example/x.zip", 2000),
+        TEUpdate("TEXT_STRING", "Trade  Pack", 3000),
+        TEUpdate("URI", "http://", 4000),  # no host: skipped and counted, not a wedge
+        TEUpdate("TEXT_STRING", " ?! ", 5000),  # nothing left once folded
+        TEUpdate("RAW_URI", "https://other.example/page?id=7", 6000),
+    ]
+    te_exchange(exchanges, database, fake)
+    report = exchanges.sync("te")
+    assert report.ok and report.upserts == 4 and report.skipped_records == 2
+    assert any("URI:http://" in problem for problem in report.problems)
+    state = content_of(database, "te")
+    assert state["URI:http://Files.Evil.example/a/../b/"][0] == [("url", "files.evil.example/b/")]
+    assert state["UNCLICKABLE_URL:hxxps://drop[.]evil[.]example/x.zip"][0] == [
+        ("url", "drop.evil.example/x.zip")
+    ]
+    assert state["TEXT_STRING:Trade  Pack"][0] == [("keyword", "trade pack")]
+
+    # A folder entry covers what is under it; the phrase is found folded in a post.
+    deep = Signal("url", "files.evil.example/b/c/d.html")
+    phrase = Signal("keyword", "selling a TRADE P4CK today")
+    assert [found for _, found in matched_ids(database, [deep, phrase])] == [
+        "files.evil.example/b/",
+        "trade pack",
+    ]
+
+    fake.updates[0] = TEUpdate("URI", "http://Files.Evil.example/a/../b/", 7000, should_delete=True)
+    fake.updates[2] = TEUpdate("TEXT_STRING", "Trade  Pack", 8000, no_descriptors=True)
+    report = exchanges.sync("te")
+    assert report.ok and report.deletes == 2
+    assert matched_ids(database, [deep, phrase]) == []
+    assert sorted(content_of(database, "te")) == [
+        "RAW_URI:https://other.example/page?id=7",
+        "UNCLICKABLE_URL:hxxps://drop[.]evil[.]example/x.zip",
+    ]
+
+
+def test_stopncii_urls_and_text_arrive_are_withdrawn_and_get_feedback(exchanges, database, fakes):
+    make_bank(database)
+    fake = fakes(FakeStopNCII)
+    fake.records = [
+        NCIIRecord("URL", "https://Host.example/Gallery/Item?id=1", 100, feedback_tags=["Nude"]),
+        NCIIRecord("Text", "my private name", 101),
+        NCIIRecord("URL", "https:///no-host", 102),
+    ]
+    ncii_exchange(exchanges, database, fake)
+    report = exchanges.sync("ncii")
+    assert report.ok and report.upserts == 2 and report.skipped_records == 1
+    state = content_of(database, "ncii")
+    assert state["URL:https://Host.example/Gallery/Item?id=1"][0] == [
+        ("url", "host.example/Gallery/Item?id=1")
+    ]
+    assert state["Text:my private name"][0] == [("keyword", "my private name")]
+
+    indexes = BankIndexes(default_registry())
+    with database.session() as session:
+        found = indexes.find(session, [Signal("url", "host.example/Gallery/Item?id=1")])
+        case = cases.record_matches(session, "u", found)
+        review.decide(
+            session, case, "confirm", "token:r", AT_ONCE, Taxonomy.load(), classification=["csam"]
+        )
+    assert exchanges.send_feedback().sent == 1
+    # StopNCII is told about the record as it wrote it, not as it is stored here.
+    assert fake.submitted[0]["hashFeedbacks"] == [
+        {
+            "hashValue": "https://Host.example/Gallery/Item?id=1",
+            "feedbackValue": "Blocked",
+            "tags": ["Nude"],
+        }
+    ]
+
+    for record in fake.records[:2]:
+        record.status, record.modified = "Withdrawn", 300
+    assert exchanges.sync("ncii").deletes == 2
+    assert content_of(database, "ncii") == {}
+
+
+def test_a_plain_list_of_urls_accounts_and_phrases(exchanges, database, tmp_path):
+    make_bank(database)
+    feed = tmp_path / "list.txt"
+    feed.write_text(
+        "url http://example.com/Path\n"
+        "url http://EXAMPLE.com/path\n"  # another path: paths keep their case
+        "url HTTP://example.com:80/Path#top\n"  # the first line again, spelled otherwise
+        "keyword meet me after school\n"
+        "account email:Someone@Example.org\n"
+        "account email:no-domain\n"
+        "domain com\n"  # a public suffix, not a site
+    )
+    add_exchange(exchanges, database, "file", "list", url=str(feed), config={"format": "lines"})
+    report = exchanges.sync("file")
+    assert report.ok and report.skipped_records == 2
+    assert sorted(content_of(database, "file")) == [
+        "account:email:someone@example.org",
+        "keyword:meet me after school",
+        "url:example.com/Path",
+        "url:example.com/path",
+    ]
+    assert any("no-domain" in problem for problem in report.problems)
+
+
 # Feedback delivery ----------------------------------------------------------------------------
 
 

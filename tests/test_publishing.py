@@ -123,6 +123,51 @@ def test_a_second_instance_follows_a_published_bank(publisher, follower, databas
     assert not report.ok and "404" in report.error
 
 
+def test_a_peer_carries_urls_accounts_and_keywords(publisher, follower, database):
+    url, tokens, _ = publisher
+    mirror_db, exchanges = follower
+    taxonomy = Taxonomy.load()
+    with database.session() as session:
+        bank = store.get_bank(session, "shared")
+        site = store.add_content(
+            session, bank, [Signal("url", "hxxp://drop[.]example/f/")], tags=["csam"]
+        )
+        for kind, value in [("account", "email:seller@example.org"), ("keyword", "trade pack")]:
+            store.add_content(session, bank, [Signal(kind, value)], tags=["csam"])
+        # Sharing a URL follows the rule hashes do: a primary tag, or nothing leaves.
+        with pytest.raises(InvalidInput) as refused:
+            store.add_content(
+                session, bank, [Signal("url", "b.example/")], tags=["self_harm"], taxonomy=taxonomy
+            )
+        assert refused.value.code == "missing_primary_tag"
+        site_id = site.id
+    with mirror_db.session() as session:
+        exchanges.add(
+            session,
+            "test",
+            "peer",
+            "hma",
+            "mirror",
+            url=url,
+            credentials=tokens["exchange"],
+            config={"bank": "shared"},
+        )
+    assert exchanges.sync("peer").ok
+    carried = {value: kind for value, (kind, _, _) in mirrored(mirror_db).items()}
+    assert {v: k for v, k in carried.items() if k != "pdq"} == {
+        "drop.example/f/": "url",
+        "email:seller@example.org": "account",
+        "trade pack": "keyword",
+    }
+
+    with database.session() as session:
+        bank = store.get_bank(session, "shared")
+        store.remove_content(session, store.get_content(session, bank, site_id))
+    report = exchanges.sync("peer")
+    assert report.ok and report.deletes == 1
+    assert "drop.example/f/" not in mirrored(mirror_db)
+
+
 def test_only_exchange_tokens_read_the_feed(publisher):
     url, tokens, _ = publisher
     client = HttpClient(loopback_egress(), retries=0)

@@ -25,7 +25,8 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from core.errors import EgressRefused, ExchangeError
+from core.errors import EgressRefused, ExchangeError, HashingError
+from hashers.registry import BUILT_IN_TYPES
 
 
 class ListConfig(AdapterConfig):
@@ -129,7 +130,7 @@ class ListAdapter(ExchangeAdapter):
             value = item.value.strip()
             batch.upserts.append(
                 UpstreamRecord(
-                    upstream_id=f"{item.signal_type}:{value.lower()}",
+                    upstream_id=_upstream_id(item.signal_type, value),
                     signals=((item.signal_type, value),),
                     tags=tuple(item.tags),
                     metadata=dict(item.metadata),
@@ -142,3 +143,16 @@ class ListAdapter(ExchangeAdapter):
                 batch = FetchBatch()
         batch.checkpoint = ListCheckpoint(sha256=digest, records=count)
         yield batch
+
+
+def _upstream_id(signal_type: str, value: str) -> str:
+    """A list line's id: its value as the built-in type spells it, so that two spellings
+    of one URL or account are one record, while two URLs differing only in the case of
+    their path stay two. Other types keep the case-blind id lists have always had."""
+    known = BUILT_IN_TYPES.get(signal_type)
+    if known is not None:
+        try:
+            return f"{signal_type}:{known.normalize(value)}"
+        except HashingError:
+            pass  # the engine reports the value as it skips the record
+    return f"{signal_type}:{value.lower()}"

@@ -29,7 +29,7 @@ from banks.exchanges.base import (
 )
 from core.errors import ExchangeError, MalformedResponse
 
-SIGNAL_TYPES = {"ImagePDQ": "pdq", "VideoMD5": "md5", "URL": "url"}
+SIGNAL_TYPES = {"ImagePDQ": "pdq", "VideoMD5": "md5", "URL": "url", "Text": "keyword"}
 WITHDRAWN = frozenset({"Withdrawn", "Deleted"})
 STALE_AFTER = 30 * 24 * 3600
 SKIP_SECONDS = 600
@@ -159,14 +159,15 @@ class StopNCIIAdapter(ExchangeAdapter):
                 "StopNCII feedback needs a feedback function key:"
                 " credentials subscription_key:fetch_key:feedback_key"
             )
+        # Feedback names the record as StopNCII spelled it (the upstream id's value),
+        # not as it is stored here: a URL's canonical form is not theirs.
         entries = [
             {
-                "hashValue": value,
+                "hashValue": item.upstream_id.partition(":")[2],
                 "feedbackValue": FEEDBACK_VALUE[item.verdict],
                 "tags": list(item.metadata.get("review_tags", [])),
             }
             for item in items
-            for _, value in item.signals
         ]
         body = json.dumps({"count": len(entries), "hashFeedbacks": entries}).encode()
         self.http.request(

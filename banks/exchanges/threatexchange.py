@@ -40,6 +40,7 @@ SIGNAL_TYPES = {
     "URI": "url",
     "RAW_URI": "url",
     "UNCLICKABLE_URL": "url",
+    "TEXT_STRING": "keyword",
 }
 STALE_AFTER = 85 * 24 * 3600
 #: How far past the last good update a sync skips when a page cannot be read.
