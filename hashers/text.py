@@ -76,3 +76,15 @@ def defang(link: str) -> str:
     shown_scheme = re.sub("(?i)^h(tt|xx)p", "hxxp", scheme) if scheme else ""
     prefix = f"{shown_scheme}://" if scheme else ""
     return f"{prefix}{host}{slash}{tail}"
+
+
+def defang_account(value: str) -> str:
+    """An account signal shown so that nothing makes it a mail link: an email
+    address's `@` and the dots of its domain bracketed (`kind:` prefix kept)."""
+    kind, colon, rest = value.partition(":")
+    if kind != "email" or not colon:
+        return value
+    local, at, domain = rest.rpartition("@")
+    if not at:
+        return value
+    return f"email:{local}[@]{domain.replace('.', '[.]')}"

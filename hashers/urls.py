@@ -67,7 +67,8 @@ class CanonicalURL:
     def expressions(self) -> list[str]:
         """`host/path` strings a list entry may equal to match this URL, most specific
         first: each host suffix with each path prefix."""
-        return [host + path for host in self.host_suffixes() for path in self.path_prefixes()]
+        paths = self.path_prefixes()
+        return [host + path for host in self.host_suffixes() for path in paths]
 
     def host_suffixes(self) -> list[str]:
         """The host itself, then the domains formed from its last five components by

@@ -321,6 +321,10 @@ def test_exact_index_at_scale():
     assert pairs(index.lookup([values[123_456], "nope"])) == [[(123_456, 0)], []]
     index.add_values([7], [values[123_456]])
     assert pairs(index.lookup([values[123_456]])) == [[(7, 0), (123_456, 0)]]
+    # The segments' Bloom filter never hides a stored value, and keeps out nearly all others.
+    found = index.lookup(values[::97] + [f"x{i}" for i in range(5000)])
+    assert all(hits for hits in found[: len(values[::97])])
+    assert not any(found[len(values[::97]) :])
 
 
 def test_hamming_index_for_64_bit_hashes(rng):

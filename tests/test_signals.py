@@ -3,8 +3,13 @@ scan of a post opening a case."""
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from sqlalchemy import select
+
+from accounts.users import create_user
+from actioners.models import AuditEntry
 from banks import store
 from banks.lookup import BankIndexes, MatchConfig
 from core.errors import InvalidSignal
@@ -13,6 +18,9 @@ from hashers.accounts import normalize_account
 from hashers.domains import normalize_domain, parent_domains
 from hashers.keywords import fold, normalize_keyword, spans
 from hashers.text import defang, links_in
+from hma.web import create_app
+from tests.test_curator_console import Console
+from tests.test_users import BOX, signed_in_client
 
 # Accounts -----------------------------------------------------------------------------
 
@@ -228,6 +236,45 @@ def test_a_posts_text_with_a_defanged_link_opens_a_case(api):
     assert scanned["case_id"] is not None
     case = api.get(f"/cases/{scanned['case_id']}", role="reviewer").get_json()
     assert sorted(m["signal_type"] for m in case["matches"]) == ["account", "keyword", "url"]
+
+
+def test_a_reviewer_sees_a_posts_text_hidden_but_for_matched_words_and_links_defanged(
+    api, settings, database
+):
+    assert api.post("/banks", json={"name": "leads"}).status_code == 201
+    signals = [
+        {"type": "url", "value": "https://evil.example/"},
+        {"type": "keyword", "value": "secret code"},
+        {"type": "account", "value": "email:seller@evil.example"},
+    ]
+    api.post("/banks/leads/content", json={"signals": signals, "tags": ["csam"]})
+    post = {
+        "text": "Private words first. DM me the SECRET c0de; files at http://files.evil.example/a",
+        "accounts": [{"type": "email", "value": "Seller@Evil.example"}],
+        "content_ref": "post-2",
+    }
+    case_id = api.post("/scan", role="ingest", json=post).get_json()["case_id"]
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    with database.session() as session:
+        account = create_user(session, "rosa", "reviewer", BOX)
+    console = Console(signed_in_client(app, account, "rosa"))
+
+    page = console.get(f"/console/cases/{case_id}").get_data(as_text=True)
+    assert '<mark title="matched keyword: secret code">SECRET c0de</mark>' in page
+    assert "Private words" not in page and "[31 characters hidden]" in page
+    # Links and addresses are defanged wherever shown, and never links.
+    assert "files.evil.example" not in page and "seller@evil.example" not in page
+    assert "<code>files[.]evil[.]example/a</code> under <code>evil[.]example/</code>" in page
+    assert "email:seller[@]evil[.]example" in page
+    assert "evil" not in "".join(re.findall(r'(?:href|src)="([^"]*)"', page))
+
+    revealed = console.post(f"/console/cases/{case_id}/reveal").get_data(as_text=True)
+    assert "Private words first. DM me the " in revealed
+    assert "<mark" in revealed and "hxxp://files[.]evil[.]example/a" in revealed
+    assert "files.evil.example" not in revealed
+    with database.session() as session:
+        reveals = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.reveal"))
+        assert [(e.actor, e.subject) for e in reveals] == [("user:rosa", f"case:{case_id}")]
 
 
 def test_bad_post_input_gets_a_code_per_kind(api, settings):

@@ -43,6 +43,7 @@ from core.errors import CredentialsUnreadable, DomainError, LoginFailed, Renewal
 from core.names import Role
 from database import utcnow
 from hma.secrets import secret_box
+from hma.web.console import post_view
 from hma.web.context import db_session, services
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,8 @@ def case_page(case_id: int) -> str:
         case=case,
         score=score,
         reasons=reasons,
+        text=_text_pieces(case, revealed=False),
+        shown_value=post_view.shown_value,
         sources=cases.match_sources(db, case),
         decision=review.latest_decision(case),
         taxonomy=services().taxonomy,
@@ -291,6 +294,14 @@ def _media(case_id: int) -> Any:
     return case.media
 
 
+def _text_pieces(case: Case, revealed: bool) -> list[post_view.Piece] | None:
+    """The case's post text as the page shows it (None when no text was kept)."""
+    if case.text is None:
+        return None
+    keywords = [m.signal for m in case.matches if m.signal_type == "keyword"]
+    return post_view.pieces(case.text.text, keywords, revealed)
+
+
 @console.get("/cases/<id:case_id>/preview")
 @signed_in(*REVIEW_ROLES)
 def case_preview(case_id: int) -> Response:
@@ -315,15 +326,22 @@ def reveal(case_id: int) -> Response:
     db = db_session()
     if _needs_break(db, g.user, case_id):
         abort(429, "time for a break: the exposure limit for this hour is reached")
-    media = _media(case_id)
+    case = cases.get_case(db, case_id, my_queues())
+    if case.media is None and case.text is None:
+        abort(404, "this case kept no media and no text")
     audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
     exposure.record(db, reviewer(), case_id, revealed=True)
     db.commit()
-    encoded = base64.b64encode(media.data).decode()
+    media = case.media
     page = render_template(
         "console/reveal.html",
-        case=cases.get_case(db, case_id, my_queues()),
-        image=f"data:{media.content_type};base64,{encoded}",
+        case=case,
+        image=(
+            f"data:{media.content_type};base64,{base64.b64encode(media.data).decode()}"
+            if media is not None
+            else None
+        ),
+        text=_text_pieces(case, revealed=True),
     )
     # Not kept by the browser: going back must not show the copy again unlogged.
     return Response(page, headers={"Cache-Control": "no-store"})
