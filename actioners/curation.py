@@ -43,10 +43,13 @@ def create_bank(
     description: str = "",
     enabled: bool = True,
     matching_ratio: float = 1.0,
+    account_key: str | None = None,
 ) -> Bank:
     bank = store.create_bank(
         session, name, description=description, enabled=enabled, matching_ratio=matching_ratio
     )
+    if account_key is not None:
+        store.update_bank(session, bank, account_key=account_key)
     audit.record(session, actor, audit.BANK_CREATE, f"bank:{bank.name}")
     return bank
 

@@ -44,6 +44,8 @@ from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
 from core.errors import UnknownSignalType
 from hashers import Registry, Signal, SignalType
+from hashers.account_keys import ACCOUNT_KEYS, is_keyed
+from hashers.signals import ACCOUNT
 from matchers import SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 
@@ -124,6 +126,7 @@ class BankMatch:
             out["variant"] = self.variant
         if self.expression is not None:
             out["expression"] = self.expression
+        if self.expression is not None or is_keyed(self.variant):
             out["query_signal"] = self.query_signal
         if self.signal_type == "keyword":
             out["found"] = self.query_signal
@@ -154,8 +157,10 @@ class Candidate:
 def _queries(kind: SignalType, signal: Signal) -> list[tuple[str, str | None]]:
     """(value, variant) pairs to look up for a signal: the values its type says cover
     it (a URL's expressions), then any variants computed with it (PDQ's rotations
-    and flips, an account's keyed hashes)."""
-    variants: dict[str, str] = signal.extra.get("variants", {})
+    and flips), then an account's keyed hashes under each configured key."""
+    variants: dict[str, str] = dict(signal.extra.get("variants", {}))
+    if kind.name == ACCOUNT.name:
+        variants |= ACCOUNT_KEYS.variants(signal.value)
     return [(value, None) for value in kind.lookup_values(signal.value)] + [
         (value, name) for name, value in variants.items()
     ]
@@ -520,11 +525,13 @@ class BankIndexes:
             found = index.lookup([value for value, _ in queries], threshold)
             for (value, variant), signal_hits in zip(queries, found, strict=True):
                 covering = variant is None and value != signal.value
+                # A keyed hash stands for the account queried: that is what is shown.
+                shown = signal.value if covering or is_keyed(variant) else value
                 for hit in signal_hits:
                     detail = dict(hit.detail) if hit.detail else None
                     hits[hit.id].append(
                         _Candidate(
-                            hit.found or (signal.value if covering else value),
+                            hit.found or shown,
                             variant,
                             hit.distance,
                             detail,

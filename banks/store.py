@@ -31,9 +31,11 @@ from banks.models import (
 )
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
-from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
+from core.errors import BankExists, BankNotFound, Conflict, ContentNotFound, InvalidInput
 from database import utcnow
 from hashers import Signal
+from hashers.account_keys import ACCOUNT_KEYS, check_key_name
+from hashers.signals import ACCOUNT
 
 MAX_PAGE = 1000
 
@@ -115,14 +117,18 @@ def update_bank(
     trust: int | None = None,
     reshare: bool | None = None,
     matching_ratio: float | None = None,
+    account_key: str | None = UNCHANGED,
 ) -> Bank:
     """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
     publish it to tokens of role `exchange` (`reshare`: with what came from exchanges),
     or set how far reviewers trust it, or the share of HMA-API lookups it takes part in.
 
     Takes effect on the next lookup: these are read at query time, not indexed.
-    Publishing needs every enabled item to carry a primary taxonomy tag.
+    Publishing needs every enabled item to carry a primary taxonomy tag. Naming an
+    `account_key` turns the accounts the bank holds into keyed hashes, for good.
     """
+    if account_key is not UNCHANGED and account_key != bank.account_key:
+        _key_accounts(session, bank, account_key)
     if name is not None and name != bank.name:
         bank.name = validation.bank_name(name)
     if description is not None:
@@ -155,6 +161,38 @@ def delete_bank(session: Session, bank: Bank) -> None:
     session.expunge(bank)
 
 
+def _key_accounts(session: Session, bank: Bank, account_key: str | None) -> None:
+    """Keep the bank's accounts as keyed hashes under `account_key` from now on.
+
+    One way only: a keyed hash cannot be turned back into the account, nor
+    keyed under another key, so a bank that holds keyed accounts keeps its key."""
+    rows = session.execute(
+        select(BankSignal, BankContent.enabled)
+        .join(BankContent, BankSignal.content_id == BankContent.id)
+        .where(BankSignal.bank_id == bank.id, BankSignal.signal_type == ACCOUNT.name)
+    ).all()
+    accounts = [signal for signal, _ in rows]
+    indexed = {signal.id for signal, enabled in rows if enabled}
+    if bank.account_key is not None and any(s.value.startswith("keyed:") for s in accounts):
+        raise Conflict(
+            f"bank {bank.name!r} keeps accounts keyed under {bank.account_key!r};"
+            " they cannot be read back or keyed again",
+            code="account_key_in_use",
+        )
+    if account_key is not None:
+        check_key_name(account_key)
+        keyed = {s.id: ACCOUNT_KEYS.keyed(s.value, account_key) for s in accounts}
+        changing = [s for s in accounts if keyed[s.id] != s.value]
+        # Lookups see the change through the log, which follows enabled content only.
+        logged = [s for s in changing if s.id in indexed]
+        changelog.record(session, "remove", logged)
+        for signal in changing:
+            signal.value = keyed[signal.id]
+        session.flush()
+        changelog.record(session, "add", logged)
+    bank.account_key = account_key
+
+
 def add_content(
     session: Session,
     bank: Bank,
@@ -175,6 +213,7 @@ def add_content(
     """
     if not signals:
         raise InvalidInput("content needs at least one signal", code="no_signals")
+    signals = ACCOUNT_KEYS.protect(bank.account_key, signals)
     checked = _checked_tags(bank, tags, taxonomy)
     content = BankContent(
         bank_id=bank.id,

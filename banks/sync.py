@@ -57,6 +57,8 @@ from banks.taxonomy import Taxonomy
 from core.errors import DomainError, ExchangeError, HashingError, NotFound
 from database import utcnow
 from hashers import Registry
+from hashers.account_keys import ACCOUNT_KEYS
+from hashers.signals import ACCOUNT
 
 log = logging.getLogger(__name__)
 
@@ -430,8 +432,9 @@ class SyncEngine:
         for problem in batch.problems:
             report.note(problem)
         prepared = {}
+        account_key = exchange.bank.account_key
         for record in batch.upserts:
-            ready = self._prepare(exchange.name, record, report)
+            ready = self._prepare(exchange.name, record, report, account_key)
             if ready is not None:
                 prepared[ready.upstream_id] = ready  # a later copy in one batch wins
         for removed in self._removed_on_appeal(session, exchange_id, prepared):
@@ -451,12 +454,19 @@ class SyncEngine:
             exchange.checkpoint = batch.checkpoint.stored()
 
     def _prepare(
-        self, exchange_name: str, record: UpstreamRecord, report: SyncReport
+        self,
+        exchange_name: str,
+        record: UpstreamRecord,
+        report: SyncReport,
+        account_key: str | None,
     ) -> _Prepared | None:
         signals = []
         for kind, value in record.signals:
             try:
-                signals.append((kind, self.registry.signal_type(kind).normalize(value)))
+                value = self.registry.signal_type(kind).normalize(value)
+                if kind == ACCOUNT.name and account_key is not None:
+                    value = ACCOUNT_KEYS.keyed(value, account_key)
+                signals.append((kind, value))
             except HashingError as exc:
                 report.note(f"record {record.upstream_id}: {exc.message}")
         if not signals:

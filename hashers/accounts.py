@@ -30,6 +30,10 @@ import phonenumbers
 from core.errors import InvalidSignal
 
 KINDS = ("email", "username", "phone", "payment")
+#: The prefix of accounts kept as keyed hashes, and the names keys may have.
+KEYED = "keyed"
+KEY_NAME = r"[a-z0-9][a-z0-9_-]{0,31}"
+_KEYED = re.compile(rf"{KEYED}:{KEY_NAME}:[0-9a-f]{{64}}")
 #: Providers whose mailboxes ignore dots in the local part.
 IGNORES_DOTS = frozenset({"gmail.com"})
 #: Providers that deliver `name+tag@` to `name@`.
@@ -86,7 +90,21 @@ def parse_account(value: str) -> str:
             "an account value is `kind:identifier`, kind one of " + ", ".join(KINDS),
             code="invalid_account_type",
         )
+    if kind.lower() == KEYED:
+        return keyed_value(rest)
     return normalize_account(kind.lower(), rest)
+
+
+def keyed_value(rest: str) -> str:
+    """A keyed account (`keyed:<key name>:<HMAC-SHA256 hex>`, see `hashers.account_keys`),
+    as a bank keeps it or a program shares it: checked, never keyed again."""
+    stored = f"{KEYED}:{rest.strip().lower()}"
+    if not _KEYED.fullmatch(stored):
+        raise InvalidAccount(
+            "a keyed account is keyed:<key name>:<64 hex digits of HMAC-SHA256>",
+            code="invalid_keyed_account",
+        )
+    return stored
 
 
 def email(text: str) -> str:

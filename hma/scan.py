@@ -21,6 +21,7 @@ from banks.lookup import BankIndexes, BankMatch, MatchConfig
 from banks.taxonomy import Taxonomy
 from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, Signal, default_registry
+from hashers.account_keys import ACCOUNT_KEYS
 from hma.hashing_pool import HashingPool
 from hma.settings import Settings
 
@@ -130,7 +131,10 @@ def load_taxonomy(settings: Settings) -> Taxonomy:
 
 
 def build_registry(settings: Settings) -> Registry:
-    """The hashers these settings ask for; a bad `extra_hashers` is a settings error."""
+    """The hashers these settings ask for; a bad `extra_hashers` is a settings error.
+
+    Also gives the process its account keys, which account signals are keyed with."""
+    ACCOUNT_KEYS.configure(settings.account_key_secrets)
     try:
         return default_registry(extra_hashers=settings.extra_hasher_names)
     except (ValueError, RuntimeError) as exc:

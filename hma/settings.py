@@ -13,6 +13,7 @@ table in docs/operations.md from them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,8 @@ from banks.egress import EgressPolicy, parse_allowed_peers
 from core.errors import SettingsError
 from core.typed import StrictModel, describe
 from hashers import HashingConfig, MediaLimits
+from hashers.account_keys import MIN_SECRET
+from hashers.accounts import KEY_NAME
 
 ENV_PREFIX = "HMA_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -143,6 +146,15 @@ class Settings(StrictModel):
             "Encrypts exchange credentials and TOTP secrets at rest and signs console sessions "
             "([below](#the-secret-key)); empty: a key file `<data_dir>/secret.key`. Never "
             "printed."
+        ),
+    )
+    account_keys: str = Field(
+        "",
+        repr=False,
+        description=(
+            "Keys for banks that keep accounts as keyed hashes, `name=secret` comma-separated "
+            "(secrets of 16 bytes or more; [signals.md](signals.md#keyed-accounts)). Never "
+            "printed; a bank keyed under a name left out can take no more accounts."
         ),
     )
     taxonomy_file: str = Field(
@@ -376,6 +388,12 @@ class Settings(StrictModel):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("account_keys")
+    @classmethod
+    def _account_keys(cls, value: str) -> str:
+        parse_account_keys(value)
+        return value
+
     @field_validator("egress_allow")
     @classmethod
     def _peers(cls, value: str) -> str:
@@ -448,12 +466,34 @@ class Settings(StrictModel):
         return [name.strip() for name in self.hma_api_allowed_hosts.split(",") if name.strip()]
 
     @property
+    def account_key_secrets(self) -> dict[str, bytes]:
+        return parse_account_keys(self.account_keys)
+
+    @property
     def extra_hasher_names(self) -> list[str]:
         return [name.strip() for name in self.extra_hashers.split(",") if name.strip()]
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes`, checked as any other source is."""
         return build({**dict(self), **changes})
+
+
+def parse_account_keys(text: str) -> dict[str, bytes]:
+    """`name=secret,...` as a mapping; errors name the key, never a secret."""
+    keys: dict[str, bytes] = {}
+    for number, item in enumerate((i for i in text.split(",") if i.strip()), start=1):
+        name, equals, secret = item.strip().partition("=")
+        if not equals or not re.fullmatch(KEY_NAME, name):
+            raise ValueError(
+                f"item {number} is not name=secret with a name of lower-case letters,"
+                " digits, '-' or '_'"
+            )
+        if len(secret.encode()) < MIN_SECRET:
+            raise ValueError(f"the secret of key {name!r} is shorter than {MIN_SECRET} bytes")
+        if name in keys:
+            raise ValueError(f"key {name!r} is given twice")
+        keys[name] = secret.encode()
+    return keys
 
 
 def build(values: Mapping[str, Any]) -> Settings:

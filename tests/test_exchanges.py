@@ -17,6 +17,7 @@ from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
 from core.errors import InvalidInput
 from hashers import Signal, default_registry
+from hashers.account_keys import ACCOUNT_KEYS
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
 from tests.exchange_servers import (
@@ -689,6 +690,24 @@ def test_a_plain_list_of_urls_accounts_and_phrases(exchanges, database, tmp_path
         "url:example.com/path",
     ]
     assert any("no-domain" in problem for problem in report.problems)
+
+
+def test_accounts_from_a_list_arrive_keyed_in_a_keyed_bank(exchanges, database, tmp_path):
+    ACCOUNT_KEYS.configure({"program": b"a-program-secret-of-some-length"})
+    try:
+        with database.session() as session:
+            bank = store.create_bank(session, "followed")
+            store.update_bank(session, bank, account_key="program")
+        feed = tmp_path / "accounts.txt"
+        feed.write_text("account email:Seller@Example.org\naccount phone:+44 20 7946 0958\n")
+        add_exchange(exchanges, database, "file", "list", url=str(feed))
+        assert exchanges.sync("file").upserts == 2
+        stored = [signals[0][1] for signals, _, _ in content_of(database, "file").values()]
+        assert all(value.startswith("keyed:program:") for value in stored)
+        found = matched_ids(database, [Signal("account", "email:seller@example.org")])
+        assert len(found) == 1
+    finally:
+        ACCOUNT_KEYS.configure({})
 
 
 # Feedback delivery ----------------------------------------------------------------------------

@@ -6,19 +6,21 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from accounts.users import create_user
 from actioners.models import AuditEntry
 from banks import store
 from banks.lookup import BankIndexes, MatchConfig
-from core.errors import InvalidSignal
+from core.errors import InvalidSignal, SettingsError
 from hashers import Signal, default_registry
+from hashers.account_keys import ACCOUNT_KEYS
 from hashers.accounts import normalize_account
 from hashers.domains import normalize_domain, parent_domains
 from hashers.keywords import fold, normalize_keyword, spans
 from hashers.text import defang, links_in
 from hma.web import create_app
+from tests.conftest import api_for
 from tests.test_curator_console import Console
 from tests.test_users import BOX, signed_in_client
 
@@ -294,3 +296,82 @@ def test_bad_post_input_gets_a_code_per_kind(api, settings):
     assert refused.status_code == 201
     empty = api.post("/banks/kw/content", json={"signals": [{"type": "keyword", "value": "?!"}]})
     assert (empty.status_code, error_code(empty)) == (400, "empty_keyword")
+
+
+# Keyed accounts --------------------------------------------------------------------------
+
+PROGRAM_SECRET = "a-program-secret-of-some-length"
+
+
+@pytest.fixture
+def keyed_api(settings, database):
+    yield api_for(settings.replace(account_keys=f"program={PROGRAM_SECRET}"), database)
+    ACCOUNT_KEYS.configure({})
+
+
+def test_a_bank_keeps_accounts_as_keyed_hashes_that_still_match(keyed_api, database):
+    api = keyed_api
+    created = api.post("/banks", json={"name": "private", "account_key": "program"})
+    assert created.status_code == 201 and created.get_json()["account_key"] == "program"
+    added = api.post(
+        "/banks/private/content",
+        json={"signals": [{"type": "account", "value": "email:Seller@Example.org"}]},
+    )
+    assert added.status_code == 201, added.get_json()
+    [stored] = added.get_json()["signals"]
+    assert re.fullmatch(r"keyed:program:[0-9a-f]{64}", stored["value"])
+
+    post = {"accounts": [{"type": "email", "value": "seller@example.org"}]}
+    [match] = api.post("/match", role="ingest", json=post).get_json()["matches"]
+    assert match["signal"] == stored["value"]
+    assert match["query_signal"] == "email:seller@example.org"  # what the platform sent
+    # Neither the address nor the key is anywhere in the database.
+    with database.session() as session:
+        dump = " ".join(str(row) for row in session.execute(text("SELECT * FROM bank_signals")))
+        dump += " ".join(str(row) for row in session.execute(text("SELECT * FROM signal_changes")))
+    assert "seller@" not in dump and PROGRAM_SECRET not in dump
+
+    # A program's own keyed value is taken as it is; a malformed one is refused.
+    shared = api.post(
+        "/banks/private/content",
+        json={"signals": [{"type": "account", "value": f"keyed:program:{'ab' * 32}"}]},
+    )
+    assert shared.get_json()["signals"][0]["value"] == f"keyed:program:{'ab' * 32}"
+    bad = api.post(
+        "/banks/private/content",
+        json={"signals": [{"type": "account", "value": "keyed:program:xyz"}]},
+    )
+    assert (bad.status_code, error_code(bad)) == (400, "invalid_keyed_account")
+
+    # Keyed accounts cannot be read back, so the bank keeps its key.
+    for change in ({"account_key": "other"}, {"account_key": None}):
+        refused = api.patch("/banks/private", json=change)
+        assert (refused.status_code, error_code(refused)) == (409, "account_key_in_use")
+
+
+def test_keying_a_bank_turns_its_clear_accounts_into_hashes(keyed_api):
+    api = keyed_api
+    api.post("/banks", json={"name": "later"})
+    account = {"type": "account", "value": "username:chat:badactor"}
+    api.post("/banks/later/content", json={"signals": [account]})
+    unknown = api.patch("/banks/later", json={"account_key": "nobody"})
+    assert (unknown.status_code, error_code(unknown)) == (400, "unknown_account_key")
+
+    assert api.patch("/banks/later", json={"account_key": "program"}).status_code == 200
+    [content] = api.get("/banks/later/content").get_json()["content"]
+    assert content["signals"][0]["value"].startswith("keyed:program:")
+    post = {"accounts": [{"type": "username", "value": "chat:@BadActor"}]}
+    assert len(api.post("/match", role="ingest", json=post).get_json()["matches"]) == 1
+
+
+def test_account_keys_setting_names_the_key_never_the_secret(settings):
+    for value, said in [
+        ("program", "item 1 is not name=secret"),
+        ("Program=0123456789abcdef", "item 1 is not name=secret"),
+        ("p=short-secret", "'p' is shorter than 16 bytes"),
+        ("p=0123456789abcdef,p=0123456789abcdef", "'p' is given twice"),
+    ]:
+        with pytest.raises(SettingsError) as refused:
+            settings.replace(account_keys=value)
+        assert said in str(refused.value) and "short-secret" not in str(refused.value)
+    assert "abcdef" not in repr(settings.replace(account_keys="p=0123456789abcdef"))

@@ -22,6 +22,7 @@ from actioners.queue import StatusFilter
 from actioners.review import RejectReason
 from banks import validation
 from core.names import CaseStatus, DecisionState, Verdict
+from hashers.accounts import KEY_NAME
 from hma.exchanges import MIN_INTERVAL
 
 JsonObject = dict[str, Any]
@@ -178,6 +179,7 @@ class ScanResult(MatchResult):
 
 #: A bank's or exchange's name, as `banks.validation` checks it.
 NAME_PATTERN = f"^{validation.NAME.pattern}$"
+ACCOUNT_KEY_PATTERN = f"^{KEY_NAME}$"
 
 
 class BankCreate(Request):
@@ -190,6 +192,15 @@ class BankCreate(Request):
     )
     description: str | None = None
     enabled: bool | None = None
+    account_key: str | None = coded(
+        "invalid_account_key",
+        default=None,
+        pattern=ACCOUNT_KEY_PATTERN,
+        description=(
+            "Keep accounts as keyed hashes under this key of the `account_keys` setting; "
+            "once it holds keyed accounts, a bank keeps its key."
+        ),
+    )
 
 
 class BankChange(Request):
@@ -212,6 +223,15 @@ class BankChange(Request):
         description="Priority points its matches earn for the trust put in its source.",
     )
     reshare: bool | None = None
+    account_key: str | None = coded(
+        "invalid_account_key",
+        default=None,
+        pattern=ACCOUNT_KEY_PATTERN,
+        description=(
+            "Keep accounts as keyed hashes under this key of the `account_keys` setting; "
+            "once it holds keyed accounts, a bank keeps its key."
+        ),
+    )
 
 
 class Bank(TypedDict):
@@ -222,6 +242,7 @@ class Bank(TypedDict):
     published: bool
     reshare: bool
     trust: int
+    account_key: str | None
     content_count: int
     created_at: str
     updated_at: str

@@ -26,6 +26,7 @@ def bank_json(bank: Bank, content_count: int) -> schemas.Bank:
         "published": bank.published,
         "reshare": bank.reshare,
         "trust": bank.trust,
+        "account_key": bank.account_key,
         "content_count": content_count,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -80,6 +81,7 @@ def create_bank(body: schemas.BankCreate) -> tuple[schemas.Bank, int]:
         body.name,
         description=body.description or "",
         enabled=body.enabled is not False,
+        account_key=body.account_key,
     )
     session.commit()
     return bank_json(bank, 0), 201
@@ -117,6 +119,7 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
         published=body.published,
         trust=body.trust,
         reshare=body.reshare,
+        account_key=body.account_key if "account_key" in sent else store.UNCHANGED,
     )
     session.commit()
     return bank_json(bank, store.count_content(session, bank))
