@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, or_, sele
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from actioners.models import Case, CaseDecision, CaseMatch, WebhookDelivery
-from banks.models import ExchangeFeedback
+from banks.models import BankContent, BankSignal, ExchangeFeedback
 from banks.spreadsheet import safe_cell
 from core.names import OPEN_STATUSES, CaseStatus, DecisionState, Verdict
 
@@ -229,20 +229,13 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
 
     `content_actioned` and `cases_rejected` count cases closed in the period by
     a confirmation or rejection that is in effect; `matches_by_signal_type`
-    counts the matches of those same cases; feedback and webhooks count what
-    was sent or delivered in the period.
+    counts the matches of those same cases, and the `..._by_signal_type` figures
+    of each decision count those cases once per kind of signal they matched on
+    (a URL, a hash by its type, an account, a keyword), as sharing programs
+    report; `signals_added_by_signal_type` counts what banks took in during the
+    period; feedback and webhooks count what was sent or delivered in the period.
     """
-    closing_in_effect = exists().where(
-        CaseDecision.case_id == Case.id,
-        CaseDecision.decision == Case.decision,
-        CaseDecision.state == DecisionState.EFFECTIVE,
-    )
-    decided = and_(
-        Case.status == CaseStatus.CLOSED,
-        Case.decision.in_(FINAL_DECISIONS),
-        _within(Case.closed_at, start, end),
-        closing_in_effect,
-    )
+    decided = _decided(start, end)
     closed = _counts(
         session,
         select(Case.decision, func.count()).where(decided).group_by(Case.decision),
@@ -253,6 +246,14 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
         .join(Case, Case.id == CaseMatch.case_id)
         .where(decided)
         .group_by(CaseMatch.signal_type),
+    )
+    decided_by_kind = decisions_by_signal_type(session, start, end)
+    added = _counts(
+        session,
+        select(BankSignal.signal_type, func.count())
+        .join(BankContent, BankContent.id == BankSignal.content_id)
+        .where(_within(BankContent.created_at, start, end))
+        .group_by(BankSignal.signal_type),
     )
     feedback = _counts(
         session,
@@ -273,9 +274,44 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
         "content_actioned": closed.get(Verdict.CONFIRM, 0),
         "cases_rejected": closed.get(Verdict.REJECT, 0),
         "matches_by_signal_type": dict(sorted(matches.items())),
+        "content_actioned_by_signal_type": dict(sorted(decided_by_kind[Verdict.CONFIRM].items())),
+        "cases_rejected_by_signal_type": dict(sorted(decided_by_kind[Verdict.REJECT].items())),
+        "signals_added_by_signal_type": dict(sorted(added.items())),
         "feedback_sent_by_verdict": _with_known(feedback, FEEDBACK_VERDICTS),
         "webhooks_delivered": int(webhooks or 0),
     }
+
+
+def _decided(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+    """Cases closed in `[start, end)` by a confirmation or rejection in effect."""
+    closing_in_effect = exists().where(
+        CaseDecision.case_id == Case.id,
+        CaseDecision.decision == Case.decision,
+        CaseDecision.state == DecisionState.EFFECTIVE,
+    )
+    return and_(
+        Case.status == CaseStatus.CLOSED,
+        Case.decision.in_(FINAL_DECISIONS),
+        _within(Case.closed_at, start, end),
+        closing_in_effect,
+    )
+
+
+def decisions_by_signal_type(
+    session: Session, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Decided cases by final decision, then by the kinds of signal they matched on
+    (a case matched by a URL and a keyword counts once under each)."""
+    rows = session.execute(
+        select(Case.decision, CaseMatch.signal_type, func.count(func.distinct(Case.id)))
+        .join(Case, Case.id == CaseMatch.case_id)
+        .where(_decided(start, end))
+        .group_by(Case.decision, CaseMatch.signal_type)
+    ).all()
+    out: dict[str, dict[str, int]] = {decision: {} for decision in FINAL_DECISIONS}
+    for decision, signal_type, count in rows:
+        out[decision][signal_type] = int(count)
+    return out
 
 
 def transparency_csv(report: Mapping[str, Any]) -> str:
@@ -313,8 +349,14 @@ def prometheus_text(
     stats_all_time: DecisionStats,
     webhooks: Mapping[str, int] | None = None,
     feedback: Mapping[str, int] | None = None,
+    indexed: Mapping[str, int] | None = None,
+    by_signal_type: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
-    """The figures in the Prometheus text exposition format, version 0.0.4."""
+    """The figures in the Prometheus text exposition format, version 0.0.4.
+
+    `indexed`: signals this process's indexes hold, by signal type (read from
+    memory: a count over the banks' tables would cost each scrape seconds);
+    `by_signal_type`: decided cases as `decisions_by_signal_type` counts them."""
     out = _Exposition()
     out.family(
         "hma_review_queue_depth",
@@ -364,6 +406,20 @@ def prometheus_text(
         out.family("hma_exchange_feedback", "gauge", "Feedback owed to exchanges, by status.")
         for status, count in feedback.items():
             out.sample("hma_exchange_feedback", {"status": status}, count)
+    if indexed is not None:
+        out.family("hma_indexed_signals", "gauge", "Signals held for matching, by signal type.")
+        for signal_type, count in sorted(indexed.items()):
+            out.sample("hma_indexed_signals", {"signal_type": signal_type}, count)
+    if by_signal_type is not None:
+        out.family(
+            "hma_review_decided_cases_total",
+            "counter",
+            "Cases closed by a decision in effect, by decision and kind of signal matched.",
+        )
+        for decision, counts in by_signal_type.items():
+            for signal_type, count in sorted(counts.items()):
+                labels = {"decision": decision, "signal_type": signal_type}
+                out.sample("hma_review_decided_cases_total", labels, count)
     return out.text()
 
 

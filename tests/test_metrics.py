@@ -12,7 +12,7 @@ import pytest
 
 from actioners import metrics
 from actioners.models import Case, CaseDecision, CaseMatch, WebhookDelivery
-from banks.models import Bank, Exchange, ExchangeFeedback
+from banks.models import Bank, BankContent, BankSignal, Exchange, ExchangeFeedback
 from database import utcnow
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
@@ -218,10 +218,24 @@ def seed_transparency(database) -> None:
         exchange = Exchange(name="peer", type="list", bank_id=bank.id)
         session.add(exchange)
         session.flush()
+        for created_at, kinds in [
+            (JAN + timedelta(days=1), ("url", "account")),
+            (JAN + timedelta(days=2), ("url",)),
+            (FEB + timedelta(days=1), ("keyword",)),
+        ]:
+            content = BankContent(bank_id=bank.id, created_at=created_at)
+            content.signals = [
+                BankSignal(bank_id=bank.id, signal_type=kind, value=f"{kind}:{created_at}")
+                for kind in kinds
+            ]
+            session.add(content)
 
         actioned = add_case(session, "a", JAN + timedelta(days=2), signal_types=("pdq", "md5"))
         close(session, actioned, "confirm", "token:alice", JAN + timedelta(days=3))
-        actioned2 = add_case(session, "b", JAN + timedelta(days=4), signal_types=("pdq",))
+        # Counted once per kind of signal: two URL matches make one URL case.
+        actioned2 = add_case(
+            session, "b", JAN + timedelta(days=4), signal_types=("url", "keyword", "url")
+        )
         close(session, actioned2, "confirm", "token:bob", JAN + timedelta(days=5))
         rejected = add_case(session, "c", JAN + timedelta(days=6), signal_types=("vpdq",))
         close(session, rejected, "reject", "token:bob", JAN + timedelta(days=7))
@@ -281,7 +295,10 @@ EXPECTED_JANUARY = {
     "period": {"start": JAN.isoformat(), "end": FEB.isoformat()},
     "content_actioned": 2,
     "cases_rejected": 1,
-    "matches_by_signal_type": {"md5": 1, "pdq": 2, "vpdq": 1},
+    "matches_by_signal_type": {"keyword": 1, "md5": 1, "pdq": 1, "url": 2, "vpdq": 1},
+    "content_actioned_by_signal_type": {"keyword": 1, "md5": 1, "pdq": 1, "url": 1},
+    "cases_rejected_by_signal_type": {"vpdq": 1},
+    "signals_added_by_signal_type": {"account": 1, "url": 2},
     "feedback_sent_by_verdict": {"positive": 2, "negative": 1},
     "webhooks_delivered": 2,
 }
@@ -296,6 +313,8 @@ def test_transparency_counts_only_the_period(database):
         february = metrics.transparency(session, FEB, MAR)
     assert february["content_actioned"] == 1 and february["cases_rejected"] == 0
     assert february["matches_by_signal_type"] == {"sha256": 1}
+    assert february["content_actioned_by_signal_type"] == {"sha256": 1}
+    assert february["signals_added_by_signal_type"] == {"keyword": 1}
     assert february["feedback_sent_by_verdict"] == {"positive": 1, "negative": 0}
     assert february["webhooks_delivered"] == 1
 
@@ -308,9 +327,18 @@ def test_transparency_csv_rows():
         ["period", "end", "2024-02-01T00:00:00+00:00"],
         ["content_actioned", "", "2"],
         ["cases_rejected", "", "1"],
+        ["matches_by_signal_type", "keyword", "1"],
         ["matches_by_signal_type", "md5", "1"],
-        ["matches_by_signal_type", "pdq", "2"],
+        ["matches_by_signal_type", "pdq", "1"],
+        ["matches_by_signal_type", "url", "2"],
         ["matches_by_signal_type", "vpdq", "1"],
+        ["content_actioned_by_signal_type", "keyword", "1"],
+        ["content_actioned_by_signal_type", "md5", "1"],
+        ["content_actioned_by_signal_type", "pdq", "1"],
+        ["content_actioned_by_signal_type", "url", "1"],
+        ["cases_rejected_by_signal_type", "vpdq", "1"],
+        ["signals_added_by_signal_type", "account", "1"],
+        ["signals_added_by_signal_type", "url", "2"],
         ["feedback_sent_by_verdict", "positive", "2"],
         ["feedback_sent_by_verdict", "negative", "1"],
         ["webhooks_delivered", "", "2"],
@@ -378,7 +406,12 @@ def test_prometheus_text_format_and_escaping():
         undone=0,
     )
     text = metrics.prometheus_text(
-        snapshot, stats, {"pending": 1, "delivered": 4, "failed": 0}, {"sent": 2}
+        snapshot,
+        stats,
+        {"pending": 1, "delivered": 4, "failed": 0},
+        {"sent": 2},
+        indexed={"url": 10, "pdq": 7},
+        by_signal_type={"confirm": {"url": 2, "keyword": 1}, "reject": {"pdq": 1}},
     )
     assert r'reviewer="token:say \"hi\"\\back\nslash"' in text
     samples = parse_exposition(text)
@@ -391,6 +424,10 @@ def test_prometheus_text_format_and_escaping():
     assert sample(samples, "hma_review_time_to_decision_seconds_count") == 3
     assert sample(samples, "hma_webhook_deliveries", status="delivered") == 4
     assert sample(samples, "hma_exchange_feedback", status="sent") == 2
+    assert sample(samples, "hma_indexed_signals", signal_type="url") == 10
+    decided = "hma_review_decided_cases_total"
+    assert sample(samples, decided, decision="confirm", signal_type="keyword") == 1
+    assert sample(samples, decided, decision="reject", signal_type="pdq") == 1
     assert "# TYPE hma_review_decisions_total counter" in text
     assert "# TYPE hma_review_time_to_decision_seconds summary" in text
 
@@ -461,6 +498,8 @@ def test_prometheus_endpoint_reports_the_database(api, database):
     assert sample(samples, "hma_review_time_to_decision_seconds_count") == 2
     assert sample(samples, "hma_review_time_to_decision_seconds_sum") == pytest.approx(180, abs=1)
     assert sample(samples, "hma_webhook_deliveries", status="failed") == 1
+    decided = "hma_review_decided_cases_total"
+    assert sample(samples, decided, decision="confirm", signal_type="pdq") == 1
     assert sample(samples, "hma_webhook_deliveries", status="delivered") == 0
     assert sample(samples, "hma_exchange_feedback", status="unsupported") == 0
 

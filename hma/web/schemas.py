@@ -562,6 +562,9 @@ class Transparency(TypedDict):
     content_actioned: int
     cases_rejected: int
     matches_by_signal_type: dict[str, int]
+    content_actioned_by_signal_type: dict[str, int]
+    cases_rejected_by_signal_type: dict[str, int]
+    signals_added_by_signal_type: dict[str, int]
     feedback_sent_by_verdict: dict[str, int]
     webhooks_delivered: int
 

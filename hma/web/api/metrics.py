@@ -17,7 +17,7 @@ from database import utcnow
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import require
-from hma.web.context import db_session
+from hma.web.context import db_session, services
 from hma.web.errors import ApiError
 from hma.web.typed import endpoint
 
@@ -109,11 +109,14 @@ def transparency_report(query: schemas.TransparencyQuery) -> Any:
 def prometheus_metrics() -> Response:
     session = db_session()
     webhooks, feedback = review_metrics.status_counts(session)
+    indexes = services().scanner.indexes.status()["indexes"]
     text = review_metrics.prometheus_text(
         review_metrics.queue_snapshot(session, utcnow()),
         review_metrics.decision_stats(session),
         webhooks,
         feedback,
+        indexed={name: state["size"] for name, state in indexes.items()},
+        by_signal_type=review_metrics.decisions_by_signal_type(session),
     )
     return Response(text, content_type=PROMETHEUS_CONTENT_TYPE)
 
