@@ -34,16 +34,18 @@ from core.errors import (
     BankExists,
     CheckpointsUnreadable,
     CodedError,
+    HashingError,
     InvalidInput,
     SchemaOutdated,
     SettingsError,
 )
-from hashers import VPDQ, Signal, default_registry
+from hashers import KEYWORD, VPDQ, Signal, default_registry
 from hashers.vpdq import reference_lines
 from hma import batch
 from hma.audit_anchor import read_checkpoints, write_checkpoint
 from hma.db import Database, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
+from hma.posts import AccountRef, Post, post_signals
 from hma.private_files import private_folder
 from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.scheduler import send_webhooks
@@ -281,39 +283,151 @@ def _print_vpdq(runtime: Runtime, paths: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def post_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options naming a post's text, links and accounts, beside or instead of files."""
+    for option in reversed(
+        [
+            click.option("--text", help="A post's text: keywords, and links found in it."),
+            click.option(
+                "--text-file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="Read the post's text from a UTF-8 file ('-' is not taken).",
+            ),
+            click.option("--url", "urls", multiple=True, help="A link of the post (repeatable)."),
+            click.option(
+                "--account",
+                "accounts",
+                multiple=True,
+                metavar="TYPE:VALUE",
+                help="An account of the post, email:..., username:platform:name,"
+                " phone:+..., payment:provider:handle (repeatable).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _post(
+    text: str | None, text_file: Path | None, urls: tuple[str, ...], accounts: tuple[str, ...]
+) -> Post:
+    if text is not None and text_file is not None:
+        raise click.UsageError("give --text or --text-file, not both")
+    if text_file is not None:
+        try:
+            text = text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"cannot read {text_file}: {exc}") from None
+    refs = []
+    for account in accounts:
+        kind, colon, value = account.partition(":")
+        if not colon:
+            raise click.UsageError(f"--account {account!r} is not TYPE:VALUE")
+        refs.append(AccountRef(kind, value))
+    return Post(text=text, urls=urls, accounts=refs)
+
+
+def _run_post(
+    runtime: Runtime,
+    post: Post,
+    label: str,
+    as_json: bool,
+    act: Callable[[str, list[Signal]], dict[str, Any]],
+) -> None:
+    """Look a post up as `act` does a file's signals; bad input exits 2 with its code."""
+    try:
+        signals = post_signals(post, runtime.settings.max_text_bytes)
+    except HashingError as exc:
+        click.echo(f"{label}: error {exc.code}: {exc.message}", err=True)
+        sys.exit(2)
+    record = {"path": label} | act(label, signals)
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        # The post's text is not echoed back: only the other signals are listed.
+        _print_human(record, [s for s in signals if s.type != KEYWORD.name])
+
+
+def _files_and_post(
+    runtime: Runtime,
+    paths: tuple[str, ...],
+    post: Post,
+    label: str,
+    as_json: bool,
+    act: Callable[[str, list[Signal]], dict[str, Any]],
+) -> None:
+    if not paths and post.empty:
+        raise click.UsageError("give files, or a post's --text, --url or --account")
+    if not post.empty:
+        _run_post(runtime, post, label, as_json, act)
+    if paths:
+        _run_over_files(runtime, paths, as_json, act=act)
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@post_options
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
 @with_runtime
-def match(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
-    """Hash files and look them up in every enabled bank, opening no case."""
+def match(
+    runtime: Runtime,
+    paths: tuple[str, ...],
+    text: str | None,
+    text_file: Path | None,
+    urls: tuple[str, ...],
+    accounts: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Hash files, or take a post's text, links and accounts, and look them up in
+    every enabled bank, opening no case."""
 
     def look_up(_path: str, signals: list[Signal]) -> dict[str, Any]:
         with runtime.database.session() as session:
             found = runtime.scanner.match(session, signals)
         return {"matches": [m.to_dict() for m in found.matches]}
 
-    _run_over_files(runtime, paths, as_json, act=look_up)
+    post = _post(text, text_file, urls, accounts)
+    _files_and_post(runtime, paths, post, "post", as_json, look_up)
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@post_options
+@click.option("--content-ref", help="The post's reference in the platform (required with a post).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
 @with_runtime
-def scan(runtime: Runtime, paths: tuple[str, ...], as_json: bool) -> None:
-    """Hash, match and open review cases; a file's content_ref is its absolute path."""
+def scan(
+    runtime: Runtime,
+    paths: tuple[str, ...],
+    text: str | None,
+    text_file: Path | None,
+    urls: tuple[str, ...],
+    accounts: tuple[str, ...],
+    content_ref: str | None,
+    as_json: bool,
+) -> None:
+    """Hash, match and open review cases; a file's content_ref is its absolute path,
+    a post's is --content-ref."""
+    post = _post(text, text_file, urls, accounts)
+    if not post.empty and not content_ref:
+        raise click.UsageError("a post needs --content-ref")
 
     def scan_one(path: str, signals: list[Signal]) -> dict[str, Any]:
+        is_post = path == content_ref and not post.empty
         with runtime.database.session() as session:
             result = runtime.scanner.scan(
-                session, signals, str(Path(path).resolve()), media=Path(path).read_bytes()
+                session,
+                signals,
+                path if is_post else str(Path(path).resolve()),
+                media=None if is_post else Path(path).read_bytes(),
+                text=post.text if is_post else None,
             )
         return {
             "matches": [m.to_dict() for m in result.matches],
             "case_id": result.case_id,
         }
 
-    _run_over_files(runtime, paths, as_json, act=scan_one)
+    _files_and_post(runtime, paths, post, content_ref or "post", as_json, scan_one)
 
 
 # bank ----------------------------------------------------------------------

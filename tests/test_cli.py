@@ -151,3 +151,34 @@ def test_hash_vpdq_lines(hma, tmp_path):
     not_video = hma("hash", "--vpdq", image("wee.jpg"))
     assert not_video.exit_code == 1
     assert "not a video" in not_video.stderr
+
+
+def test_match_and_scan_a_posts_text_links_and_accounts(hma, tmp_path):
+    assert hma("bank", "create", "leads").exit_code == 0
+    entries = tmp_path / "leads.txt"
+    entries.write_text(
+        "url https://evil.example/\nkeyword secret code\naccount email:seller@evil.example\n"
+    )
+    assert hma("bank", "import", "leads", str(entries)).exit_code == 0
+    post = [
+        "--text",
+        "DM me the SECRET c0de, files at hxxp://files[.]evil[.]example/a",
+        "--account",
+        "email:Seller@Evil.example",
+    ]
+    matched = hma("match", "--json", *post)
+    assert matched.exit_code == 0, matched.output
+    [record] = [json.loads(line) for line in matched.stdout.splitlines()]
+    assert sorted(m["signal_type"] for m in record["matches"]) == ["account", "keyword", "url"]
+
+    human = hma("match", *post)
+    assert "match: bank leads" in human.stdout and "SECRET" not in human.stdout
+
+    assert hma("scan", *post).exit_code == 2  # a post needs its reference
+    scanned = hma("scan", "--json", "--content-ref", "post-9", *post)
+    assert json.loads(scanned.stdout)["case_id"] is not None
+
+    refused = hma("match", "--account", "email:no-domain")
+    assert refused.exit_code == 2 and "invalid_email" in refused.output
+    assert hma("match", "--account", "no-type").exit_code == 2
+    assert hma("match").exit_code == 2
