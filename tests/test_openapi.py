@@ -63,6 +63,8 @@ def test_every_route_answers_as_described(settings, database, http_server):
     # Ingest.
     expect(api.post("/hash", role="ingest", **upload("aaa-orig.jpg")))
     expect(api.post("/match", role="ingest", json={"signals": [{"type": "md5", "value": MD5}]}))
+    post = {"text": "a post", "urls": ["https://a.example/"], "content_ref": "p-1"}
+    expect(api.post("/match", role="ingest", json=post))
     scanned = expect(api.post("/scan", role="ingest", **upload("aaa-orig.jpg", content_ref="u-1")))
     expect(api.post("/scan", role="ingest", **upload("aaa-orig.jpg", content_ref="u-2")))
     case_id = scanned["case_id"]
@@ -78,6 +80,7 @@ def test_every_route_answers_as_described(settings, database, http_server):
     expect(api.get(f"/cases/{case_id}/preview"))
     reveal = api.post(f"/cases/{case_id}/reveal")
     assert reveal.status_code == 200 and reveal.mimetype.startswith("image/")
+    expect(api.post(f"/cases/{case_id}/reveal-text"), {404})  # an image's case keeps no text
     severe = {"decision": "confirm", "classification": ["csam_egregious"]}
     expect(api.post(f"/cases/{case_id}/decision", json=severe))
     expect(api.post(f"/cases/{case_id}/undo"))

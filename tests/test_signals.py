@@ -274,9 +274,20 @@ def test_a_reviewer_sees_a_posts_text_hidden_but_for_matched_words_and_links_def
     assert "Private words first. DM me the " in revealed
     assert "<mark" in revealed and "hxxp://files[.]evil[.]example/a" in revealed
     assert "files.evil.example" not in revealed
+    # Through the API: the case says it kept text; reading it is a person's logged step.
+    case = api.get(f"/cases/{case_id}", role="reviewer").get_json()
+    assert case["has_text"] is True and case["has_media"] is False
+    assert "Private" not in str(case)
+    refused = api.post(f"/cases/{case_id}/reveal-text", role="service-reviewer")
+    assert refused.status_code == 403
+    shown = api.post(f"/cases/{case_id}/reveal-text", role="reviewer").get_json()
+    assert shown["text"] == post["text"]
+    [mark] = shown["marks"]
+    assert post["text"][mark["start"] : mark["end"]] == "SECRET c0de"
     with database.session() as session:
         reveals = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.reveal"))
-        assert [(e.actor, e.subject) for e in reveals] == [("user:rosa", f"case:{case_id}")]
+        actors = [(e.actor, e.subject) for e in reveals]
+    assert actors[0] == ("user:rosa", f"case:{case_id}") and len(actors) == 2
 
 
 def test_bad_post_input_gets_a_code_per_kind(api, settings):

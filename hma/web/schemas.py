@@ -490,10 +490,23 @@ class WebhookDeliveryRecord(TypedDict):
 class CaseDetail(CaseSummary):
     priority_reasons: list[Reason]
     has_media: bool
+    has_text: bool
     metadata: JsonObject
     matches: list[CaseMatch]
     decisions: list[DecisionRecord]
     webhook_deliveries: list[WebhookDeliveryRecord]
+
+
+class TextMark(TypedDict):
+    #: Character offsets in `text` (Python string indices, end exclusive).
+    start: int
+    end: int
+    keyword: str
+
+
+class RevealedText(TypedDict):
+    text: str
+    marks: list[TextMark]
 
 
 class DecisionIn(Request):

@@ -14,6 +14,8 @@ from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
 from core.names import Role
+from hashers import KEYWORD
+from hashers.keywords import spans
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import acting_username, actor, case_queues, is_admin
@@ -47,6 +49,7 @@ def case_json(case: Case) -> schemas.CaseDetail:
     detail = case_summary_json(case) | {
         "priority_reasons": cases.explain(case)[1],
         "has_media": case.media is not None,
+        "has_text": case.text is not None,
         "metadata": dict(case.details),
         "matches": [
             {
@@ -293,6 +296,34 @@ def reveal_case(case_id: int) -> Response:
     media = _media_of(case_id)
     _look(case_id, revealed=True)
     return Response(media.data, mimetype=media.content_type, headers={"Cache-Control": "no-store"})
+
+
+@api.post("/cases/<id:case_id>/reveal-text")
+@endpoint(
+    "The post's text, with the matched keywords' places; recorded in the audit log",
+    role=Role.REVIEWER,
+    person=True,
+    responses={200: schemas.RevealedText},
+    errors={
+        403: "Not a personal token",
+        404: "No such case in a queue the caller may open, or it kept no text",
+        429: "The person's exposure limit for this hour is reached",
+    },
+)
+def reveal_case_text(case_id: int) -> schemas.RevealedText:
+    """A post's text is read as media is seen: by a person, within their exposure
+    limit, recorded in the audit log first."""
+    case = cases.get_case(db_session(), case_id, case_queues())
+    if case.text is None:
+        raise CaseNotFound(f"case {case_id} kept no text", code="no_text")
+    keywords = [m.signal for m in case.matches if m.signal_type == KEYWORD.name]
+    marks = [
+        {"start": start, "end": end, "keyword": keyword}
+        for start, end, keyword in spans(case.text.text, keywords)
+    ]
+    text = case.text.text
+    _look(case_id, revealed=True)
+    return {"text": text, "marks": marks}
 
 
 def _look(case_id: int, revealed: bool) -> None:
