@@ -28,7 +28,6 @@ from matchers.live import (
     Segment,
     as_ids,
     dead_bits,
-    is_dead,
     narrow_ids,
 )
 
@@ -70,6 +69,11 @@ def _filter_bits(keys: Rows) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uin
     return keys[:, 1], _MASKS[keys[:, 0] & np.uint64(0xFFFF)]
 
 
+def _bit(bits: Bits, position: int) -> bool:
+    """One tombstone, read without numpy's per-call cost (`is_dead` for many)."""
+    return bool((int(bits[position >> 3]) >> (position & 7)) & 1)
+
+
 class _ExactSegment(Segment):
     structure = ("by_key", "sorted_high", "bloom")
 
@@ -108,30 +112,33 @@ class _ExactSegment(Segment):
             arrays["bloom"],
         )
 
-    def find_many(self, keys: Rows) -> list[tuple[int, IdArray]]:
-        """(position in `keys`, ids) for each key stored here: the filter first, then
-        one vectorised search for the keys it lets through."""
+    def find_many(self, keys: Rows) -> list[tuple[int, list[int]]]:
+        """(position in `keys`, ids) for each key stored here.
+
+        The filter runs over all keys at once; the few it lets through (the hits,
+        and under 1% of the misses) are looked up one by one, in plain Python:
+        on a handful of keys each numpy call would cost more than its work."""
         low, mask = _filter_bits(keys)
         words = self.bloom[low & np.uint64(len(self.bloom) - 1)]
-        maybe = np.flatnonzero((words & mask) == mask)
-        if not maybe.size:
-            return []
-        highs = keys[maybe, 0]
-        starts = np.searchsorted(self.sorted_high, highs, side="left")
-        ends = np.searchsorted(self.sorted_high, highs, side="right")
         out = []
-        for at in np.flatnonzero(ends > starts):
-            which = maybe[at]
-            positions = self.by_key[starts[at] : ends[at]].astype(np.int64)
-            positions = positions[self.rows[positions, 1] == keys[which, 1]]
-            positions = positions[~is_dead(self.dead, positions)]
-            if positions.size:
-                out.append((int(which), np.asarray(self.ids[positions], dtype=np.int64)))
+        for which in np.flatnonzero((words & mask) == mask).tolist():
+            high, key_low = keys[which]
+            found = []
+            at = int(self.sorted_high.searchsorted(high))
+            while at < len(self.sorted_high) and self.sorted_high[at] == high:
+                position = int(self.by_key[at])
+                if self.rows[position, 1] == key_low and not _bit(self.dead, position):
+                    found.append(int(self.ids[position]))
+                at += 1
+            if found:
+                out.append((which, found))
         return out
 
 
 class ExactIndex(LiveIndex):
     """Value -> ids for equality matches; thread-safe, with live updates."""
+
+    keyed_delta = True
 
     segment_type = _ExactSegment
     width: ClassVar[int] = 2
@@ -151,26 +158,15 @@ class ExactIndex(LiveIndex):
         found: list[list[int]] = [[] for _ in values]
         for segment in segments:
             for which, ids in segment.find_many(keys):  # type: ignore[attr-defined]
-                found[which] += ids.tolist()
+                found[which] += ids
         view = delta.view
-        rows = view.rows[: view.count]
-        for position in _delta_candidates(rows[:, 0], keys[:, 0]):
-            if is_dead(view.dead, np.array([position]))[0]:
-                continue
-            for which in np.flatnonzero(
-                (keys[:, 0] == rows[position, 0]) & (keys[:, 1] == rows[position, 1])
-            ):
-                found[which].append(int(view.ids[position]))
+        if view.count and delta.by_first:
+            for which, (high, low) in enumerate(keys.tolist()):
+                for position in delta.by_first.get(high, ()):
+                    if (
+                        position < view.count
+                        and view.rows[position, 1] == low
+                        and not _bit(view.dead, position)
+                    ):
+                        found[which].append(int(view.ids[position]))
         return [[Hit(i, 0) for i in sorted(ids)] if ids else [] for ids in found]
-
-
-def _delta_candidates(highs: Rows, wanted: Rows) -> IdArray:
-    """Positions of `highs` equal to one of `wanted`: one pass over the recent
-    additions whatever the number of keys (`np.isin` sorts them all first)."""
-    if not highs.size:
-        return np.empty(0, dtype=np.int64)
-    if wanted.size == 1:
-        return np.flatnonzero(highs == wanted[0])
-    ordered = np.sort(wanted)
-    at = np.minimum(np.searchsorted(ordered, highs), ordered.size - 1)
-    return np.flatnonzero(ordered[at] == highs)

@@ -138,13 +138,17 @@ class DeltaView:
 
 
 class Delta:
-    """Recent additions, appended in place; queries scan them linearly."""
+    """Recent additions, appended in place; queries scan them linearly, or, for an
+    index that looks rows up by their first word (`keyed`), through `by_first`."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, keyed: bool = False) -> None:
         self.view = DeltaView(
             np.empty(0, np.int64), np.empty((0, width), np.uint64), dead_bits(0), 0
         )
         self.slots: dict[int, int] = {}
+        #: Positions by the row's first word. Appended to after the rows are
+        #: written; a query ignores positions past its view's count.
+        self.by_first: dict[int, list[int]] | None = {} if keyed else None
 
     @property
     def live(self) -> int:
@@ -171,6 +175,9 @@ class Delta:
         self.view = DeltaView(view.ids, view.rows, view.dead, needed)
         for offset, item in enumerate(ids.tolist()):
             self.slots[item] = view.count + offset
+        if self.by_first is not None:
+            for offset, first in enumerate(rows[:, 0].tolist()):
+                self.by_first.setdefault(first, []).append(view.count + offset)
 
     def kill(self, ids: IdArray) -> None:
         slots = [self.slots.pop(item) for item in ids.tolist() if item in self.slots]
@@ -195,10 +202,15 @@ class LiveIndex(ABC):
     width: ClassVar[int]
     #: Identifies snapshots of this index type.
     snapshot_format: ClassVar[str]
+    #: Whether the delta keeps its rows' positions by first word (`Delta.by_first`).
+    keyed_delta: ClassVar[bool] = False
 
     def __init__(self) -> None:
         #: Segments and delta, swapped together: a query reads both from one moment.
-        self._state: tuple[tuple[Segment, ...], Delta] = ((), Delta(self.width))
+        self._state: tuple[tuple[Segment, ...], Delta] = (
+            (),
+            Delta(self.width, self.keyed_delta),
+        )
         self._lock = threading.RLock()
         self._journal: Journal | None = None
         self._compactor: threading.Thread | None = None
@@ -306,7 +318,7 @@ class LiveIndex(ABC):
                 self._journal = None
             raise
         with self._lock:
-            fresh = Delta(self.width)
+            fresh = Delta(self.width, self.keyed_delta)
             for op, ids, rows in self._journal:
                 self._apply(op, ids, rows if op == "add" else None, rebuilt, fresh)
             self._state, self._journal = (rebuilt, fresh), None

@@ -310,6 +310,13 @@ def test_exact_index(tmp_path):
         index.add_values([1, 2], ["aa"])
     index.compact()  # now the same answers come from a segment
     assert pairs(index.lookup(["cc", "bb"])) == [[(1, 0)], [(2, 0)]]
+    # Tombstones in a segment and in the recent additions hide their rows.
+    index.add_values([4, 5], ["bb", "dd"])
+    assert pairs(index.lookup(["bb", "dd"])) == [[(2, 0), (4, 0)], [(5, 0)]]
+    index.remove([2, 5])
+    assert pairs(index.lookup(["bb", "dd"])) == [[(4, 0)], []]
+    index.remove([4])
+    index.add_values([2], ["bb"])
     index.save(tmp_path / "exact")
     loaded = ExactIndex.load(tmp_path / "exact")
     assert pairs(loaded.lookup(["cc", "bb", "aa"])) == [[(1, 0)], [(2, 0)], []]
