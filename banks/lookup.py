@@ -46,7 +46,7 @@ from core.errors import UnknownSignalType
 from hashers import Registry, Signal, SignalType
 from hashers.account_keys import ACCOUNT_KEYS, is_keyed
 from hashers.signals import ACCOUNT
-from matchers import SignalIndex, index_for, load_index
+from matchers import ExactIndex, SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 
 log = logging.getLogger(__name__)
@@ -447,14 +447,16 @@ class BankIndexes:
         that queued behind it, for a second or more.
         """
         for name, kind in self.registry.signal_types.items():
-            if kind.comparison != "hamming":
+            if kind.comparison not in ("hamming", "exact"):
                 continue
-            probe = "0" * (kind.bits // 4)
+            probe = "0" * (kind.bits // 4) if kind.comparison == "hamming" else "warm-up"
             try:
                 scratch = index_for(kind)
             except ValueError:
                 continue
             scratch.add_values([1], [probe])
+            if isinstance(scratch, ExactIndex):
+                scratch.compact()  # its compiled part is the segments' search
             # A scratch index exercises the recent-additions path; the live one
             # (when loaded with segments) the segment search too.
             for index in (scratch, self._indexes.get(name)):
