@@ -102,7 +102,7 @@ def url_query_hit(i: int) -> str:
 
 
 def url_query_miss(i: int) -> str:
-    """A deep URL on a site the bank does not hold: thirty expressions, none there."""
+    """A deep URL on a site the bank does not hold: up to thirty expressions, none there."""
     return f"https://a.b.c.{site(i)}/1/2/3/4/{i}.html?q={i}"
 
 

@@ -7,12 +7,13 @@ per input, as JSON lines); progress and logs go to stderr.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -283,29 +284,42 @@ def _print_vpdq(runtime: Runtime, paths: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def post_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options naming a post's text, links and accounts, beside or instead of files."""
-    for option in reversed(
-        [
-            click.option("--text", help="A post's text: keywords, and links found in it."),
-            click.option(
-                "--text-file",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="Read the post's text from a UTF-8 file ('-' is not taken).",
-            ),
-            click.option("--url", "urls", multiple=True, help="A link of the post (repeatable)."),
-            click.option(
-                "--account",
-                "accounts",
-                multiple=True,
-                metavar="TYPE:VALUE",
-                help="An account of the post, email:..., username:platform:name,"
-                " phone:+..., payment:provider:handle (repeatable).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+def post_options(command: F) -> F:
+    """Options naming a post's text, links and accounts, beside or instead of files;
+    the command receives them as one `post`."""
+
+    @functools.wraps(command)
+    def with_post(
+        *,
+        text: str | None,
+        text_file: Path | None,
+        urls: tuple[str, ...],
+        accounts: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        return command(post=_post(text, text_file, urls, accounts), **kwargs)
+
+    options = [
+        click.option("--text", help="A post's text: keywords, and links found in it."),
+        click.option(
+            "--text-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Read the post's text from a UTF-8 file.",
+        ),
+        click.option("--url", "urls", multiple=True, help="A link of the post (repeatable)."),
+        click.option(
+            "--account",
+            "accounts",
+            multiple=True,
+            metavar="TYPE:VALUE",
+            help="An account of the post, email:..., username:platform:name,"
+            " phone:+..., payment:provider:handle (repeatable).",
+        ),
+    ]
+    decorated: Any = with_post
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(F, decorated)
 
 
 def _post(
@@ -369,15 +383,7 @@ def _files_and_post(
 @post_options
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
 @with_runtime
-def match(
-    runtime: Runtime,
-    paths: tuple[str, ...],
-    text: str | None,
-    text_file: Path | None,
-    urls: tuple[str, ...],
-    accounts: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def match(runtime: Runtime, paths: tuple[str, ...], post: Post, as_json: bool) -> None:
     """Hash files, or take a post's text, links and accounts, and look them up in
     every enabled bank, opening no case."""
 
@@ -386,7 +392,6 @@ def match(
             found = runtime.scanner.match(session, signals)
         return {"matches": [m.to_dict() for m in found.matches]}
 
-    post = _post(text, text_file, urls, accounts)
     _files_and_post(runtime, paths, post, "post", as_json, look_up)
 
 
@@ -397,18 +402,10 @@ def match(
 @click.option("--json", "as_json", is_flag=True, help="JSON lines on stdout.")
 @with_runtime
 def scan(
-    runtime: Runtime,
-    paths: tuple[str, ...],
-    text: str | None,
-    text_file: Path | None,
-    urls: tuple[str, ...],
-    accounts: tuple[str, ...],
-    content_ref: str | None,
-    as_json: bool,
+    runtime: Runtime, paths: tuple[str, ...], post: Post, content_ref: str | None, as_json: bool
 ) -> None:
     """Hash, match and open review cases; a file's content_ref is its absolute path,
     a post's is --content-ref."""
-    post = _post(text, text_file, urls, accounts)
     if not post.empty and not content_ref:
         raise click.UsageError("a post needs --content-ref")
 

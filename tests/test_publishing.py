@@ -84,8 +84,8 @@ def mirrored(database: Database) -> dict[str, tuple[str, list[str], dict]]:
         }
 
 
-def test_a_second_instance_follows_a_published_bank(publisher, follower, database):
-    url, tokens, ids = publisher
+def follow(follower, url: str, token: str, **config) -> None:
+    """Instance B follows A's bank `shared` into its bank `mirror`, as exchange `peer`."""
     mirror_db, exchanges = follower
     with mirror_db.session() as session:
         exchanges.add(
@@ -95,9 +95,15 @@ def test_a_second_instance_follows_a_published_bank(publisher, follower, databas
             "hma",
             "mirror",
             url=url,
-            credentials=tokens["exchange"],
-            config={"bank": "shared", "page_size": 2},
+            credentials=token,
+            config={"bank": "shared"} | config,
         )
+
+
+def test_a_second_instance_follows_a_published_bank(publisher, follower, database):
+    url, tokens, ids = publisher
+    mirror_db, exchanges = follower
+    follow(follower, url, tokens["exchange"], page_size=2)
     report = exchanges.sync("peer")
     assert report.ok and report.upserts == 3
     state = mirrored(mirror_db)
@@ -141,17 +147,7 @@ def test_a_peer_carries_urls_accounts_and_keywords(publisher, follower, database
             )
         assert refused.value.code == "missing_primary_tag"
         site_id = site.id
-    with mirror_db.session() as session:
-        exchanges.add(
-            session,
-            "test",
-            "peer",
-            "hma",
-            "mirror",
-            url=url,
-            credentials=tokens["exchange"],
-            config={"bank": "shared"},
-        )
+    follow(follower, url, tokens["exchange"])
     assert exchanges.sync("peer").ok
     carried = {value: kind for value, (kind, _, _) in mirrored(mirror_db).items()}
     assert {v: k for v, k in carried.items() if k != "pdq"} == {

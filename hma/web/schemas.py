@@ -182,6 +182,18 @@ NAME_PATTERN = f"^{validation.NAME.pattern}$"
 ACCOUNT_KEY_PATTERN = f"^{KEY_NAME}$"
 
 
+def account_key_field() -> Any:
+    return coded(
+        "invalid_account_key",
+        default=None,
+        pattern=ACCOUNT_KEY_PATTERN,
+        description=(
+            "Keep accounts as keyed hashes under this key of the `account_keys` setting; "
+            "once it holds keyed accounts, a bank keeps its key."
+        ),
+    )
+
+
 class BankCreate(Request):
     name: str = coded(
         "invalid_bank_name",
@@ -192,15 +204,7 @@ class BankCreate(Request):
     )
     description: str | None = None
     enabled: bool | None = None
-    account_key: str | None = coded(
-        "invalid_account_key",
-        default=None,
-        pattern=ACCOUNT_KEY_PATTERN,
-        description=(
-            "Keep accounts as keyed hashes under this key of the `account_keys` setting; "
-            "once it holds keyed accounts, a bank keeps its key."
-        ),
-    )
+    account_key: str | None = account_key_field()
 
 
 class BankChange(Request):
@@ -223,15 +227,7 @@ class BankChange(Request):
         description="Priority points its matches earn for the trust put in its source.",
     )
     reshare: bool | None = None
-    account_key: str | None = coded(
-        "invalid_account_key",
-        default=None,
-        pattern=ACCOUNT_KEY_PATTERN,
-        description=(
-            "Keep accounts as keyed hashes under this key of the `account_keys` setting; "
-            "once it holds keyed accounts, a bank keeps its key."
-        ),
-    )
+    account_key: str | None = account_key_field()
 
 
 class Bank(TypedDict):
