@@ -51,10 +51,6 @@ class AccountKeys:
                 raise ValueError(f"account key {name!r} is shorter than {MIN_SECRET} bytes")
         self._secrets = dict(secrets)
 
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._secrets)
-
     def keyed(self, value: str, name: str) -> str:
         """The keyed form of a normalised account value (already keyed values stay)."""
         if value.startswith(f"{KEYED}:"):
