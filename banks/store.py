@@ -31,11 +31,18 @@ from banks.models import (
 )
 from banks.publish import check_publishable
 from banks.taxonomy import Taxonomy, shipped_taxonomy
-from core.errors import BankExists, BankNotFound, Conflict, ContentNotFound, InvalidInput
+from core.errors import (
+    BankExists,
+    BankNotFound,
+    Conflict,
+    ContentNotFound,
+    HashingError,
+    InvalidInput,
+)
 from database import utcnow
 from hashers import Signal
 from hashers.account_keys import ACCOUNT_KEYS, check_key_name
-from hashers.signals import ACCOUNT
+from hashers.signals import ACCOUNT, DOMAIN, KEYWORD, URL
 
 MAX_PAGE = 1000
 
@@ -248,6 +255,27 @@ def get_content(session: Session, bank: Bank, content_id: int) -> BankContent:
     return content
 
 
+#: The types whose stored spelling differs from what people type (hashes are
+#: only lower-cased): a search tries each.
+SPELLED_TYPES = (URL, DOMAIN, ACCOUNT, KEYWORD)
+
+
+def searched_values(value: str, account_key: str | None = None) -> set[str]:
+    """What a search for `value` may be stored as: as typed, in lower case, and as each
+    of `SPELLED_TYPES` that takes it writes it (an account keyed, in a keyed bank)."""
+    typed = value.strip()
+    found = {typed, typed.lower()}
+    for kind in SPELLED_TYPES:
+        try:
+            stored = kind.normalize(typed)
+            if kind is ACCOUNT and account_key is not None:
+                stored = ACCOUNT_KEYS.keyed(stored, account_key)
+        except HashingError:
+            continue
+        found.add(stored)
+    return found
+
+
 def list_content(
     session: Session,
     bank: Bank,
@@ -259,8 +287,9 @@ def list_content(
 ) -> list[BankContent]:
     """One page of a bank's content in id order; pass the last id as `after` for the next.
 
-    `value`: only items holding a signal of exactly this value (any type, compared
-    in lower case); `tag`: only items with this tag.
+    `value`: only items holding a signal of this value, as typed, in lower case (a
+    hash), or as a URL, domain, account or keyword is stored (`searched_values`);
+    `tag`: only items with this tag.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be from 1 to {MAX_PAGE}", code="invalid_paging")
@@ -272,13 +301,13 @@ def list_content(
         .options(selectinload(BankContent.signals))
     )
     if value:
-        wanted = value.strip().lower()
+        wanted = searched_values(value, bank.account_key)
         query = query.where(
             BankContent.id.in_(
                 select(BankSignal.content_id).where(
                     BankSignal.bank_id == bank.id,
-                    BankSignal.value_hash == short_hash(wanted),
-                    BankSignal.value == wanted,
+                    BankSignal.value_hash.in_({short_hash(v) for v in wanted}),
+                    BankSignal.value.in_(wanted),
                 )
             )
         )

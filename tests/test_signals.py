@@ -386,3 +386,31 @@ def test_account_keys_setting_names_the_key_never_the_secret(settings):
             settings.replace(account_keys=value)
         assert said in str(refused.value) and "short-secret" not in str(refused.value)
     assert "abcdef" not in repr(settings.replace(account_keys="p=0123456789abcdef"))
+
+
+def test_a_curators_search_finds_urls_accounts_and_keywords_as_people_type_them(
+    keyed_api, database
+):
+    api = keyed_api
+    api.post("/banks", json={"name": "mixed"})
+    api.post("/banks", json={"name": "private", "account_key": "program"})
+    entries = [
+        ("mixed", "url", "https://Host.example/Gallery/Item?id=1"),
+        ("mixed", "keyword", "Meet  Me After School"),
+        ("private", "account", "email:Seller@Example.org"),
+    ]
+    for bank, kind, value in entries:
+        added = api.post(
+            f"/banks/{bank}/content", json={"signals": [{"type": kind, "value": value}]}
+        )
+        assert added.status_code == 201, added.get_json()
+    searches = [
+        ("mixed", "http://HOST.example:80/Gallery/Item?id=1#top", 1),
+        ("mixed", "host.example/gallery/item?id=1", 0),  # a path keeps its case
+        ("mixed", "meet me after school", 1),
+        ("private", "email:seller@EXAMPLE.org", 1),
+    ]
+    with database.session() as session:
+        for bank, typed, count in searches:
+            found = store.list_content(session, store.get_bank(session, bank), value=typed)
+            assert len(found) == count, typed
