@@ -24,6 +24,7 @@ from banks.taxonomy import Taxonomy, shipped_taxonomy
 from core.errors import CaseNotFound, InvalidInput
 from core.names import OPEN_STATUSES, CaseStatus
 from database import utcnow
+from hashers import KEYWORD
 
 MAX_CONTENT_REF = 512
 
@@ -202,6 +203,11 @@ def get_case(session: Session, case_id: int, queues: Collection[str] | None = No
         # A case of a queue the caller is not in is, to them, no case at all.
         raise CaseNotFound(f"no case {case_id}")
     return case
+
+
+def matched_keywords(case: Case) -> list[str]:
+    """The bank keywords the case's text matched: what a reviewer's screen marks in it."""
+    return [m.signal for m in case.matches if m.signal_type == KEYWORD.name]
 
 
 def explain(case: Case, now: datetime | None = None) -> tuple[int, list[dict[str, Any]]]:

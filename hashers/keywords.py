@@ -137,8 +137,8 @@ def spans(text: str, keywords: list[str]) -> Iterator[tuple[int, int, str]]:
     """(start, end, keyword) of each place in `text` one of `keywords` matches, in
     order and without overlaps: what a reviewer's screen marks."""
     folded, origins = fold_with_origins(text)
-    wanted = sorted({fold(k) for k in keywords}, key=len, reverse=True)
     by_fold = {fold(k): k for k in keywords}
+    wanted = sorted(by_fold, key=len, reverse=True)
     taken_until = -1
     hits = []
     for needle in wanted:

@@ -14,7 +14,6 @@ from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
 from core.names import Role
-from hashers import KEYWORD
 from hashers.keywords import spans
 from hma.web import schemas
 from hma.web.api import api
@@ -316,10 +315,9 @@ def reveal_case_text(case_id: int) -> schemas.RevealedText:
     case = cases.get_case(db_session(), case_id, case_queues())
     if case.text is None:
         raise CaseNotFound(f"case {case_id} kept no text", code="no_text")
-    keywords = [m.signal for m in case.matches if m.signal_type == KEYWORD.name]
     marks = [
         {"start": start, "end": end, "keyword": keyword}
-        for start, end, keyword in spans(case.text.text, keywords)
+        for start, end, keyword in spans(case.text.text, cases.matched_keywords(case))
     ]
     text = case.text.text
     _look(case_id, revealed=True)

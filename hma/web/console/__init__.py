@@ -298,8 +298,7 @@ def _text_pieces(case: Case, revealed: bool) -> list[post_view.Piece] | None:
     """The case's post text as the page shows it (None when no text was kept)."""
     if case.text is None:
         return None
-    keywords = [m.signal for m in case.matches if m.signal_type == "keyword"]
-    return post_view.pieces(case.text.text, keywords, revealed)
+    return post_view.pieces(case.text.text, cases.matched_keywords(case), revealed)
 
 
 @console.get("/cases/<id:case_id>/preview")
