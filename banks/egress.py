@@ -15,7 +15,12 @@ an operator or a client names. One policy decides where they may go:
 - credentials stay with their origin: a redirect to another origin carries
   only the headers that cannot hold one (`User-Agent`, `Accept`,
   `Content-Type`); API keys in custom headers, `Authorization` and cookies
-  stay behind.
+  stay behind;
+- one reading of a URL: the host, port and origin every decision is made on
+  are read by the parser the connection itself uses (`urllib3`), and URLs
+  that parsers read differently (a backslash, a user or a percent sign in
+  the authority, control characters anywhere) are refused, whether a
+  person entered them or a peer redirected to them.
 
 Environment proxies are never used: they would connect on our behalf to
 addresses this module never sees.
@@ -24,6 +29,7 @@ addresses this module never sees.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -38,9 +44,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    LocationParseError,
     NameResolutionError,
     NewConnectionError,
 )
+from urllib3.util import parse_url
 
 from core.errors import EgressFailed, EgressRefused, ResponseTooLarge
 
@@ -112,22 +120,15 @@ class EgressPolicy:
 
     def check_url(self, url: str) -> None:
         """Refuse at once what can be refused without a network: other schemes, no
-        host, or a literal address the policy does not permit. Names are checked
-        again, on what they resolve to, when a request connects."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise EgressRefused(
-                f"{shown_url(url)}: only http:// and https:// addresses are allowed"
-            )
-        if not parts.hostname:
-            raise EgressRefused(f"{shown_url(url)}: the address has no host")
+        host, an ambiguous URL, or a literal address the policy does not permit.
+        Names are checked again, on what they resolve to, when a request connects."""
+        target = parse_target(url)
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            literal = ipaddress.ip_address(parts.hostname)
+            literal = ipaddress.ip_address(target.host)
         except ValueError:
             return
-        if not self.permits(str(literal), port):
-            raise EgressRefused(_not_permitted(parts.hostname, str(literal), port))
+        if not self.permits(str(literal), target.port):
+            raise EgressRefused(_not_permitted(target.host, str(literal), target.port))
 
     def local_file(self, location: str) -> Path:
         """The file `location` names inside the import folder, or a refusal.
@@ -179,11 +180,60 @@ class Response:
     url: str
 
 
-def origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port: what credentials are bound to."""
-    parts = urlsplit(url)
+@dataclass(frozen=True)
+class Target:
+    """Where a URL leads, as the connection reads it."""
+
+    scheme: str
+    #: Lower case, IDNA-encoded, an IPv6 address without its brackets.
+    host: str
+    port: int
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+
+#: Characters no URL we send may hold anywhere: parsers strip, keep or encode them
+#: differently, so two readers of one URL could disagree about where it leads.
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
+#: What may not stand in an authority: a backslash ends it for some parsers and
+#: not others (`http://evil\\@good/`), and userinfo or percent-escapes are how
+#: one host is dressed up as another.
+_AMBIGUOUS_AUTHORITY = ("\\", "@", "%")
+
+
+def parse_target(url: str) -> Target:
+    """The scheme, host and port a request to `url` connects to, or `EgressRefused`.
+
+    Every decision about a URL (address checks, credentials' origin, allowed
+    hosts, redirects) is made on this reading, which is urllib3's own.
+    """
+    shown = shown_url(url)
+    if _UNSAFE_CHARACTERS.search(url):
+        raise EgressRefused(f"{shown}: the address holds spaces or control characters")
+    scheme, separator, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not separator:
+        raise EgressRefused(f"{shown}: only http:// and https:// addresses are allowed")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if any(mark in authority for mark in _AMBIGUOUS_AUTHORITY):
+        raise EgressRefused(
+            f"{shown}: the host part may not hold a user, a password, a backslash or a percent sign"
+        )
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        raise EgressRefused(f"{shown}: not a valid address") from None
+    if not parts.host:
+        raise EgressRefused(f"{shown}: the address has no host")
     default = 443 if parts.scheme == "https" else 80
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    return Target(str(parts.scheme), parts.host.strip("[]").lower(), parts.port or default)
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port: what credentials are bound to (`EgressRefused` for a URL
+    that cannot be sent)."""
+    return parse_target(url).origin
 
 
 class Egress:
@@ -222,7 +272,13 @@ class Egress:
             if not follow_redirects or answer.status not in _REDIRECTS or not location:
                 return answer
             target = urljoin(url, location)
-            if origin(target) != origin(url):
+            try:
+                leads = origin(target)
+            except EgressRefused as exc:
+                raise EgressRefused(
+                    f"{shown_url(url)} redirected to a refused address: {exc}"
+                ) from None
+            if leads != origin(url):
                 sent_headers = {
                     k: v for k, v in sent_headers.items() if k.lower() in CROSS_ORIGIN_HEADERS
                 }

@@ -23,8 +23,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from actioners.retention import RetentionPolicy
 from actioners.review import ReviewPolicy
-from banks.egress import EgressPolicy, parse_allowed_peers
-from core.errors import SettingsError
+from banks.egress import EgressPolicy, parse_allowed_peers, parse_target
+from core.errors import EgressRefused, SettingsError
 from core.typed import StrictModel, describe
 from hashers import HashingConfig, MediaLimits
 from hashers.account_keys import MIN_SECRET
@@ -398,6 +398,16 @@ class Settings(StrictModel):
     @classmethod
     def _peers(cls, value: str) -> str:
         parse_allowed_peers(value)
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_address(cls, value: str) -> str:
+        if value:
+            try:
+                parse_target(value)
+            except EgressRefused as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @model_validator(mode="after")

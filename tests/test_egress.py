@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from actioners import audit
 from actioners.models import AuditEntry
-from banks.egress import AllowedPeer, Egress, EgressPolicy, parse_allowed_peers
+from banks.egress import AllowedPeer, Egress, EgressPolicy, parse_allowed_peers, parse_target
 from banks.exchanges.http import HttpClient, parse_xml
 from core.errors import EgressFailed, EgressRefused, ExchangeError, MalformedResponse
 from hma.web.context import EXTENSION
@@ -175,6 +175,67 @@ def test_a_redirect_to_another_origin_drops_the_credentials(http_server):
     with pytest.raises(ExchangeError, match="not the origin"):
         client.request("GET", f"{thief.url}/list", params={"access_token": "k3y-SECRET"})
     assert len(thief.requests) == 1
+
+
+# One reading of a URL ------------------------------------------------------------------
+
+
+def test_urls_parsers_read_differently_are_refused_and_the_rest_read_as_urllib3_connects():
+    # urllib.parse reads the host of the first as "good", urllib3 connects to "evil".
+    for ambiguous in (
+        "http://evil\\@good/",
+        "http://evil:1\\@good:2/x",
+        "http://user:pw@good/",
+        "http://@good/",
+        "http://go%6fd/",
+        "http://good/a b",
+        "http://good\t/",
+        "http://good/\x00",
+        "ftp://good/",
+        "http:/good/",
+        "http:///path",
+        "http://good:99999/",
+    ):
+        with pytest.raises(EgressRefused):
+            parse_target(ambiguous)
+    read = parse_target("HTTPS://Bücher.Example/p\\q?x=@")
+    assert (read.scheme, read.host, read.port) == ("https", "xn--bcher-kva.example", 443)
+    assert parse_target("http://[::1]:8080/").origin == ("http", "::1", 8080)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_exchange_cannot_be_moved_to_an_address_read_two_ways(settings, database, http_server):
+    home = http_server({"/list": (200, {}, f"md5 {MD5}\n".encode())})
+    thief = http_server({"/list": (200, {}, b"")})
+    api = api_for(only_peers(settings, home, thief), database)
+    assert api.post("/banks", json={"name": "followed"}).status_code == 201
+    assert create_list(api, f"{home.url}/list", credentials="tok-123456").status_code == 201
+    # Read as home's origin by urllib.parse, connected to the thief by urllib3.
+    disguised = f"http://127.0.0.1:{thief.port}\\@127.0.0.1:{home.port}/list"
+    moved = api.patch("/exchanges/l", role="curator", json={"url": disguised})
+    assert moved.status_code == 400
+    assert moved.get_json()["error"]["code"] == "egress_refused"
+    assert "backslash" in moved.get_json()["error"]["message"]
+    assert create_list(api, disguised).status_code == 400
+    assert sync_now(api, "l").ok
+    assert thief.requests == [] and len(home.requests) == 1
+
+
+def test_a_redirect_read_two_ways_is_refused_with_the_credentials_unsent(http_server):
+    thief = http_server({"/list": (200, {}, b"")})
+    routes: dict[str, Any] = {}
+    exchange = http_server(routes)
+    for location in (
+        f"http://127.0.0.1:{thief.port}\\@127.0.0.1:{exchange.port}/list",
+        f"http://k3y@127.0.0.1:{thief.port}/list",
+    ):
+        routes["/list"] = (302, {"Location": location}, b"")
+        client = HttpClient(
+            allowing(exchange, thief), origin_url=exchange.url, secrets=["k3y-SECRET"], retries=0
+        )
+        with pytest.raises(ExchangeError, match="redirected to a refused address"):
+            client.request("GET", f"{exchange.url}/list", headers={"Authorization": "k3y-SECRET"})
+    assert thief.requests == []
 
 
 # Limits and retries ---------------------------------------------------------------------

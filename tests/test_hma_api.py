@@ -412,6 +412,14 @@ def test_hashing_follows_hmas_rules(
     narrow = api_for(settings.replace(hma_api_allowed_hosts="example.org"), database)
     refused = Hma(narrow)("GET", f"/h/hash?url={server.url}/photo.jpg")
     expect(refused, 400, "Invalid or unsafe URL provided")
+    # Spellings urllib.parse reads as a listed host while the connection goes to 127.0.0.1.
+    listed = api_for(settings.replace(hma_api_allowed_hosts="allowed.example"), database)
+    for disguised in (
+        "http://127.0.0.1\\.allowed.example/photo.jpg",
+        f"http://127.0.0.1:{server.port}\\@cdn.allowed.example/photo.jpg",
+    ):
+        answer = Hma(listed)("GET", "/h/hash", query_string={"url": disguised})
+        expect(answer, 400, "Invalid or unsafe URL provided")
 
 
 def test_fetches_never_reach_private_addresses_unless_allowed(

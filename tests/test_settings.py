@@ -49,6 +49,13 @@ def test_toml_then_environment_then_overrides(tmp_path):
         ({"HMA_SERVE_THREADS": "0"}, "serve_threads"),
         ({"HMA_LOG_LEVEL": "chatty"}, "log_level"),
         ({"HMA_WEBHOOK_URL": "https://platform.example/hook"}, "webhook_secret is required"),
+        (
+            {
+                "HMA_WEBHOOK_URL": "https://evil.example\\@platform.example/",
+                "HMA_WEBHOOK_SECRET": "s",
+            },
+            "webhook_url: .*backslash",
+        ),
         ({"HMA_CONFIG": "/nonexistent/hma.toml"}, "cannot read"),
     ],
 )

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from banks.egress import origin, shown_url
 from banks.exchanges.base import (
     AdapterConfig,
     Checkpoint,
@@ -28,7 +28,7 @@ from banks.exchanges.base import (
     FetchBatch,
     UpstreamRecord,
 )
-from core.errors import ExchangeError, MalformedResponse
+from core.errors import EgressRefused, ExchangeError, MalformedResponse
 
 FIELDS = "indicator,type,last_updated,should_delete,descriptors{id,reactions,owner{id},tags,status}"
 #: Indicator types we can match, and the signal type each becomes.
@@ -126,9 +126,16 @@ class ThreatExchangeAdapter(ExchangeAdapter):
         following = (page.get("paging") or {}).get("next")
         if not following:
             return None
-        ours, theirs = urlsplit(self.base_url), urlsplit(str(following))
-        if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
-            raise ExchangeError(f"ThreatExchange paged to another host ({theirs.netloc}); stopped")
+        try:
+            elsewhere = origin(str(following)) != origin(self.base_url)
+        except EgressRefused as exc:
+            raise ExchangeError(
+                f"ThreatExchange paged to a refused address ({exc}); stopped"
+            ) from None
+        if elsewhere:
+            raise ExchangeError(
+                f"ThreatExchange paged to another host ({shown_url(str(following))}); stopped"
+            )
         return str(following)
 
     def _checkpoint(self, highest: int) -> ThreatExchangeCheckpoint:

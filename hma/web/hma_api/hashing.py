@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from flask import Response, request
 from pydantic import BaseModel
 from werkzeug.datastructures import FileStorage
 
+from banks.egress import parse_target
 from banks.hma_vocabulary import CONTENT_TYPES
-from core.errors import HashingError, MediaTooLarge, UrlFetchFailed, UrlNotAllowed
+from core.errors import EgressRefused, HashingError, MediaTooLarge, UrlFetchFailed, UrlNotAllowed
 from hma import fetch
 from hma.web.context import services
 from hma.web.hma_api import answer, fail, hma_api, validated
@@ -141,17 +141,12 @@ def _sniffed(header: str) -> str | None:
 
 def _acceptable(url: str) -> bool:
     """HMA's URL rules: http(s) with a host, no user or password, and on the operator's
-    host list when there is one (a host or any host under it)."""
+    host list when there is one (a host or any host under it). The host is read as the
+    connection will read it (`parse_target`), so no spelling passes the list and
+    connects elsewhere."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    host, colon, port = parts.netloc.partition(":")
-    if colon and not port.isdigit():
-        return False
-    if "@" in host:
+        host = parse_target(url).host
+    except EgressRefused:
         return False
     allowed = services().settings.hma_api_allowed_hosts_list
     if not allowed:
