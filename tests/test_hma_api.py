@@ -23,11 +23,11 @@ from accounts.tokens import create_token
 from actioners.models import AuditEntry
 from banks import store
 from banks.hma_vocabulary import MAX_DISABLE_SECONDS
-from banks.models import Bank, BankContent
+from banks.models import Bank, BankContent, Exchange
 from core.names import Role
 from database import utcnow
 from tests.conftest import Api, api_for, fixture_bytes
-from tests.exchange_servers import FakeStopNCII, NCIIRecord
+from tests.exchange_servers import FakeServer, FakeStopNCII, NCIIRecord
 from tests.media_factory import jpeg
 from tests.test_scale_out import Replica, free_port, replicas, server_env
 
@@ -765,6 +765,77 @@ def test_an_exchange_syncs_with_the_credentials_of_its_type(api: Api, hma_api: H
         assert list(item["metadata"]["collab"]) == ["NCII"]
     finally:
         fake.close()
+
+
+def test_type_credentials_reach_only_exchanges_at_the_types_own_addresses(
+    api: Api, hma_api: Hma, database
+) -> None:
+    """A curator who points an exchange of the type at their own host must not be handed
+    the type's credentials when they are set or rotated."""
+    thief = FakeServer()
+    try:
+        assert api.post("/banks", role="curator", json={"name": "mine"}).status_code == 201
+        for name, kind, settings in (
+            ("grab-tx", "threatexchange", {"privacy_group": "1"}),
+            ("grab-nc", "ncmec", {}),
+        ):
+            made = api.post(
+                "/exchanges",
+                role="curator",
+                json={
+                    "name": name,
+                    "type": kind,
+                    "bank": "mine",
+                    "url": thief.url,
+                    "credentials": "own:creds",
+                    "settings": settings,
+                    "enabled": False,
+                },
+            )
+            assert made.status_code == 201, made.get_json()
+        tx = {"bank": "TX1", "api": "fb_threatexchange", "api_json": {"privacy_group": 7}}
+        expect(hma_api("POST", "/c/exchanges", json=tx), 201)
+        real = {
+            "fb_threatexchange": {"api_token": "1234|real-app-secret"},
+            "ncmec": {"user": "esp", "password": "real-ncmec-password"},
+        }
+        for api_name, credential_json in real.items():
+            body = {"credential_json": credential_json}
+            expect(hma_api("POST", f"/c/exchanges/api/{api_name}", json=body), 200)
+        nc = {
+            "bank": "NC1",
+            "api": "ncmec",
+            "api_json": {"environment": "https://exttest.cybertip.org/hashsharing"},
+        }
+        expect(hma_api("POST", "/c/exchanges", json=nc), 201)
+        app = api.client.application
+        with app.app_context():
+            from hma.web.context import services
+
+            for name in ("grab-tx", "grab-nc"):
+                services().exchanges.sync(name)
+            box = services().exchanges.box
+            with database.session() as session:
+                held = {
+                    e.name: box.decrypt(e.credentials)
+                    for e in session.scalars(select(Exchange))
+                    if e.credentials
+                }
+        assert held["grab-tx"] == held["grab-nc"] == "own:creds"
+        assert held["TX1"] == "1234|real-app-secret" and held["NC1"] == "esp:real-ncmec-password"
+        seen = json.dumps([(r.path, r.query, r.headers) for r in thief.requests])
+        assert thief.requests and "real-app-secret" not in seen
+        assert "ZXNwOnJlYWwtbmNtZWMtcGFzc3dvcmQ" not in seen  # base64 of esp:real-ncmec-...
+        with database.session() as session:
+            entries = session.scalars(
+                select(AuditEntry).where(AuditEntry.subject.like("exchange-api:%"))
+            ).all()
+            details = {e.subject: e.details for e in entries}
+        assert details["exchange-api:fb_threatexchange"]["exchanges"] == ["TX1"]
+        assert details["exchange-api:fb_threatexchange"]["withheld_from"] == ["grab-tx"]
+        assert details["exchange-api:ncmec"]["withheld_from"] == ["grab-nc"]
+    finally:
+        thief.close()
 
 
 # Access --------------------------------------------------------------------------------

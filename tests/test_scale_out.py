@@ -234,9 +234,11 @@ def test_role_all_runs_its_jobs_in_a_process_of_their_own(tmp_path, database_url
         wait_until(lambda: jobs_holder_pid(database) is not None, 30)
         first = jobs_holder_pid(database)
         assert first in children(master) and len(children(master)) == 2
-        assert os.getpriority(os.PRIO_PROCESS, first) == 10  # jobs_niceness
+        # jobs_niceness (10) on top of whatever niceness the suite itself runs at.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, first) == min(19, ours + 10)
         worker = next(pid for pid in children(master) if pid != first)
-        assert os.getpriority(os.PRIO_PROCESS, worker) == 0
+        assert os.getpriority(os.PRIO_PROCESS, worker) == ours
 
         os.kill(first, signal.SIGKILL)
         # Started again after 5 s; it takes the lease once the dead one's term ran out.

@@ -14,7 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from banks.egress import origin
+from banks.exchanges import adapter_type
 from banks.models import Exchange
+from core.errors import EgressRefused
 
 #: NCMEC's hash sharing environments: HMA's `environment` values, which are the
 #: base addresses our NCMEC adapter takes.
@@ -138,6 +141,25 @@ class ApiType:
     shown: Callable[[Exchange], dict[str, Any]]
     #: Whether the credentials carry the exchange's address (StopNCII's override).
     address_in_credentials: bool = False
+    #: The service's own addresses besides the adapter's default (NCMEC's environments).
+    homes: tuple[str, ...] = ()
+
+    def receives(self, base_url: str | None, secret: Secret | None) -> bool:
+        """Whether the type's credentials may go to an exchange at `base_url` (None: the
+        adapter's default).
+
+        Credentials set for a type belong to that type's service: an exchange
+        of the type that a curator pointed at another host must not be handed
+        them. Only an address at the service's own origins (or at the address
+        the credentials themselves name) receives them.
+        """
+        default = adapter_type(self.ours).default_base_url
+        homes = (default, *self.homes, secret.base_url if secret else None)
+        try:
+            origins = {origin(home) for home in homes if home}
+            return origin(base_url or default or "") in origins
+        except EgressRefused:
+            return False
 
     def schema(self) -> dict[str, Any]:
         creds = self.credentials
@@ -195,6 +217,7 @@ NCMEC = ApiType(
         "environment": exchange.base_url or NCMEC_ENVIRONMENTS[0],
         "only_esp_ids": list(exchange.settings.get("only_esp_ids", [])),
     },
+    homes=NCMEC_ENVIRONMENTS,
 )
 
 STOPNCII = ApiType(

@@ -144,7 +144,7 @@ def create_exchange() -> Response:
         url=base_url,
         interval=SYNC_INTERVAL,
         config=connection.settings,
-        credentials=secret.credentials if secret else None,
+        credentials=secret.credentials if secret and kind.receives(base_url, secret) else None,
         enabled=enabled,
         credentials_later=True,
     )
@@ -261,21 +261,21 @@ def _stored_secret(session: Session, kind: ApiType) -> Secret | None:
 
 
 def _store_credentials(session: Session, kind: ApiType, values: dict[str, Any] | None) -> None:
-    """Keep (or clear) the type's credentials, and give them to each of its exchanges."""
+    """Keep (or clear) the type's credentials, and give them to each of its exchanges at
+    the type's own addresses (`ApiType.receives`); each exchange that takes them is
+    audited, and the type's entry names those that were passed over."""
     box = services().exchanges.box
     sealed = None if values is None else {"sealed": box.encrypt(json.dumps(values))}
     state.write(session, CREDENTIALS + kind.name, sealed)
     who = actor()
-    audit.record(
-        session,
-        who,
-        audit.EXCHANGE_CHANGE,
-        f"exchange-api:{kind.name}",
-        {"changed": ["credentials"] if values else ["credentials cleared"]},
-    )
     secret = kind.seal(values) if values is not None else None
-    exchanges = session.scalars(select(Exchange).where(Exchange.type == kind.ours))
-    for exchange in exchanges:
+    given: list[str] = []
+    withheld: list[str] = []
+    for exchange in session.scalars(select(Exchange).where(Exchange.type == kind.ours)):
+        if not kind.receives(exchange.base_url, secret):
+            withheld.append(exchange.name)
+            continue
+        given.append(exchange.name)
         services().exchanges.update(
             session,
             who,
@@ -283,6 +283,17 @@ def _store_credentials(session: Session, kind: ApiType, values: dict[str, Any] |
             credentials=secret.credentials if secret else "",
             url=(secret.base_url or "") if secret and kind.address_in_credentials else None,
         )
+    audit.record(
+        session,
+        who,
+        audit.EXCHANGE_CHANGE,
+        f"exchange-api:{kind.name}",
+        {
+            "changed": ["credentials"] if values else ["credentials cleared"],
+            "exchanges": given,
+            "withheld_from": withheld,
+        },
+    )
 
 
 def _checkpoint_ts(exchange: Exchange) -> int | None:
