@@ -536,6 +536,7 @@ def test_the_path_token_is_blanked_in_the_logged_request_line():
 
     environ = {
         "PATH_INFO": "/t/hma_secret/api/v1/banks",
+        "QUERY_STRING": "x=1",
         "RAW_URI": "/t/hma_secret/api/v1/banks?x=1",
         "REQUEST_URI": "/t/hma_secret/api/v1/banks?x=1",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -272,6 +273,22 @@ def test_a_token_in_the_path_works_and_is_never_logged(tmp_path, database_url):
         token = first_start_token(tmp_path / "d")
         with urllib.request.urlopen(f"{base}/t/{token}/api/v1/banks", timeout=10) as answer:
             assert answer.status == 200 and json.load(answer) == {"banks": []}
+        # Every other spelling that decodes to the same path is refused, and not logged.
+        port = int(base.rsplit(":", 1)[1])
+        escaped = token[:8] + "".join(f"%{ord(c):02X}" for c in token[8:10]) + token[10:]
+        for target in (
+            f"//t/{token}/api/v1/banks",
+            f"/%74/{token}/api/v1/banks",
+            f"/t%2F{token}/api/v1/banks",
+            f"/t/{escaped}/api/v1/banks",
+            f"{base}/t/{token}/api/v1/banks",
+        ):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", target)
+            answer = connection.getresponse()
+            assert answer.status == 404, (target, answer.status, answer.read())
+            connection.close()
     logged = process.stdout.read()
     assert '"GET /t/[token]/api/v1/banks HTTP/1.1" 200' in logged, logged[-2000:]
-    assert token not in logged
+    assert logged.count('/t/[token]/api/v1/banks HTTP/1.1" 404') == 5, logged[-3000:]
+    assert token not in logged and token[10:] not in logged
