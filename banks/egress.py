@@ -10,8 +10,11 @@ an operator or a client names. One policy decides where they may go:
   before a byte is sent;
 - no local files, except regular files inside the import folder the
   operator names (`import_folder`);
-- a total deadline per request, redirects included, and a limit on the size
-  of every answer, checked as it streams in (after decompression);
+- a total deadline per request, redirects included, over connecting, the
+  headers and the body alike: a peer that trickles a byte at a time is cut
+  off when the deadline passes (its socket shut from a timer), however
+  often it sends; and a limit on the size of every answer, checked as it
+  streams in (after decompression);
 - credentials stay with their origin: a redirect to another origin carries
   only the headers that cannot hold one (`User-Agent`, `Accept`,
   `Content-Type`); API keys in custom headers, `Authorization` and cookies
@@ -28,9 +31,11 @@ addresses this module never sees.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -301,36 +306,97 @@ class Egress:
         if left <= 0:
             raise EgressFailed(f"no answer from {shown_url(url)} within the deadline", sent=False)
         wait = urllib3.Timeout(connect=min(timeout, left), read=min(timeout, left))
-        try:
-            answer = self._pools.request(
-                method,
-                url,
-                headers=dict(headers),
-                body=body,
-                timeout=wait,
-                redirect=False,
-                preload_content=False,
-            )
-        except (NameResolutionError, NewConnectionError, ConnectTimeoutError) as exc:
-            raise EgressFailed(
-                f"cannot connect to {shown_url(url)}: {_reason(exc)}", sent=False
-            ) from None
-        except HTTPError as exc:
-            raise EgressFailed(
-                f"{method} {shown_url(url)} failed: {_reason(exc)}", sent=True
-            ) from None
-        try:
-            return Response(
-                answer.status,
-                _read_limited(answer, url, ends, max_bytes),
-                {k.lower(): v for k, v in answer.headers.items()},
-                url,
-            )
-        finally:
-            answer.release_conn()
+        with _Cutoff(left) as cutoff:
+            try:
+                answer = self._pools.request(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    body=body,
+                    timeout=wait,
+                    redirect=False,
+                    preload_content=False,
+                )
+            except (NameResolutionError, NewConnectionError, ConnectTimeoutError) as exc:
+                raise EgressFailed(
+                    f"cannot connect to {shown_url(url)}: {_reason(exc)}", sent=False
+                ) from None
+            except (HTTPError, OSError) as exc:
+                if cutoff.fired:
+                    raise EgressFailed(
+                        f"{shown_url(url)} did not answer within the deadline", sent=True
+                    ) from None
+                raise EgressFailed(
+                    f"{method} {shown_url(url)} failed: {_reason(exc)}", sent=True
+                ) from None
+            try:
+                return Response(
+                    answer.status,
+                    _read_limited(answer, url, ends, max_bytes, cutoff),
+                    {k.lower(): v for k, v in answer.headers.items()},
+                    url,
+                )
+            finally:
+                answer.release_conn()
 
 
-def _read_limited(answer: Any, url: str, ends: float, max_bytes: int) -> bytes:
+class _Cutoff:
+    """The deadline of one request, enforced on its socket.
+
+    Socket timeouts bound each wait, not the whole: a peer that sends its
+    headers a byte every few seconds never lets one run out. A timer shuts
+    the connection's socket when the deadline passes, so the read under way
+    fails at once, whatever the peer does. The connection in use is found
+    through a thread-local: urllib3 picks it (new or pooled) inside its call.
+    """
+
+    _current = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._connection: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Cutoff:
+        _Cutoff._current.cutoff = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+        _Cutoff._current.cutoff = None
+
+    @classmethod
+    def watch(cls, connection: Any) -> None:
+        """The current request uses `connection`: shut it if its deadline has passed."""
+        cutoff: _Cutoff | None = getattr(cls._current, "cutoff", None)
+        if cutoff is None:
+            return
+        with cutoff._lock:
+            cutoff._connection = connection
+            if cutoff.fired:
+                _shut(connection)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._connection is not None:
+                _shut(self._connection)
+
+
+def _shut(connection: Any) -> None:
+    """Shut the connection's socket under any read or write in progress. The plain
+    socket's shutdown, for TLS too: the TLS socket's own would tear its state down
+    under the reading thread."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _read_limited(answer: Any, url: str, ends: float, max_bytes: int, cutoff: _Cutoff) -> bytes:
     declared = answer.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         answer.drain_conn()
@@ -354,10 +420,16 @@ def _read_limited(answer: Any, url: str, ends: float, max_bytes: int) -> bytes:
                 raise EgressFailed(
                     f"{shown_url(url)} did not finish within the deadline", sent=True
                 )
-    except HTTPError as exc:
+    except (HTTPError, OSError) as exc:
+        if cutoff.fired:
+            raise EgressFailed(
+                f"{shown_url(url)} did not finish within the deadline", sent=True
+            ) from None
         raise EgressFailed(
             f"reading from {shown_url(url)} failed: {_reason(exc)}", sent=True
         ) from None
+    if cutoff.fired:
+        raise EgressFailed(f"{shown_url(url)} did not finish within the deadline", sent=True)
     return bytes(body)
 
 
@@ -378,7 +450,20 @@ def _pool_class(pool: type[Any], connection: type[Any], policy: EgressPolicy) ->
             sock: socket.socket = super()._new_conn()
             return sock
 
-    return type(f"Vetted{pool.__name__}", (pool,), {"ConnectionCls": VettedConnection})
+        def connect(self) -> None:
+            super().connect()
+            _Cutoff.watch(self)
+
+    class VettedPool(pool):  # type: ignore[misc, valid-type]
+        ConnectionCls = VettedConnection
+
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            conn = super()._get_conn(timeout)
+            _Cutoff.watch(conn)
+            return conn
+
+    VettedPool.__name__ = f"Vetted{pool.__name__}"
+    return VettedPool
 
 
 def _vetted_address(connection: Any, policy: EgressPolicy) -> str:

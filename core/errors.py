@@ -2,7 +2,7 @@
 
 Each error a caller can be told about carries a stable `code` for programs and a
 message for people (`CodedError`); its kind says how the HTTP layer answers it
-(`invalid` 400, `forbidden` 403, `not_found` 404, `conflict` 409). Other
+(`invalid` 400, `forbidden` 403, `not_found` 404, `conflict` 409, `busy` 503). Other
 errors here are internal: a remote service failing, a configuration that
 cannot be read.
 """
@@ -72,7 +72,7 @@ class TextTooLarge(HashingError):
 # Banks and cases: kinds the HTTP layer maps to statuses --------------------------------
 
 
-ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict"]
+ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict", "busy"]
 
 
 class DomainError(CodedError):
@@ -97,6 +97,13 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     kind = "conflict"
     code = "conflict"
+
+
+class Busy(DomainError):
+    """A limit of this process is reached for now; the same request may succeed shortly."""
+
+    kind = "busy"
+    code = "busy"
 
 
 class BankNotFound(NotFound):
@@ -202,6 +209,12 @@ class UrlNotAllowed(InvalidInput):
 
 class UrlFetchFailed(InvalidInput):
     code = "url_fetch_failed"
+
+
+class FetchesBusy(Busy):
+    """As many URL fetches are under way in this process as it lets run at once."""
+
+    code = "fetches_busy"
 
 
 # Settings ------------------------------------------------------------------------------

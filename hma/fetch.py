@@ -3,17 +3,24 @@
 The request goes out through the process's `banks.egress.Egress`: the address
 a name resolves to is checked on every redirect hop, before connecting to
 it, so a URL that leads anywhere internal is refused before any request is
-sent there (unless the operator allow-listed that address).
+sent there (unless the operator allow-listed that address). The whole
+fetch, connecting to the last byte, keeps to one deadline.
+
+A fetch holds a request thread while a remote host takes its time, so a
+worker lets only a few run at once (`MediaFetcher`): one more is answered
+503 at once, and lookups always find a thread.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from banks.egress import Egress, Response
 from core.errors import (
     EgressFailed,
     EgressRefused,
+    FetchesBusy,
     MediaTooLarge,
     ResponseTooLarge,
     UrlFetchFailed,
@@ -23,13 +30,40 @@ from core.errors import (
 USER_AGENT = "hma-fetch"
 
 
+class MediaFetcher:
+    """Media at URLs, at most `concurrency` fetches at a time in this process."""
+
+    def __init__(self, egress: Egress, *, max_bytes: int, timeout: float, concurrency: int) -> None:
+        self.egress = egress
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def fetch(self, url: Any) -> bytes:
+        """The body at `url`, at most `max_bytes` long."""
+        return self.fetch_response(url).body
+
+    def fetch_response(self, url: Any) -> Response:
+        """The answer at `url` (a 2xx), its body at most `max_bytes` long; `FetchesBusy`
+        when this process is already fetching as many URLs as it may."""
+        if not self._slots.acquire(blocking=False):
+            raise FetchesBusy(
+                "this server is already fetching as many URLs as it may; retry shortly"
+            )
+        try:
+            return fetch_response(self.egress, url, max_bytes=self.max_bytes, timeout=self.timeout)
+        finally:
+            self._slots.release()
+
+
 def fetch(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> bytes:
     """The body at `url`, at most `max_bytes` long."""
     return fetch_response(egress, url, max_bytes=max_bytes, timeout=timeout).body
 
 
 def fetch_response(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> Response:
-    """The answer at `url` (a 2xx), its body at most `max_bytes` long."""
+    """The answer at `url` (a 2xx), its body at most `max_bytes` long, within `timeout`
+    seconds in all."""
     if not isinstance(url, str):
         raise UrlNotAllowed("url must be an http:// or https:// address")
     try:

@@ -126,7 +126,20 @@ class Settings(StrictModel):
         ),
     )
     fetch_timeout_seconds: float = Field(
-        10.0, gt=0, description='Seconds to wait for a remote server when hashing `{"url": ...}`.'
+        10.0,
+        gt=0,
+        description=(
+            'Seconds a fetch for hashing `{"url": ...}` may take in all, connecting to the '
+            "last byte."
+        ),
+    )
+    fetch_concurrency: int = Field(
+        4,
+        ge=1,
+        description=(
+            "URL fetches a worker runs at once; one more is answered 503 at once. Keep it "
+            "below `serve_threads`, so slow hosts never hold every request thread."
+        ),
     )
     egress_allow: str = Field(
         "",

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -250,6 +252,54 @@ def http_server() -> Iterator[Any]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class TricklingPeer:
+    """Sends its status line, then its headers a byte at a time, each byte well within
+    any read timeout: a deadline per read never runs out against it."""
+
+    def __init__(self, every: float) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.every = every
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(200):
+                    conn.sendall(b"X")
+                    time.sleep(self.every)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def trickling_peer() -> Iterator[Any]:
+    """Start peers on 127.0.0.1 that never finish their headers (`TricklingPeer`)."""
+    peers: list[TricklingPeer] = []
+
+    def start(every: float) -> TricklingPeer:
+        peers.append(TricklingPeer(every))
+        return peers[-1]
+
+    yield start
+    for peer in peers:
+        peer.close()
 
 
 # The command line --------------------------------------------------------------

@@ -330,6 +330,14 @@ def test_answers_are_cut_at_the_size_limit_and_the_deadline(scripted):
     assert time.monotonic() - started < 3
 
 
+def test_the_deadline_holds_against_a_peer_trickling_its_headers(trickling_peer):
+    peer = trickling_peer(every=0.2)
+    started = time.monotonic()
+    with pytest.raises(EgressFailed, match="within the deadline"):
+        allowing(peer).send("GET", f"{peer.url}/x", timeout=1.0, deadline=1.5, max_bytes=1000)
+    assert time.monotonic() - started < 2.5
+
+
 def test_an_oversized_list_fails_its_sync_with_a_clear_error(exchanges_api):
     api, feed = exchanges_api
     created = create_list(api, feed.url + "/list", settings={"max_bytes": 100})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
@@ -81,3 +85,34 @@ def test_hash_and_scan_by_url_over_http(http_server, settings, database, expecte
     refused = guarded.post("/hash", role="ingest", json={"url": f"{server.url}/orig.jpg"})
     assert refused.status_code == 400
     assert refused.get_json()["error"]["code"] == "url_not_allowed"
+
+
+def test_slow_hosts_hold_a_few_threads_for_the_deadline_and_no_more(
+    settings, database, trickling_peer
+):
+    """A host that never finishes its headers holds a fetch for `fetch_timeout_seconds`
+    in all; beyond `fetch_concurrency` fetches a worker answers 503 at once, and lookups
+    go on being answered meanwhile."""
+    api = api_for(settings.replace(fetch_timeout_seconds=1.5, fetch_concurrency=1), database)
+    peer = trickling_peer(every=0.2)
+    outcome: dict[str, Any] = {}
+
+    def slow_fetch() -> None:
+        started = time.monotonic()
+        answer = api.post("/hash", role="ingest", json={"url": f"{peer.url}/never.jpg"})
+        outcome.update(answer=answer, seconds=time.monotonic() - started)
+
+    worker = threading.Thread(target=slow_fetch)
+    worker.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    busy = api.post("/hash", role="ingest", json={"url": f"{peer.url}/too.jpg"})
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert busy.get_json()["error"]["code"] == "fetches_busy"
+    signals = {"signals": [{"type": "md5", "value": "0" * 32}]}
+    assert api.post("/match", role="ingest", json=signals).status_code == 200
+    assert time.monotonic() - started < 1.0
+    worker.join(10)
+    answer = outcome["answer"]
+    assert answer.status_code == 400 and "deadline" in answer.get_json()["error"]["message"]
+    assert outcome["seconds"] < 3

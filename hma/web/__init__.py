@@ -14,6 +14,7 @@ from banks import changelog
 from banks.lookup import BankIndexes
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
+from hma.fetch import MediaFetcher
 from hma.overload import shed_overload
 from hma.scan import build_scanner, load_taxonomy
 from hma.secrets import audit_chain_key, derived_key, secret_box
@@ -59,7 +60,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings, database, scanner.registry, taxonomy, secret_box(settings)
     )
     tokens = TokenCache(settings.token_cache_seconds)
-    app.extensions[EXTENSION] = Services(settings, database, scanner, taxonomy, exchanges, tokens)
+    fetcher = MediaFetcher(
+        exchanges.engine.egress,
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.fetch_timeout_seconds,
+        concurrency=settings.fetch_concurrency,
+    )
+    app.extensions[EXTENSION] = Services(
+        settings, database, scanner, taxonomy, exchanges, tokens, fetcher
+    )
     app.teardown_appcontext(close_session)
     register_error_handlers(app)
     apply_own_changes(database, scanner.indexes)

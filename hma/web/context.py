@@ -11,6 +11,7 @@ from accounts.tokens import TokenCache
 from banks.taxonomy import Taxonomy
 from hma.db import Database
 from hma.exchanges import Exchanges
+from hma.fetch import MediaFetcher
 from hma.scan import Scanner
 from hma.settings import Settings
 
@@ -25,6 +26,7 @@ class Services:
     taxonomy: Taxonomy
     exchanges: Exchanges
     tokens: TokenCache
+    fetcher: MediaFetcher
 
 
 def services() -> Services:

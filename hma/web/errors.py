@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 #: (whether a path is theirs, their error body for a message).
 error_shapes: list[tuple[Callable[[str], bool], Callable[[str], Any]]] = []
 
-_DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+_DOMAIN_STATUS = {
+    "invalid": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "busy": 503,
+}
 
 
 class ApiError(Exception):
@@ -60,7 +66,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CodedError)
     def _coded(exc: CodedError) -> tuple[Response, int]:
-        return error_response(status_for(exc), exc.code, exc.message)
+        response, status = error_response(status_for(exc), exc.code, exc.message)
+        if status == 503:
+            response.headers["Retry-After"] = "1"
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

@@ -7,7 +7,6 @@ from typing import Any
 
 from banks import validation
 from hashers import Signal
-from hma import fetch
 from hma.posts import AccountRef, Post, post_signals
 from hma.web.context import services
 from hma.web.errors import ApiError
@@ -39,13 +38,7 @@ def content_input(body: ContentBody | UploadForm, allow_signals: bool) -> Conten
         signals = scanner.hash(body.file) + extra
         return ContentInput(signals, body.content_ref, metadata, body.file, text)
     if body.url is not None:
-        settings = services().settings
-        data = fetch.fetch(
-            services().exchanges.engine.egress,
-            body.url,
-            max_bytes=settings.max_upload_bytes,
-            timeout=settings.fetch_timeout_seconds,
-        )
+        data = services().fetcher.fetch(body.url)
         return ContentInput(scanner.hash(data) + extra, body.content_ref, body.metadata, data, text)
     if allow_signals and (body.signals is not None or extra):
         signals = parse_signals(body.signals or []) + extra

@@ -17,8 +17,13 @@ from werkzeug.datastructures import FileStorage
 
 from banks.egress import parse_target
 from banks.hma_vocabulary import CONTENT_TYPES
-from core.errors import EgressRefused, HashingError, MediaTooLarge, UrlFetchFailed, UrlNotAllowed
-from hma import fetch
+from core.errors import (
+    EgressRefused,
+    HashingError,
+    MediaTooLarge,
+    UrlFetchFailed,
+    UrlNotAllowed,
+)
 from hma.web.context import services
 from hma.web.hma_api import answer, fail, hma_api, validated
 
@@ -55,14 +60,8 @@ def hash_url(url: str, content_type: str | None, types: str | None) -> Hashed:
     """Fetch and hash, with HMA's checks and texts."""
     if not _acceptable(url):
         fail(400, "Invalid or unsafe URL provided")
-    settings = services().settings
     try:
-        fetched = fetch.fetch_response(
-            services().exchanges.engine.egress,
-            url,
-            max_bytes=settings.max_upload_bytes,
-            timeout=settings.fetch_timeout_seconds,
-        )
+        fetched = services().fetcher.fetch_response(url)
     except UrlNotAllowed:
         fail(400, "Invalid or unsafe URL provided")
     except MediaTooLarge:
