@@ -51,34 +51,30 @@ class MediaFetcher:
                 "this server is already fetching as many URLs as it may; retry shortly"
             )
         try:
-            return fetch_response(self.egress, url, max_bytes=self.max_bytes, timeout=self.timeout)
+            return self._get(url)
         finally:
             self._slots.release()
 
-
-def fetch(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> bytes:
-    """The body at `url`, at most `max_bytes` long."""
-    return fetch_response(egress, url, max_bytes=max_bytes, timeout=timeout).body
-
-
-def fetch_response(egress: Egress, url: Any, *, max_bytes: int, timeout: float) -> Response:
-    """The answer at `url` (a 2xx), its body at most `max_bytes` long, within `timeout`
-    seconds in all."""
-    if not isinstance(url, str):
-        raise UrlNotAllowed("url must be an http:// or https:// address")
-    try:
-        answer = egress.send(
-            "GET", url, headers={"User-Agent": USER_AGENT}, timeout=timeout, max_bytes=max_bytes
-        )
-    except EgressRefused as exc:
-        raise UrlNotAllowed(str(exc)) from None
-    except ResponseTooLarge:
-        raise MediaTooLarge(
-            f"the content at the url is over the limit of {max_bytes} bytes",
-            code="file_too_large",
-        ) from None
-    except EgressFailed as exc:
-        raise UrlFetchFailed(f"could not fetch the url: {exc}") from None
-    if not 200 <= answer.status < 300:
-        raise UrlFetchFailed(f"the url answered HTTP {answer.status}")
-    return answer
+    def _get(self, url: Any) -> Response:
+        if not isinstance(url, str):
+            raise UrlNotAllowed("url must be an http:// or https:// address")
+        try:
+            answer = self.egress.send(
+                "GET",
+                url,
+                headers={"User-Agent": USER_AGENT},
+                timeout=self.timeout,
+                max_bytes=self.max_bytes,
+            )
+        except EgressRefused as exc:
+            raise UrlNotAllowed(str(exc)) from None
+        except ResponseTooLarge:
+            raise MediaTooLarge(
+                f"the content at the url is over the limit of {self.max_bytes} bytes",
+                code="file_too_large",
+            ) from None
+        except EgressFailed as exc:
+            raise UrlFetchFailed(f"could not fetch the url: {exc}") from None
+        if not 200 <= answer.status < 300:
+            raise UrlFetchFailed(f"the url answered HTTP {answer.status}")
+        return answer

@@ -10,10 +10,14 @@ import pytest
 
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
 from core.errors import UrlFetchFailed, UrlNotAllowed
-from hma import fetch
+from hma.fetch import MediaFetcher
 from tests.conftest import api_for, fixture_bytes, loopback_egress
 
 PUBLIC_ONLY = Egress(EgressPolicy())
+
+
+def fetcher(egress: Egress, max_bytes: int) -> MediaFetcher:
+    return MediaFetcher(egress, max_bytes=max_bytes, timeout=5, concurrency=4)
 
 
 def only(*servers) -> Egress:
@@ -25,17 +29,17 @@ def only(*servers) -> Egress:
 def test_private_addresses_are_refused_by_default(http_server):
     server = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
     with pytest.raises(UrlNotAllowed, match="not a public address"):
-        fetch.fetch(PUBLIC_ONLY, f"{server.url}/a.jpg", max_bytes=10**6, timeout=5)
+        fetcher(PUBLIC_ONLY, 10**6).fetch(f"{server.url}/a.jpg")
     assert server.requests == []  # refused before any request was sent
 
 
 def test_redirects_to_private_addresses_are_refused(http_server):
     target = http_server({"/a.jpg": (200, {}, fixture_bytes("wee.jpg"))})
     hop = http_server({"/go": (302, {"Location": f"{target.url}/a.jpg"}, b"")})
-    assert fetch.fetch(only(hop, target), f"{hop.url}/go", max_bytes=10**6, timeout=5)
+    assert fetcher(only(hop, target), 10**6).fetch(f"{hop.url}/go")
     assert len(target.requests) == 1
     with pytest.raises(UrlNotAllowed):
-        fetch.fetch(only(hop), f"{hop.url}/go", max_bytes=10**6, timeout=5)
+        fetcher(only(hop), 10**6).fetch(f"{hop.url}/go")
     assert len(target.requests) == 1  # the second redirect never reached it
 
 
@@ -49,7 +53,7 @@ def test_redirects_to_private_addresses_are_refused(http_server):
 )
 def test_bad_urls(url, error):
     with pytest.raises(error):
-        fetch.fetch(loopback_egress(), url, max_bytes=10**6, timeout=5)
+        fetcher(loopback_egress(), 10**6).fetch(url)
 
 
 def test_http_errors_and_size_limit(http_server):
@@ -57,9 +61,9 @@ def test_http_errors_and_size_limit(http_server):
 
     server = http_server({"/big": (200, {}, b"x" * 5000)})
     with pytest.raises(UrlFetchFailed, match="404"):
-        fetch.fetch(loopback_egress(), f"{server.url}/missing", max_bytes=10**6, timeout=5)
+        fetcher(loopback_egress(), 10**6).fetch(f"{server.url}/missing")
     with pytest.raises(MediaTooLarge):
-        fetch.fetch(loopback_egress(), f"{server.url}/big", max_bytes=1000, timeout=5)
+        fetcher(loopback_egress(), 1000).fetch(f"{server.url}/big")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
