@@ -12,10 +12,13 @@ can write the database but not read that key cannot recompute the hashes
 after changing or removing an entry. (Entries written before the log was
 keyed keep their plain SHA-256; once a keyed entry exists, an unkeyed one
 after it is a rewrite.) Against someone who holds the key too, and against
-removal of the newest entries, checkpoints help: `hma audit checkpoint`
-appends the chain's head to a file outside the database (ideally on
-append-only storage), and `verify_checkpoints` checks that the log still
-passes through every head written down.
+removal of the newest entries, checkpoints help: the application appends
+the head to a file outside the database (ideally on append-only storage)
+after every transaction that recorded an entry, and `verify_checkpoints`
+checks that the log still passes through every head written down. The same
+file records from which entry on the log is keyed (`KeyedFrom`), so a
+rewrite that marks entries unkeyed and re-chains them with plain SHA-256 is
+caught even before the first checkpoint would have been.
 
 The key reaches this module through the session (`session.info`, see
 `KEY_INFO`): the application configures its sessions with it once, so every
@@ -48,6 +51,8 @@ from database import utcnow
 GENESIS = "0" * 64
 #: Where a session carries the chain's key (`sessionmaker(info={KEY_INFO: key})`).
 KEY_INFO = "audit_chain_key"
+#: Where a session keeps the newest entry it recorded, until its transaction ends.
+RECORDED_INFO = "audit_recorded"
 
 #: Arbitrary constant naming the audit-log lock among this app's advisory
 #: locks (banks.changelog uses 0x484D41_01).
@@ -163,6 +168,14 @@ def record(
     )
     session.add(entry)
     session.flush()
+    session.info[RECORDED_INFO] = entry
+    return entry
+
+
+def recorded(session: Session) -> AuditEntry | None:
+    """The newest entry this session recorded since the last call (its transaction's
+    end), for the caller to anchor once the transaction has committed."""
+    entry: AuditEntry | None = session.info.pop(RECORDED_INFO, None)
     return entry
 
 
@@ -236,13 +249,16 @@ def _whole_floats_as_ints(value: Any) -> Any:
     return value
 
 
-def verify(session: Session, batch: int = 10_000) -> AuditVerification:
+def verify(
+    session: Session, batch: int = 10_000, keyed_from: KeyedFrom | None = None
+) -> AuditVerification:
     """Walk the whole chain, oldest first, `batch` entries at a time.
 
     Every entry's hash is recomputed from its stored fields and its
-    `prev_hash` must equal the hash of the entry before it. Memory stays
-    constant however long the log is: plain rows are read by id range, never
-    the whole table and never ORM objects.
+    `prev_hash` must equal the hash of the entry before it; with `keyed_from`
+    (read from outside the database), every entry from that id or that time
+    on must be keyed. Memory stays constant however long the log is: plain
+    rows are read by id range, never the whole table and never ORM objects.
     """
     columns = (
         AuditEntry.id,
@@ -270,6 +286,8 @@ def verify(session: Session, batch: int = 10_000) -> AuditVerification:
                 return _broken(checked, row.id, _gap_problem(row.id, previous_id))
             if keyed_seen and not row.keyed:
                 return _broken(checked, row.id, _unkeyed_problem(row.id))
+            if keyed_from is not None and not row.keyed and keyed_from.covers(row.id, row.at):
+                return _broken(checked, row.id, _downgrade_problem(row.id, keyed_from))
             if row.keyed and key is None:
                 return _broken(checked, row.id, "entries from here are keyed: verify needs the key")
             keyed_seen = keyed_seen or row.keyed
@@ -317,6 +335,14 @@ def _unkeyed_problem(entry_id: int) -> str:
     return (
         f"entry {entry_id} has a plain hash after keyed entries: entries from here were"
         " rewritten by someone without the key"
+    )
+
+
+def _downgrade_problem(entry_id: int, keyed_from: KeyedFrom) -> str:
+    return (
+        f"entry {entry_id} has a plain hash, but the checkpoint file says the log is keyed"
+        f" from entry {keyed_from.entry_id} ({keyed_from.at:%Y-%m-%d %H:%M:%S} UTC) on: the"
+        " log was rewritten without the key"
     )
 
 
@@ -380,9 +406,37 @@ class Checkpoint:
         return cls(int(value["entry_id"]), str(value["hash"]), str(value["at"]))
 
 
-def checkpoint(session: Session) -> Checkpoint | None:
+@dataclass(frozen=True)
+class KeyedFrom:
+    """From which entry, and from when, the log is keyed: written down outside the
+    database when the deployment first anchors its log, so that no later entry can
+    pass with a plain hash."""
+
+    entry_id: int
+    at: datetime
+
+    def covers(self, entry_id: int, at: datetime) -> bool:
+        return entry_id >= self.entry_id or at >= self.at
+
+    def to_line(self) -> str:
+        at = self.at.astimezone(UTC).isoformat(timespec="seconds")
+        return json.dumps({"keyed_from_entry": self.entry_id, "at": at})
+
+    @classmethod
+    def from_line(cls, line: str) -> KeyedFrom | None:
+        """The record a line holds, or None for a checkpoint line."""
+        value = json.loads(line)
+        if "keyed_from_entry" not in value:
+            return None
+        at = datetime.fromisoformat(str(value["at"]))
+        if at.tzinfo is None:
+            raise ValueError(f"{value['at']!r} has no time zone")
+        return cls(int(value["keyed_from_entry"]), at.astimezone(UTC))
+
+
+def checkpoint(session: Session, keyed_from: KeyedFrom | None = None) -> Checkpoint | None:
     """The head of an intact chain, to write down elsewhere (None: the log is broken)."""
-    result = verify(session)
+    result = verify(session, keyed_from=keyed_from)
     if not result.ok:
         return None
     head = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1))

@@ -43,7 +43,7 @@ from core.errors import (
 from hashers import KEYWORD, VPDQ, Signal, default_registry
 from hashers.vpdq import reference_lines
 from hma import batch
-from hma.audit_anchor import read_checkpoints, write_checkpoint
+from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
 from hma.posts import AccountRef, Post, post_signals
@@ -1004,9 +1004,10 @@ def audit_verify(runtime: Runtime, as_json: bool) -> None:
     """Recompute the whole chain, then check it against the checkpoints written
     down outside the database; exit 1 at the first problem."""
     path = runtime.settings.audit_checkpoints
-    points = read_checkpoints(path)
+    anchors = AuditAnchor(path).read()
+    points = anchors.checkpoints
     with runtime.database.session() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, keyed_from=anchors.keyed_from)
         disagreements = audit.verify_checkpoints(session, points) if result.ok else []
     ok = result.ok and not disagreements
     if as_json:
@@ -1020,6 +1021,7 @@ def audit_verify(runtime: Runtime, as_json: bool) -> None:
                     "problem": result.problem,
                     "checkpoints": len(points),
                     "checkpoint_problems": disagreements,
+                    "keyed_from_entry": anchors.keyed_from.entry_id if anchors.keyed_from else None,
                 }
             )
         )
@@ -1044,7 +1046,7 @@ def audit_verify(runtime: Runtime, as_json: bool) -> None:
 def audit_checkpoint(runtime: Runtime) -> None:
     """Append the chain's head to the checkpoint file (refused while the chain is broken)."""
     with runtime.database.session() as session:
-        point = write_checkpoint(session, runtime.settings)
+        point = AuditAnchor(runtime.settings.audit_checkpoints).write_head(session)
     if point is None:
         raise click.ClickException("the audit log is broken: run hma audit verify; nothing written")
     click.echo(

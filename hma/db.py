@@ -28,6 +28,7 @@ import hma.models  # noqa: F401
 from actioners import audit
 from core.errors import SchemaOutdated
 from database import Base
+from hma.audit_anchor import AuditAnchor
 from hma.private_files import touch_private
 from hma.secrets import audit_chain_key
 from hma.settings import Settings
@@ -36,9 +37,10 @@ metadata = Base.metadata
 
 
 def open_database(settings: Settings) -> Database:
-    """The deployment's database, its audit log chained with the deployment's key."""
+    """The deployment's database, its audit log chained with the deployment's key and
+    anchored in its checkpoint file."""
     database = Database(settings.resolved_database_url)
-    database.key_audit_log(audit_chain_key(settings))
+    database.key_audit_log(audit_chain_key(settings), AuditAnchor(settings.audit_checkpoints))
     return database
 
 
@@ -140,11 +142,16 @@ class Database:
         self.reads = sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
+        self.audit_anchor: AuditAnchor | None = None
 
-    def key_audit_log(self, key: bytes) -> None:
-        """Chain this database's new audit entries, and verify them, with `key`."""
+    def key_audit_log(self, key: bytes, anchor: AuditAnchor | None = None) -> None:
+        """Chain this database's new audit entries, and verify them, with `key`; with
+        `anchor`, write each committed entry down there (once, however often called)."""
         self.sessions.configure(info={audit.KEY_INFO: key})
         self.reads.configure(info={audit.KEY_INFO: key})
+        if anchor is not None and self.audit_anchor is None:
+            anchor.follow(self.sessions)
+            self.audit_anchor = anchor
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -22,7 +22,7 @@ from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from banks import store
 from database import utcnow
-from hma.audit_anchor import CHECKPOINT_SECONDS, write_checkpoint
+from hma.audit_anchor import CHECKPOINT_SECONDS, AuditAnchor
 from hma.db import refresh_statistics
 from hma.exchanges import Exchanges
 
@@ -160,7 +160,7 @@ class Scheduler:
     def audit_checkpoint(self) -> None:
         """Anchor the audit chain outside the database; a broken chain is an alarm."""
         with self.exchanges.database.session() as session:
-            point = write_checkpoint(session, self.exchanges.settings)
+            point = AuditAnchor(self.exchanges.settings.audit_checkpoints).write_head(session)
         if point is None:
             log.error("audit log broken: no checkpoint written; run hma audit verify")
 

@@ -290,7 +290,8 @@ def test_cli_verify_and_log(hma, database_url):
         intact = hma("audit", "verify")
         assert intact.exit_code == 0
         assert intact.stdout.startswith(f"audit log intact: 3 entries, latest hash {head.hash};")
-        assert "agrees with 0 checkpoint(s)" in intact.stdout
+        # Each command's entry was written down outside the database as it committed.
+        assert "agrees with 3 checkpoint(s)" in intact.stdout
         as_json = hma("audit", "verify", "--json")
         assert as_json.exit_code == 0
         assert json.loads(as_json.stdout) == {
@@ -299,8 +300,9 @@ def test_cli_verify_and_log(hma, database_url):
             "latest_hash": head.hash,
             "first_broken_id": None,
             "problem": None,
-            "checkpoints": 0,
+            "checkpoints": 3,
             "checkpoint_problems": [],
+            "keyed_from_entry": entries[2].id,
         }
 
         logged = hma("audit", "log", "--limit", "2")
@@ -423,3 +425,47 @@ def test_a_rewrite_with_the_key_is_caught_by_the_checkpoints(hma, database_url, 
     verified = hma("audit", "verify")
     assert verified.exit_code == 1
     assert "rewritten" in verified.stdout and "entry 2" in verified.stdout
+
+
+def test_a_downgrade_to_plain_hashes_is_caught_from_the_first_entry(hma, database_url, tmp_path):
+    """Without the key, someone who can write the database drops the triggers, cuts the
+    newest entry, marks every entry unkeyed and re-chains the log with plain SHA-256,
+    before any hourly checkpoint was due: the checkpoint file says from which entry the
+    log is keyed, and holds each entry as it committed."""
+    for name in ("one", "two", "three"):
+        assert hma("bank", "create", name).exit_code == 0
+    checkpoints = tmp_path / "data" / "audit-checkpoints.jsonl"
+    first_line = json.loads(checkpoints.read_text().splitlines()[0])
+    assert first_line["keyed_from_entry"] == 1
+    database = Database(database_url)
+    execute(database, "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)")
+    with database.session() as session:
+        prev = audit.GENESIS
+        for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all():
+            entry.keyed = False
+            entry.prev_hash = prev
+            entry.hash = audit.entry_hash(
+                prev, entry.at, entry.actor, entry.action, entry.subject, entry.details
+            )
+            prev = entry.hash
+    database.dispose()
+    verified = hma("audit", "verify")
+    assert verified.exit_code == 1
+    assert "audit log broken at entry 1" in verified.stdout
+    assert "says the log is keyed from entry 1" in verified.stdout
+    # Without that line, the entries written down as they committed still disagree.
+    kept = [line for line in checkpoints.read_text().splitlines() if "keyed_from" not in line]
+    checkpoints.write_text("\n".join(kept) + "\n")
+    verified = hma("audit", "verify")
+    assert verified.exit_code == 1 and "rewritten" in verified.stdout
+
+
+def test_entries_cut_from_the_end_leave_a_trace(hma, database_url):
+    for name in ("one", "two"):
+        assert hma("bank", "create", name).exit_code == 0
+    database = Database(database_url)
+    execute(database, "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)")
+    database.dispose()
+    verified = hma("audit", "verify")
+    assert verified.exit_code == 1
+    assert "entry 2" in verified.stdout and "is gone" in verified.stdout

@@ -12,6 +12,7 @@ from accounts import sessions as console_sessions
 from accounts.tokens import TokenCache
 from banks import changelog
 from banks.lookup import BankIndexes
+from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.fetch import MediaFetcher
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the app; the schema must exist (an empty database is created)."""
     settings = settings or load_settings()
     database = database or Database(settings.resolved_database_url)
-    database.key_audit_log(audit_chain_key(settings))
+    database.key_audit_log(audit_chain_key(settings), AuditAnchor(settings.audit_checkpoints))
     ensure_schema(database.engine)
 
     app = Flask(__name__)
