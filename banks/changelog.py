@@ -16,16 +16,17 @@ out. SQLite has a single writer at a time and needs no lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import BigInteger, Row, bindparam, func, insert, literal, select, text
+from sqlalchemy import BigInteger, Row, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from banks.bulk import insert_rows, timestamp
 from banks.models import BankSignal, SignalChange
+from hashers.signals import ACCOUNT
 
 ChangeOp = Literal["add", "remove", "update"]
 
@@ -107,6 +108,35 @@ def record_added(session: Session, bank_id: int, signal_ids: Sequence[int], at: 
     stamp = timestamp(session, at)
     rows = [("add", bank_id, first, last, "", "", stamp) for first, last in runs]
     insert_rows(session, SignalChange.__table__, _RUN_COLUMNS, rows)
+
+
+def key_accounts(session: Session, bank_id: int, keyed: Callable[[str], str]) -> None:
+    """Rewrite every account the log holds for `bank_id` as its keyed hash.
+
+    The one exception to an append-only log: a bank keyed to keep no account in
+    clear must not keep one in its history either, where a feed read from its
+    start, or a process replaying the log, would find it. Replaying stays
+    right: removals go by signal id, and the keying's own removals and
+    additions follow the rewritten entries.
+    """
+    clear = session.execute(
+        select(SignalChange.id, SignalChange.value).where(
+            SignalChange.bank_id == bank_id,
+            SignalChange.signal_type == ACCOUNT.name,
+            SignalChange.value != "",
+            SignalChange.value.not_like("keyed:%"),
+        )
+    ).all()
+    if not clear:
+        return
+    statement = (
+        update(SignalChange)
+        .where(SignalChange.id == bindparam("entry"))
+        .values(value=bindparam("keyed"))
+    )
+    session.connection().execute(
+        statement, [{"entry": entry, "keyed": keyed(value)} for entry, value in clear]
+    )
 
 
 def mark_changed(session: Session) -> None:

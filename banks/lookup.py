@@ -210,6 +210,9 @@ class BankIndexes:
         self._snapshot_lock = threading.Lock()
         self._snapshot_at = time.monotonic()
         self._snapshot_change = -1
+        #: Personal types that lost values since the last snapshot: compacted before
+        #: the next, which is due at once, so their keys leave the disk.
+        self._purge: set[str] = set()
         #: The widest PDQ threshold of any enabled bank, as of the last refresh.
         self._widest_pdq: int | None = None
         self._follower: _Follower | None = None
@@ -309,6 +312,9 @@ class BankIndexes:
                     self._add(signal_type, ids, values)
                 elif (index := self._indexes.get(signal_type)) is not None:
                     index.remove(ids)
+                    if self.registry.signal_type(signal_type).personal:
+                        self._purge.add(signal_type)
+                        self._snapshot_at = float("-inf")
 
     def _start(self, session: Session) -> None:
         head = changelog.head(session)
@@ -428,7 +434,10 @@ class BankIndexes:
                 # Another process of this host is writing one, or wrote one as new.
                 self._snapshot_change, self._snapshot_at = applied, time.monotonic()
                 return
+            purged, self._purge = self._purge, set()
             for name, index in indexes.items():
+                if name in purged and isinstance(index, LiveIndex):
+                    index.compact()  # removed rows are dropped, not merely marked dead
                 index.save(folder / name)
             state = {
                 "format": SNAPSHOT_FORMAT,

@@ -197,6 +197,9 @@ def _key_accounts(session: Session, bank: Bank, account_key: str | None) -> None
             signal.value = keyed[signal.id]
         session.flush()
         changelog.record(session, "add", logged)
+        changelog.key_accounts(
+            session, bank.id, lambda value: ACCOUNT_KEYS.keyed(value, account_key)
+        )
     bank.account_key = account_key
 
 

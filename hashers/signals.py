@@ -66,6 +66,9 @@ class SignalType(ABC):
     #: `add`, `remove`, `query`, `save`, `load`...); None: the matchers choose one by
     #: `comparison` and `bits`. A plugin's type that compares in its own way brings it.
     index_class: type | None = None
+    #: Values that identify a person (an address, a handle): once removed, not even
+    #: their index keys may stay behind in an index snapshot on disk.
+    personal: bool = False
 
     @abstractmethod
     def normalize(self, value: str) -> str:
@@ -166,6 +169,7 @@ class AccountSignalType(SignalType):
 
     name = "account"
     comparison = "exact"
+    personal = True
 
     def normalize(self, value: str) -> str:
         return parse_account(value)

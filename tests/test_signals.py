@@ -3,6 +3,7 @@ scan of a post opening a case."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select, text
 
 from accounts.users import create_user
 from actioners.models import AuditEntry
-from banks import store
+from banks import publish, store
 from banks.lookup import BankIndexes, MatchConfig
 from core.errors import InvalidSignal, SettingsError
 from hashers import Signal, default_registry
@@ -20,6 +21,8 @@ from hashers.domains import normalize_domain, parent_domains
 from hashers.keywords import fold, normalize_keyword, spans
 from hashers.text import defang, links_in
 from hma.web import create_app
+from hma.web.context import EXTENSION
+from matchers.exact import value_keys
 from tests.conftest import api_for
 from tests.test_curator_console import Console
 from tests.test_users import BOX, signed_in_client
@@ -372,6 +375,51 @@ def test_keying_a_bank_turns_its_clear_accounts_into_hashes(keyed_api):
     [content] = api.get("/banks/later/content").get_json()["content"]
     assert content["signals"][0]["value"].startswith("keyed:program:")
     post = {"accounts": [{"type": "username", "value": "chat:@BadActor"}]}
+    assert len(api.post("/match", role="ingest", json=post).get_json()["matches"]) == 1
+
+
+def test_keying_a_bank_leaves_no_clear_account_in_its_history_feed_or_snapshots(
+    keyed_api, database, settings
+):
+    """After the conversion, the change log, the published feed read from its start and
+    the index snapshot on disk hold the accounts keyed only."""
+    api = keyed_api
+    clear = ["username:chat:badactor", "email:gone@example.org"]
+    assert api.post("/banks", json={"name": "later"}).status_code == 201
+    for value in clear:
+        body = {"signals": [{"type": "account", "value": value}], "tags": ["csam"]}
+        assert api.post("/banks/later/content", json=body).status_code == 201
+    assert api.patch("/banks/later", json={"published": True}).status_code == 200
+    services = api.client.application.extensions[EXTENSION]
+    indexes = services.scanner.indexes
+    snapshot = settings.data_dir / "indexes"
+
+    def on_disk() -> bytes:
+        with database.session() as session:
+            indexes.refresh(session)
+        indexes.save_snapshot()
+        return b"".join(path.read_bytes() for path in snapshot.rglob("*.npy"))
+
+    def stored() -> str:
+        with database.session() as session:
+            bank = store.get_bank(session, "later")
+            page = publish.feed(session, bank, services.taxonomy, 0, 100)
+            rows = session.execute(text("SELECT * FROM signal_changes")).all()
+        return json.dumps(page.changes) + " ".join(str(row) for row in rows)
+
+    keys = [value_keys([value]).tobytes() for value in clear]
+    assert all(key in on_disk() for key in keys)  # what the checks below look for
+    indexes.unload()  # started again from the snapshot: the accounts are in its segments
+    [_, gone] = api.get("/banks/later/content").get_json()["content"]
+    assert api.delete(f"/banks/later/content/{gone['id']}").status_code == 204
+    assert all(value in stored() for value in clear)
+
+    assert api.patch("/banks/later", json={"account_key": "program"}).status_code == 200
+    disk = on_disk()
+    assert not any(key in disk for key in keys)
+    after = stored()
+    assert not any(value in after for value in clear) and "keyed:program:" in after
+    post = {"accounts": [{"type": "username", "value": "chat:badactor"}]}
     assert len(api.post("/match", role="ingest", json=post).get_json()["matches"]) == 1
 
 
