@@ -241,6 +241,11 @@ def origin(url: str) -> tuple[str, str, int]:
     return parse_target(url).origin
 
 
+def location_origin(location: str) -> tuple[str, str, int] | None:
+    """The origin of a URL, or None for a local file (which sends nothing anywhere)."""
+    return None if is_local(location) else origin(location)
+
+
 class Egress:
     """Outbound HTTP under one `EgressPolicy`; one per process, shared by threads."""
 

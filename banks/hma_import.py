@@ -279,7 +279,8 @@ def write_bank(
         if item.from_exchange and not with_exchange_content:
             report.exchange_items += 1
             continue
-        content_id = _write_item(session, bank, item, registry, taxonomy, now, report)
+        origin = f"hma:{source.exchange or 'exchange'}" if item.from_exchange else None
+        content_id = _write_item(session, bank, item, registry, taxonomy, now, report, origin)
         if content_id is not None:
             report.ids.append((item.id, content_id))
     return report
@@ -293,6 +294,7 @@ def _write_item(
     taxonomy: Taxonomy,
     now: float,
     report: BankImport,
+    origin_exchange: str | None,
 ) -> int | None:
     signals: list[Signal] = []
     for kind, value in item.signals:
@@ -322,6 +324,7 @@ def _write_item(
         source=f"hma:{item.id}",
         taxonomy=taxonomy,
         note=note,
+        origin_exchange=origin_exchange,
     )
     if not enabled:
         store.update_content(session, content, enabled=False, disabled_until=until)

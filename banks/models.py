@@ -86,6 +86,10 @@ class BankContent(Base):
     exchange_id: Mapped[int | None] = mapped_column(
         ForeignKey("exchanges.id", ondelete="SET NULL"), nullable=True
     )
+    #: The exchange (`<type>:<name>`) the content came from, once it no longer belongs
+    #: to one (kept after the exchange was removed, imported from HMA's exchange
+    #: content): another program's still, shared only by a `reshare` bank.
+    origin_exchange: Mapped[str | None] = mapped_column(String(200), nullable=True)
     upstream_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     #: `short_hash(upstream_id)`: what lookups by upstream id use (see `short_hash`).
     upstream_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -2,10 +2,11 @@
 
 Only what may be shared leaves: enabled content with at least one primary
 taxonomy tag, as signal type, value and tags, never the free-form metadata
-(data minimisation); and content that came from an exchange only if the bank
-is marked `reshare` (a program's signals stay under that program's rules
-unless a curator decides otherwise). Disabling or removing content reaches
-followers as a delete; changing its tags, as an upsert.
+(data minimisation); and content that came from an exchange (followed now,
+or once: `origin_exchange`) only if the bank is marked `reshare` (a program's
+signals stay under that program's rules unless a curator decides otherwise).
+Disabling or removing content reaches followers as a delete; changing its
+tags, as an upsert.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
     read = changelog.since(session, after, limit, bank_id=bank.id)
     entries = read.entries
     contents = {
-        content_id: (enabled and (bank.reshare or exchange_id is None), tags)
-        for content_id, enabled, tags, exchange_id in session.execute(
+        content_id: (enabled and (bank.reshare or (exchange_id is None and not origin)), tags)
+        for content_id, enabled, tags, exchange_id, origin in session.execute(
             select(
-                BankContent.id, BankContent.enabled, BankContent.tags, BankContent.exchange_id
+                BankContent.id,
+                BankContent.enabled,
+                BankContent.tags,
+                BankContent.exchange_id,
+                BankContent.origin_exchange,
             ).where(BankContent.id.in_({e.content_id for e in entries if e.content_id}))
         )
     }

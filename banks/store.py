@@ -213,6 +213,7 @@ def add_content(
     source: str = "api",
     taxonomy: Taxonomy | None = None,
     note: str | None = None,
+    origin_exchange: str | None = None,
 ) -> BankContent:
     """Add one piece of content with its signals.
 
@@ -230,6 +231,7 @@ def add_content(
         tags=checked,
         details=validation.metadata(metadata),
         source=source,
+        origin_exchange=origin_exchange,
         note=validation.note(note),
     )
     content.signals = [

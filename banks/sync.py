@@ -724,7 +724,12 @@ class SyncEngine:
             session.execute(
                 update(BankContent)
                 .where(BankContent.exchange_id == exchange.id)
-                .values(exchange_id=None, upstream_id=None, upstream_key=None)
+                .values(
+                    exchange_id=None,
+                    upstream_id=None,
+                    upstream_key=None,
+                    origin_exchange=f"{exchange.type}:{exchange.name}",
+                )
             )
         else:
             removed = self._delete_where(session, BankContent.exchange_id == exchange.id)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from actioners import audit
 from actioners.curation import changed, snapshot
 from banks import store, validation
-from banks.egress import Egress, is_local, origin, shown_url
+from banks.egress import Egress, is_local, location_origin, shown_url
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
 from banks.feedback import FeedbackReport, send_due_feedback
@@ -152,7 +152,8 @@ class Exchanges:
                 self._check_address(kind, url)
             old = exchange.base_url or kind.default_base_url or ""
             new = url or kind.default_base_url or ""
-            if exchange.credentials and credentials is None and origin(old) != origin(new):
+            moved = location_origin(old) != location_origin(new)
+            if exchange.credentials and credentials is None and moved:
                 raise InvalidInput(
                     "the new address is another origin than the one the credentials were"
                     " entered for: send the credentials again with it",

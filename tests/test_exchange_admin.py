@@ -98,7 +98,7 @@ def test_credentials_from_stdin_are_stored_encrypted(hma, database):
     assert secret not in shown and json.loads(shown)["has_credentials"] is True
 
 
-def test_exchange_api(api, tmp_path):
+def test_exchange_api(api, database, tmp_path):
     feed = tmp_path / "feed.txt"
     feed.write_text("".join(f"md5 {v}\n" for v in MD5S[:3]))
     api.post("/banks", json={"name": "followed"})
@@ -141,6 +141,10 @@ def test_exchange_api(api, tmp_path):
     assert api.delete("/exchanges/l?keep_content=true").status_code == 204
     assert api.get("/exchanges/l").status_code == 404
     assert api.get("/banks/followed").get_json()["content_count"] == 3
+    # Kept, it is still the exchange's: a published bank shares it only with reshare.
+    with database.session() as session:
+        kept = {c.origin_exchange for c in session.scalars(select(BankContent))}
+    assert kept == {"list:l"}
 
 
 def test_scheduler_runs_syncs_and_follows_changes(exchanges_env):

@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from actioners.models import AuditEntry
+from banks import publish, store
 from banks.models import Bank, BankContent
+from banks.taxonomy import shipped_taxonomy
 from tests.conftest import PG_URL_ENV, postgres_schema
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -204,7 +206,18 @@ def test_only_the_banks_asked_for_and_exchange_content_on_request(
     with database.session() as session:
         assert [b.name for b in session.scalars(select(Bank))] == ["NCMEC_FEED"]
         [item] = session.scalars(select(BankContent))
-        assert item.source == "hma:30"
+        assert item.source == "hma:30" and item.origin_exchange == "hma:NCMEC_FEED"
+    # Still NCMEC's: a published bank shares it only when marked reshare.
+    with database.session() as session:
+        bank = store.get_bank(session, "NCMEC_FEED")
+        store.update_content(session, session.get(BankContent, item.id), tags=["csam"])
+        store.update_bank(session, bank, published=True)
+    for reshare in (False, True):
+        with database.session() as session:
+            bank = store.get_bank(session, "NCMEC_FEED")
+            store.update_bank(session, bank, reshare=reshare)
+            page = publish.feed(session, bank, shipped_taxonomy(), 0, 100)
+        assert any(c["op"] == "upsert" for c in page.changes) is reshare
     missing = hma("bank", "import-hma", hma_source, "--bank", "NOPE")
     assert missing.exit_code != 0 and "HMA has no bank NOPE" in missing.stderr
 

@@ -31,7 +31,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
-from banks.egress import Egress, Response, origin, shown_url
+from banks.egress import Egress, Response, location_origin, origin, shown_url
 from core.errors import (
     EgressFailed,
     EgressRefused,
@@ -66,7 +66,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.egress = egress
-        self.origin = origin(origin_url) if origin_url else None
+        self.origin = location_origin(origin_url) if origin_url else None
         self.timeout = timeout
         self.deadline = deadline
         self.retries = retries
