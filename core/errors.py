@@ -217,6 +217,15 @@ class FetchesBusy(Busy):
     code = "fetches_busy"
 
 
+# Serving -------------------------------------------------------------------------------
+
+
+class PortTaken(Conflict):
+    """Another process listens on the address `hma serve` was asked to serve on."""
+
+    code = "port_taken"
+
+
 # Settings ------------------------------------------------------------------------------
 
 

@@ -13,11 +13,13 @@ follows the change log by itself.
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -29,7 +31,7 @@ from accounts.tokens import create_token, has_tokens
 from accounts.users import NewAccount, create_user, has_users
 from actioners import audit
 from banks.lookup import BankIndexes
-from core.errors import Conflict, SettingsError
+from core.errors import Conflict, PortTaken, SettingsError
 from core.names import Role
 from hma.db import Database, ensure_schema, open_database
 from hma.jobs import jobs_leader
@@ -146,6 +148,10 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             f"--role {role} needs the secret_key setting (HMA_SECRET_KEY), the same on"
             " every replica"
         )
+    if role != "jobs":
+        refuse_taken_ports(
+            host, [port, *([settings.hma_api_port] if settings.hma_api_port else [])]
+        )
     private_folder(settings.data_dir)
     database = open_database(settings)
     if role == "jobs":
@@ -186,6 +192,30 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             "on_exit": lambda server: jobs and jobs.stop(),
         },
     ).run()
+
+
+def refuse_taken_ports(host: str, ports: list[int]) -> None:
+    """Refuse to start where another process listens already.
+
+    The workers listen with SO_REUSEPORT (see `hma.worker`), which would also
+    let a second `hma serve` with another data dir bind the same port without
+    a word and take a share of the requests. A probe bound without it fails on
+    any listener at all.
+    """
+    for port in ports:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _name, address in found:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(address)
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    raise PortTaken(
+                        f"{host}:{port} is in use by another process (another hma serve?):"
+                        " stop it, or serve on another --port"
+                    ) from None
 
 
 class _JobsProcess:

@@ -507,3 +507,24 @@ def test_a_replica_role_without_the_shared_secret_key_refuses_to_start(hma, monk
     result = hma("serve", "--role", role)
     assert result.exit_code == 1
     assert f"--role {role} needs the secret_key setting" in result.stderr
+
+
+def test_a_second_server_on_a_taken_port_refuses_to_start(tmp_path, database_url):
+    """Workers listen with SO_REUSEPORT; a second `hma serve` with a data dir of its own
+    must not bind the same port and quietly answer a share of the requests."""
+    env = server_env(database_url, scheduler="false")
+    with replicas() as started:
+        first = Replica(tmp_path / "first", env, "--workers", "1")
+        started.append(first)
+        first.wait_ready()
+        command = [
+            str(Path(sys.executable).with_name("hma")),
+            "serve",
+            *("--port", str(first.port), "--data-dir", str(tmp_path / "second")),
+        ]
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1, second.stderr
+        assert f"127.0.0.1:{first.port} is in use by another process" in second.stderr
+        assert not (tmp_path / "second").exists()  # refused before it made any state
+        with urllib.request.urlopen(f"{first.base}/api/v1/ready", timeout=5) as answer:
+            assert answer.status == 200
