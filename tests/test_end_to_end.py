@@ -110,8 +110,13 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, A
                     if response.status == 200:
                         break
             except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"hma serve exited with {process.returncode}:\n{process.stderr.read()}"
+                    )
+                if time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail(f"hma serve did not answer in 30 s:\n{process.communicate()[1]}")
                 time.sleep(0.2)
         yield base, process
     finally:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -386,3 +390,23 @@ def test_index_for_picks_by_comparison():
     assert isinstance(index_for(VPDQ), VideoIndex)
     with pytest.raises(ValueError):
         index_for(HexSignalType("wide", 48, comparison="hamming"))
+
+
+def test_numba_caches_outside_the_package(tmp_path):
+    """A cache beside the sources outlives a regular install and then shadows an editable
+    one in the same environment; it goes to the user's cache folder instead."""
+    import matchers
+
+    package = Path(matchers.__file__).parent
+    before = set(package.rglob("*.nbi"))
+    script = (
+        "from matchers import ExactIndex\n"
+        "index = ExactIndex.build([1], ['a'])\n"
+        "index.compact()\n"
+        "assert index.lookup(['a'])[0][0].id == 1\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
+    assert list((tmp_path / "cache" / "hma" / "numba").rglob("*.nbi"))
+    assert set(package.rglob("*.nbi")) == before
