@@ -107,9 +107,37 @@ def parse_allowed_peers(text: str) -> tuple[AllowedPeer, ...]:
     return tuple(AllowedPeer.parse(entry) for entry in text.split(",") if entry.strip())
 
 
+#: IPv6 forms that carry an IPv4 address in their last 32 bits: the well-known NAT64
+#: prefix, IPv4-compatible addresses and SIIT's IPv4-translated ones.
+_EMBEDDING_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+#: Local-use NAT64 (RFC 8215): translated inside a network, never global.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64, compatible,
+    translated), which is the address its packets reach."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _EMBEDDING_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if address in _LOCAL_NAT64:
+        return False
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        address = inner
     return address.is_global and not address.is_multicast
 
 

@@ -65,6 +65,17 @@ def test_allow_list_entries_parse_with_and_without_ports():
     assert policy.permits("93.184.215.14", 80)  # public
     for internal in ("169.254.169.254", "::1", "::ffff:127.0.0.1", "0.0.0.0", "fc00::1"):
         assert not EgressPolicy().permits(internal, 80), internal
+    # IPv6 spellings of private IPv4 addresses: NAT64, 6to4, IPv4-compatible, SIIT.
+    for embedded in (
+        "64:ff9b::a9fe:a9fe",  # 169.254.169.254 through the well-known NAT64 prefix
+        "64:ff9b:1::808:808",  # local-use NAT64 is never global
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "::10.0.0.1",  # IPv4-compatible
+        "::ffff:0:192.168.0.1",  # IPv4-translated (SIIT)
+    ):
+        assert not EgressPolicy().permits(embedded, 80), embedded
+    for public in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:0:8.8.8.8"):
+        assert EgressPolicy().permits(public, 80), public
     for bad in ("intranet", "10.0.0.0/33", "127.0.0.1:0", "[::1]x"):
         with pytest.raises(ValueError, match="not an address or network"):
             parse_allowed_peers(bad)
