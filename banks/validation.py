@@ -110,9 +110,11 @@ def metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object", code="invalid_metadata")
     try:
-        size = len(json.dumps(value, allow_nan=False).encode())
+        # Encoded as stored: a lone UTF-16 surrogate (not text) fails here, not in the
+        # database.
+        size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
-        raise InvalidInput("metadata must be plain JSON", code="invalid_metadata") from exc
+        raise InvalidInput("metadata must be plain JSON text", code="invalid_metadata") from exc
     if size > MAX_METADATA_BYTES:
         raise InvalidInput(
             f"metadata is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}",

@@ -120,7 +120,28 @@ class HexSignalType(SignalType):
         return f"HexSignalType({self.name!r})"
 
 
-class URLSignalType(SignalType):
+#: Half of a UTF-16 surrogate pair on its own: JSON can spell one, no encoder takes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class TextSignalType(SignalType):
+    """A signal written as text (an address, a domain, an account, a phrase): a value
+    is checked to be text at all before the type's own rules read it."""
+
+    def normalize(self, value: str) -> str:
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            raise InvalidSignal(
+                f"{self.name} value holds a lone UTF-16 surrogate, which is not text",
+                code="invalid_text",
+            )
+        return self.normalize_text(value)
+
+    @abstractmethod
+    def normalize_text(self, value: str) -> str:
+        """The canonical spelling of text `value`, or InvalidSignal."""
+
+
+class URLSignalType(TextSignalType):
     """A web address or a part of a site, matched the way URL blocklists match.
 
     Stored as a lookup expression (`host/path?query`, see `hashers.urls`): a
@@ -136,7 +157,7 @@ class URLSignalType(SignalType):
     #: a database index, and no blocklist entry is that long).
     max_length = 2048
 
-    def normalize(self, value: str) -> str:
+    def normalize_text(self, value: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise InvalidSignal("url value must be a non-empty string", code="invalid_url")
         expression = canonicalize(refang(value)).expression
@@ -151,31 +172,31 @@ class URLSignalType(SignalType):
         return CanonicalURL.from_expression(value).expressions()
 
 
-class DomainSignalType(SignalType):
+class DomainSignalType(TextSignalType):
     """A host or registrable domain, covering itself and every subdomain."""
 
     name = "domain"
     comparison = "exact"
 
-    def normalize(self, value: str) -> str:
+    def normalize_text(self, value: str) -> str:
         return normalize_domain(refang(value) if isinstance(value, str) else value)
 
     def lookup_values(self, value: str) -> list[str]:
         return parent_domains(value)
 
 
-class AccountSignalType(SignalType):
+class AccountSignalType(TextSignalType):
     """An account identifier, `kind:value` (see `hashers.accounts` for each kind's rules)."""
 
     name = "account"
     comparison = "exact"
     personal = True
 
-    def normalize(self, value: str) -> str:
+    def normalize_text(self, value: str) -> str:
         return parse_account(value)
 
 
-class KeywordSignalType(SignalType):
+class KeywordSignalType(TextSignalType):
     """A word or phrase, found in text after folding (see `hashers.keywords`).
 
     As a bank value it is the keyword; as a queried value, the text to search.
@@ -184,7 +205,7 @@ class KeywordSignalType(SignalType):
     name = "keyword"
     comparison = "keywords"
 
-    def normalize(self, value: str) -> str:
+    def normalize_text(self, value: str) -> str:
         return normalize_keyword(value)
 
 

@@ -10,8 +10,10 @@ import json
 import pytest
 
 from actioners import metrics
-from banks import transfer
+from banks import transfer, validation
 from banks.spreadsheet import cell_text, safe_cell
+from core.errors import InvalidInput, InvalidSignal
+from hashers.signals import ACCOUNT, DOMAIN, KEYWORD, URL
 from hma.web.headers import MAX_ID, SECURITY_HEADERS
 
 HUGE = 4699651195872348835553115897856
@@ -72,6 +74,44 @@ def test_json_nested_too_deep_is_a_400(api, depth):
         "/banks", json={"name": "deep", "description": "d", "metadata": nested_metadata}
     )
     assert answer.status_code in (201, 400)  # never a 500
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "body"),
+    [
+        ("/match", "ingest", {"urls": [f"http://a{LONE}.example/"]}),
+        ("/match", "ingest", {"signals": [{"type": "domain", "value": f"a{LONE}.example"}]}),
+        ("/match", "ingest", {"accounts": [{"type": "email", "value": f"a{LONE}@x.example"}]}),
+        ("/match", "ingest", {"text": f"words {LONE} words"}),
+        (
+            "/scan",
+            "ingest",
+            {"content_ref": f"up{LONE}", "signals": [{"type": "md5", "value": "0" * 32}]},
+        ),
+        ("/banks", "curator", {"name": "b", "description": f"d{LONE}"}),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_json_is_a_400(api, path, role, body):
+    """JSON can spell half a UTF-16 surrogate pair, which no encoder takes."""
+    answer = api.post(path, role=role, data=json.dumps(body), content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["code"] == "invalid_text"
+    paired = json.dumps({"text": "a \U0001f600 pair is text"})  # escaped as a surrogate pair
+    assert "\\ud83d" in paired
+    answer = api.post("/match", role="ingest", data=paired, content_type="application/json")
+    assert answer.status_code == 200
+
+
+def test_a_lone_surrogate_is_no_signal_and_no_metadata_wherever_they_come_from():
+    """Exchanges and imports parse values without the HTTP layer: the types refuse them."""
+    for kind in (URL, DOMAIN, ACCOUNT, KEYWORD):
+        with pytest.raises(InvalidSignal, match="surrogate"):
+            kind.normalize(f"email:a{LONE}@example.org")
+    with pytest.raises(InvalidInput, match="plain JSON text"):
+        validation.metadata({"note": f"x{LONE}"})
 
 
 def test_formula_cells_are_written_as_text_and_read_back_unchanged():

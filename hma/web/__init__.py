@@ -24,6 +24,7 @@ from hma.web.context import EXTENSION, Services, close_session
 from hma.web.errors import register_error_handlers
 from hma.web.headers import IdConverter, add_security_headers
 from hma.web.hma_api.port import on_own_port
+from hma.web.json_text import TextOnlyJSON
 from hma.web.path_token import token_in_path
 
 #: Hours a console sign-in lasts.
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         PERMANENT_SESSION_LIFETIME=console_sessions.LIFETIME,
     )
     app.session_interface = ConsoleSessions()
+    app.json = TextOnlyJSON(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     scanner = build_scanner(settings)
     taxonomy = load_taxonomy(settings)
