@@ -410,3 +410,22 @@ def test_numba_caches_outside_the_package(tmp_path):
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
     assert list((tmp_path / "cache" / "hma" / "numba").rglob("*.nbi"))
     assert set(package.rglob("*.nbi")) == before
+
+
+def test_keywords_are_found_across_chunks_and_overlaps_cost_no_more_than_the_text():
+    """The text is searched a chunk at a time: a phrase across a chunk's edge is found,
+    and nested phrases over a long repetitive text are each reported once."""
+    from hashers.keywords import fold
+    from matchers.keywords import CHUNK, KeywordIndex
+
+    index = KeywordIndex()
+    nested = [" ".join(["aa"] * n) for n in range(1, 61)]
+    index.add_values(range(1, 61), nested)
+    index.add_values([100, 101, 102], ["edge phrase here", "near the end", "absent words"])
+    filler = "ab" * ((CHUNK - 8) // 2)  # folding keeps it whole: no letter repeats
+    text = f"{filler} edge phrase here " + "aa " * 300_000 + " near the end"
+    at = fold(text).index(" edge phrase here ")
+    assert at < CHUNK < at + len(" edge phrase here ")  # it straddles the first edge
+    [hits] = index.lookup([text])
+    assert [hit.id for hit in hits] == [*range(1, 61), 100, 101]
+    assert {hit.found for hit in hits if hit.id >= 100} == {"edge phrase here", "near the end"}
