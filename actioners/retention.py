@@ -85,12 +85,17 @@ def run(session: Session, policy: RetentionPolicy, now: datetime | None = None) 
 
 #: What a case keeps of the upload for its reviewers: the reduced copy, the post's text.
 KEPT_FOR_REVIEW = (CaseMedia, CaseText)
+#: Set in `Session.info` by a transaction that deleted kept copies: once it commits,
+#: the application makes the database give up the pages that held them (SQLite's
+#: write-ahead log keeps them until a checkpoint).
+MEDIA_DELETED = "hma.media_deleted"
 
 
 def delete_case_media(session: Session, case_id: int) -> None:
     """The kept copy and text of one case, at once (a rejection that took effect)."""
     for model in KEPT_FOR_REVIEW:
         session.execute(delete(model).where(model.case_id == case_id))
+    session.info[MEDIA_DELETED] = True
 
 
 def _delete_media(session: Session, closed_before: datetime | None, decision: str = "") -> int:
@@ -108,6 +113,8 @@ def _delete_media(session: Session, closed_before: datetime | None, decision: st
         while ids := list(session.scalars(query.limit(BATCH))):
             session.execute(delete(model).where(model.id.in_(ids)))
             deleted += len(ids)
+    if deleted:
+        session.info[MEDIA_DELETED] = True
     return deleted
 
 

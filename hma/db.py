@@ -6,6 +6,7 @@ writer); PostgreSQL is the scale-out engine. Both run the same migrations.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -25,7 +26,7 @@ import accounts.models  # noqa: F401
 import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401
-from actioners import audit
+from actioners import audit, retention
 from core.errors import SchemaOutdated
 from database import Base
 from hma.audit_anchor import AuditAnchor
@@ -84,6 +85,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: they include kept copies
+    # of uploads that must be gone once deleted.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     # Up to 64 MiB of pages per connection (allocated as used): a sync's random
     # index inserts stay in memory instead of re-reading pages from the OS.
@@ -143,6 +147,25 @@ class Database:
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
         self.audit_anchor: AuditAnchor | None = None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.sessions, "after_commit", self._after_media_deleted)
+            event.listen(self.sessions, "after_rollback", self._forget_media_deleted)
+
+    def _after_media_deleted(self, session: Session) -> None:
+        """Checkpoint the write-ahead log, truncating it, once kept copies were deleted:
+        until then its older frames still hold them. In a thread of its own: the
+        checkpoint waits for readers, and whoever deleted need not."""
+        if session.info.pop(retention.MEDIA_DELETED, False):
+            threading.Thread(target=self.truncate_log, daemon=True, name="wal-checkpoint").start()
+
+    @staticmethod
+    def _forget_media_deleted(session: Session) -> None:
+        session.info.pop(retention.MEDIA_DELETED, None)
+
+    def truncate_log(self) -> None:
+        """Copy SQLite's write-ahead log into the database and empty it."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def key_audit_log(self, key: bytes, anchor: AuditAnchor | None = None) -> None:
         """Chain this database's new audit entries, and verify them, with `key`; with

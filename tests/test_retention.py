@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from actioners import audit, cases, retention, review
 from actioners.media import keep_reduced_copy
@@ -14,6 +17,7 @@ from actioners.webhooks import queue_webhook
 from banks.taxonomy import Taxonomy
 from database import utcnow
 from tests.conftest import fixture_bytes
+from tests.exchange_servers import wait_until
 from tests.test_review import hit
 
 POLICY = RetentionPolicy(keep_rejected_media=False, media_days=90, case_days=730)
@@ -112,3 +116,28 @@ def test_the_cli_runs_it(hma):
     done = hma("retention", "run")
     assert done.exit_code == 0, done.stderr
     assert "deleted the media of 0 case(s) and 0 closed case(s)" in done.stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_deleted_copy_leaves_neither_the_database_file_nor_its_log(database):
+    """SQLite keeps deleted pages in its write-ahead log until a checkpoint, and in free
+    pages of the file after: the copy of a rejected upload must be gone from both."""
+    with database.session() as session:
+        case = cases.record_matches(session, "fp", [hit()], taxonomy=TAX)
+        assert keep_reduced_copy(session, case, fixture_bytes("aaa-orig.jpg"), 64)
+        case_id = case.id
+    with database.session() as session:
+        stored = session.scalar(select(CaseMedia.data).where(CaseMedia.case_id == case_id))
+    sample = bytes(stored)[len(stored) // 2 : len(stored) // 2 + 48]
+    path = Path(make_url(database.url).database)
+    files = (path, path.with_name(path.name + "-wal"))
+
+    def anywhere() -> bool:
+        return any(f.exists() and sample in f.read_bytes() for f in files)
+
+    assert anywhere()
+    with database.session() as session:
+        decided = session.get(Case, case_id)
+        review.decide(session, decided, "reject", "user:r", AT_ONCE, TAX, reason="not_violating")
+    assert not has_media(database, case_id)
+    wait_until(lambda: not anywhere(), timeout=10)
