@@ -245,7 +245,10 @@ def test_second_start_prints_no_new_token_and_has_indexes_ready(tmp_path, databa
         status, banks = Client(base, token).request("GET", "/banks")
         assert status == 200 and [b["name"] for b in banks["banks"]] == ["known"]
         # Indexes were loaded before the first request, not by it.
-        with urllib.request.urlopen(f"{base}/api/v1/status", timeout=5) as response:
+        request = urllib.request.Request(
+            f"{base}/api/v1/status", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
             state = json.loads(response.read())
         assert state["index_lag"] == 0
         assert state["indexes"]["pdq"]["size"] == 1

@@ -64,6 +64,14 @@ def authenticate(roles: tuple[str, ...] | None, person: bool = False) -> Grant:
     return token
 
 
+def optional_grant() -> Grant | None:
+    """The request's token if it sent one (any role; a wrong one is refused as ever),
+    for routes that answer everyone but show more to a token."""
+    if not request.headers.get("Authorization"):
+        return None
+    return authenticate(None)
+
+
 def actor() -> str:
     """Who is acting, as recorded in decisions: the person behind a personal
     token, else the token."""

@@ -588,10 +588,11 @@ class IndexState(TypedDict):
 
 
 class Status(TypedDict):
-    version: str
     status: Literal["ok", "unavailable"]
-    database: str
-    indexes: dict[str, IndexState]
+    #: The rest only for a token.
+    version: NotRequired[str]
+    database: NotRequired[str]
+    indexes: NotRequired[dict[str, IndexState]]
     change_log_head: NotRequired[int]
     applied_change_id: NotRequired[int]
     index_lag: NotRequired[int]

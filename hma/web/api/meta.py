@@ -12,6 +12,7 @@ from banks import changelog
 from hma import __version__
 from hma.web import schemas
 from hma.web.api import api
+from hma.web.auth import optional_grant
 from hma.web.context import db_session, services
 from hma.web.openapi import openapi_spec
 from hma.web.typed import endpoint
@@ -21,12 +22,19 @@ log = logging.getLogger(__name__)
 
 @api.get("/status")
 @endpoint(
-    "Liveness, index freshness and versions",
+    "Liveness; with a token, index freshness and versions",
     role=None,
-    responses={200: schemas.Status, 503: schemas.Status | schemas.ErrorBody},
+    responses={
+        200: schemas.Status,
+        401: schemas.ErrorBody,
+        503: schemas.Status | schemas.ErrorBody,
+    },
 )
 def status() -> tuple[Response, int]:
-    """Liveness and index freshness; no token needed, nothing sensitive shown."""
+    """Liveness for anyone; the version, the database engine and the indexes only for a
+    valid token (of any role): they tell an outsider what to attack."""
+    if optional_grant() is None:
+        return jsonify({"status": "ok"}), 200
     indexes = services().scanner.indexes
     body: dict[str, Any] = {"version": __version__}
     try:
