@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -119,6 +120,10 @@ def with_runtime(command: F) -> F:
 @click.version_option(package_name="hma")
 def main() -> None:
     """Hash uploads, match them against hash banks, and review every match."""
+    # What the service writes holds abuse signals or comes from them (the database,
+    # index snapshots, locks, checkpoints, exports): readable by its own user only,
+    # whatever the mode of a data dir that existed before.
+    os.umask(0o077)
 
 
 @main.command()

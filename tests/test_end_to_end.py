@@ -140,6 +140,26 @@ def first_start_token(data_dir: Path) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_everything_in_a_data_dir_made_beforehand_is_owner_only(tmp_path, database_url):
+    """An operator (or a container volume) made the data dir, readable by all: what the
+    service writes there, index snapshots and locks included, is still its user's only."""
+    data_dir = tmp_path / "made-by-the-operator"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    with running_server(data_dir, hma_env(database_url)):
+        assert (data_dir / "indexes" / "state.json").exists()
+    written = [path for path in data_dir.rglob("*") if path != data_dir]
+    assert any(path.parent.name == "indexes" for path in written)
+    loose = {
+        str(path.relative_to(data_dir)): oct(stat.S_IMODE(path.stat().st_mode))
+        for path in written
+        if stat.S_IMODE(path.stat().st_mode) & 0o077
+    }
+    assert loose == {}
+
+
+@pytest.mark.slow
 def test_bank_scan_case_decision_over_http(tmp_path, database_url):
     data_dir = tmp_path / "fresh-data"
     env = hma_env(database_url) | {"HMA_UNDO_SECONDS": "1"}
