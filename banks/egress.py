@@ -355,13 +355,7 @@ class Egress:
                     f"cannot connect to {shown_url(url)}: {_reason(exc)}", sent=False
                 ) from None
             except (HTTPError, OSError) as exc:
-                if cutoff.fired:
-                    raise EgressFailed(
-                        f"{shown_url(url)} did not answer within the deadline", sent=True
-                    ) from None
-                raise EgressFailed(
-                    f"{method} {shown_url(url)} failed: {_reason(exc)}", sent=True
-                ) from None
+                raise _failure(f"{method} {shown_url(url)}", url, exc, cutoff) from None
             try:
                 return Response(
                     answer.status,
@@ -450,20 +444,24 @@ def _read_limited(answer: Any, url: str, ends: float, max_bytes: int, cutoff: _C
                     sent=True,
                 )
             if time.monotonic() > ends:
-                raise EgressFailed(
-                    f"{shown_url(url)} did not finish within the deadline", sent=True
-                )
+                raise _past_deadline(url)
     except (HTTPError, OSError) as exc:
-        if cutoff.fired:
-            raise EgressFailed(
-                f"{shown_url(url)} did not finish within the deadline", sent=True
-            ) from None
-        raise EgressFailed(
-            f"reading from {shown_url(url)} failed: {_reason(exc)}", sent=True
-        ) from None
-    if cutoff.fired:
-        raise EgressFailed(f"{shown_url(url)} did not finish within the deadline", sent=True)
+        raise _failure(f"reading from {shown_url(url)}", url, exc, cutoff) from None
+    if cutoff.fired:  # the shut socket read as the end of the answer
+        raise _past_deadline(url)
     return bytes(body)
+
+
+def _failure(doing: str, url: str, exc: BaseException, cutoff: _Cutoff) -> EgressFailed:
+    """A request that broke off after it was sent: at its deadline, when the cutoff
+    shut its socket, else for the network's own reason."""
+    if cutoff.fired:
+        return _past_deadline(url)
+    return EgressFailed(f"{doing} failed: {_reason(exc)}", sent=True)
+
+
+def _past_deadline(url: str) -> EgressFailed:
+    return EgressFailed(f"{shown_url(url)} did not finish within the deadline", sent=True)
 
 
 def _reason(exc: BaseException) -> str:
