@@ -5,6 +5,7 @@
 >>> signals = registry.hash_bytes(open("photo.jpg", "rb").read(), HashingConfig())
 """
 
+import hashers._numba_cache  # noqa: F401 - first: it tells numba where to cache
 from core.errors import (
     CodedError,
     HashingError,

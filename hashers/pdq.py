@@ -1,8 +1,9 @@
-"""PDQ, the perceptual image hash the industry exchanges, through pdqhash.
+"""PDQ, the perceptual image hash the industry exchanges, computed bit for bit as
+its reference does (see "The hash itself" below).
 
-Hashing fewer pixels is the main lever on speed: pdqhash's cost is linear in
-the pixel count. Reducing an image changes PDQ's result unless two of PDQ's
-own size-dependent choices are preserved:
+Hashing fewer pixels is the main lever on speed on large images: PDQ's cost
+is linear in the pixel count, and so is decoding. Reducing an image changes
+PDQ's result unless two of PDQ's own size-dependent choices are preserved:
 
 * its blur window, `ceil(n / 128)` pixels per axis, must scale with the image,
   so a reduction by `s` is only used where `s * window(n / s)` stays within
@@ -21,11 +22,12 @@ See docs/benchmarks.md for the drift this leaves against full resolution.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pdqhash
+from numba import njit
 
 from hashers.opencv import cv2
 from hashers.signals import PDQ, Signal
@@ -36,7 +38,7 @@ SCALES = (8, 4, 2)
 MIN_REDUCED_SIDE = 500
 WINDOW_TOLERANCE = 1.07
 
-#: Names of pdqhash's eight dihedral variants, in its order.
+#: Names of PDQ's eight dihedral variants, in the reference's order.
 DIHEDRAL_VARIANTS = (
     "original",
     "rotate90",
@@ -110,23 +112,284 @@ def align(pixels: Pixels, full_width: int, full_height: int, scale: int) -> Pixe
     return np.asarray(moved, dtype=np.uint8)
 
 
-def _hex(bits: npt.NDArray[np.integer]) -> str:
-    """The 64-hex-digit form of pdqhash's 256-element bit vector, first bit most significant."""
-    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
+# The hash itself --------------------------------------------------------------------
+#
+# PDQ as its authors specify it (and their reference code computes it): float
+# luma from RGB, a Jarosz filter (two passes of box blurs along rows, then
+# columns, windows `ceil(n / 128)`), 64x64 samples, the 16x16 low frequencies
+# of their DCT (the DC term left out), one bit per coefficient above the
+# median; quality from the samples' gradients. Computed here, operation for
+# operation, so the bits equal pdqhash's (`tests/test_hashers.py` checks): in
+# one compiled kernel that releases the GIL, and five times faster than
+# pdqhash at 1024x768, whose wrapper builds its luma in three full-size
+# float64 temporaries and whose column passes stride across memory.
+
+#: PDQ's 16x64 DCT basis: row i is frequency i + 1.
+_DCT_BASIS = np.array(
+    [
+        [
+            float(np.float32(math.sqrt(2.0 / 64)))
+            * math.cos((math.pi / 2.0 / 64) * (i + 1) * (2 * j + 1))
+            for j in range(64)
+        ]
+        for i in range(16)
+    ],
+    dtype=np.float32,
+)
+#: Images smaller than this on a side hash to all zeros, quality 0 (as the reference).
+MIN_HASHABLE_SIDE = 5
+
+
+@njit(nogil=True, cache=True)
+def _box_row(src, dst, window):  # type: ignore[no-untyped-def]
+    """A box blur along one row, as PDQ's reference: the window is centred, and
+    shrinks at the edges."""
+    half = (window + 2) // 2
+    total = np.float32(0.0)
+    size = right = left = out = 0
+    for _ in range(half - 1):
+        total += src[right]
+        size += 1
+        right += 1
+    for _ in range(window - half + 1):
+        total += src[right]
+        size += 1
+        dst[out] = total / np.float32(size)
+        right += 1
+        out += 1
+    for _ in range(src.shape[0] - window):
+        total += src[right]
+        total -= src[left]
+        dst[out] = total / np.float32(size)
+        left += 1
+        right += 1
+        out += 1
+    for _ in range(half - 1):
+        total -= src[left]
+        size -= 1
+        dst[out] = total / np.float32(size)
+        left += 1
+        out += 1
+
+
+@njit(nogil=True, cache=True)
+def _box_rows(src, dst, window):  # type: ignore[no-untyped-def]
+    """`_box_row` on every row, four rows side by side: one row's running sum is a
+    chain of dependent additions, four independent chains keep the core busy (twice
+    as fast, the same operations in the same order per row)."""
+    rows, cols = src.shape
+    half = (window + 2) // 2
+    fours = rows - rows % 4
+    for i in range(0, fours, 4):
+        a, b, c, d = src[i], src[i + 1], src[i + 2], src[i + 3]
+        out_a, out_b, out_c, out_d = dst[i], dst[i + 1], dst[i + 2], dst[i + 3]
+        sum_a = sum_b = sum_c = sum_d = np.float32(0.0)
+        size = right = left = out = 0
+        for _ in range(half - 1):
+            sum_a += a[right]
+            sum_b += b[right]
+            sum_c += c[right]
+            sum_d += d[right]
+            size += 1
+            right += 1
+        for _ in range(window - half + 1):
+            sum_a += a[right]
+            sum_b += b[right]
+            sum_c += c[right]
+            sum_d += d[right]
+            size += 1
+            n = np.float32(size)
+            out_a[out], out_b[out], out_c[out], out_d[out] = (
+                sum_a / n,
+                sum_b / n,
+                sum_c / n,
+                sum_d / n,
+            )
+            right += 1
+            out += 1
+        n = np.float32(size)
+        for _ in range(cols - window):
+            sum_a += a[right]
+            sum_b += b[right]
+            sum_c += c[right]
+            sum_d += d[right]
+            sum_a -= a[left]
+            sum_b -= b[left]
+            sum_c -= c[left]
+            sum_d -= d[left]
+            out_a[out], out_b[out], out_c[out], out_d[out] = (
+                sum_a / n,
+                sum_b / n,
+                sum_c / n,
+                sum_d / n,
+            )
+            left += 1
+            right += 1
+            out += 1
+        for _ in range(half - 1):
+            sum_a -= a[left]
+            sum_b -= b[left]
+            sum_c -= c[left]
+            sum_d -= d[left]
+            size -= 1
+            n = np.float32(size)
+            out_a[out], out_b[out], out_c[out], out_d[out] = (
+                sum_a / n,
+                sum_b / n,
+                sum_c / n,
+                sum_d / n,
+            )
+            left += 1
+            out += 1
+    for i in range(fours, rows):
+        _box_row(src[i], dst[i], window)
+
+
+@njit(nogil=True, cache=True)
+def _box_cols(src, dst, window):  # type: ignore[no-untyped-def]
+    """`_box_rows` down each column, every column at once, so memory is read row by row
+    (the same sums in the same order per column)."""
+    rows, cols = src.shape
+    half = (window + 2) // 2
+    total = np.zeros(cols, dtype=np.float32)
+    size = 0
+    right = 0
+    left = 0
+    out = 0
+    for _ in range(half - 1):
+        for j in range(cols):
+            total[j] += src[right, j]
+        size += 1
+        right += 1
+    for _ in range(window - half + 1):
+        size += 1
+        divisor = np.float32(size)
+        for j in range(cols):
+            total[j] += src[right, j]
+            dst[out, j] = total[j] / divisor
+        right += 1
+        out += 1
+    divisor = np.float32(size)
+    for _ in range(rows - window):
+        for j in range(cols):
+            total[j] += src[right, j]
+            total[j] -= src[left, j]
+            dst[out, j] = total[j] / divisor
+        left += 1
+        right += 1
+        out += 1
+    for _ in range(half - 1):
+        size -= 1
+        divisor = np.float32(size)
+        for j in range(cols):
+            total[j] -= src[left, j]
+            dst[out, j] = total[j] / divisor
+        left += 1
+        out += 1
+
+
+#: Each channel's share of luma for each of its 256 values, in double precision: a
+#: pixel's luma is their sum rounded to float, exactly the luma of pdqhash (which
+#: multiplies and adds in double), at half the cost of multiplying.
+_LUMA_TABLES = np.array(
+    [[value * weight for value in range(256)] for weight in (0.299, 0.587, 0.114)],
+    dtype=np.float64,
+)
+
+
+@njit(nogil=True, cache=True)
+def _pdq_dct(rgb, basis, luma_tables):  # type: ignore[no-untyped-def]
+    """The 16x16 DCT coefficients and the quality of RGB uint8 pixels."""
+    rows, cols = rgb.shape[0], rgb.shape[1]
+    if rows < MIN_HASHABLE_SIDE or cols < MIN_HASHABLE_SIDE:
+        return np.zeros((16, 16), dtype=np.float32), 0
+    red, green, blue = luma_tables[0], luma_tables[1], luma_tables[2]
+    first = np.empty((rows, cols), dtype=np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            first[i, j] = np.float32(red[rgb[i, j, 0]] + green[rgb[i, j, 1]] + blue[rgb[i, j, 2]])
+    samples = np.empty((64, 64), dtype=np.float32)
+    if rows == 64 and cols == 64:
+        samples[:, :] = first
+    else:
+        second = np.empty_like(first)
+        for _ in range(2):
+            _box_rows(first, second, (cols + 127) // 128)
+            _box_cols(second, first, (rows + 127) // 128)
+        for i in range(64):
+            row = int(((i + 0.5) * rows) / 64)
+            for j in range(64):
+                samples[i, j] = first[row, int(((j + 0.5) * cols) / 64)]
+    gradients = 0
+    hundred, full_scale = np.float32(100), np.float32(255)
+    for i in range(63):
+        for j in range(64):
+            gradients += abs(int((samples[i, j] - samples[i + 1, j]) * hundred / full_scale))
+    for i in range(64):
+        for j in range(63):
+            gradients += abs(int((samples[i, j] - samples[i, j + 1]) * hundred / full_scale))
+    partial = np.empty((16, 64), dtype=np.float32)
+    for i in range(16):
+        for j in range(64):
+            total = np.float32(0.0)
+            for k in range(64):
+                total += basis[i, k] * samples[k, j]
+            partial[i, j] = total
+    coefficients = np.empty((16, 16), dtype=np.float32)
+    for i in range(16):
+        for j in range(16):
+            total = np.float32(0.0)
+            for k in range(64):
+                total += partial[i, k] * basis[j, k]
+            coefficients[i, j] = total
+    return coefficients, min(gradients // 90, 100)
+
+
+def _hex(coefficients: npt.NDArray[np.float32]) -> str:
+    """The hash of 16x16 coefficients: a bit per coefficient above their lower median
+    (the 128th smallest), the last coefficient first, as 64 hex digits."""
+    flat = coefficients.ravel()
+    median = np.partition(flat, 127)[127]
+    return np.packbits((flat > median)[::-1]).tobytes().hex()
+
+
+#: What rotating or flipping the image does to its coefficients: (transposed, sign
+#: of each coefficient by its row and column), by variant name.
+_ROW, _COLUMN = np.indices((16, 16))
+_ODD_ROW, _ODD_COLUMN = (_ROW % 2 == 1), (_COLUMN % 2 == 1)
+_EVEN_SUM = (_ROW + _COLUMN) % 2 == 0
+_DIHEDRAL = {
+    "rotate90": (True, np.where(_ODD_COLUMN, 1, -1)),
+    "rotate180": (False, np.where(_EVEN_SUM, 1, -1)),
+    "rotate270": (True, np.where(_ODD_ROW, 1, -1)),
+    "flipx": (False, np.where(_ODD_ROW, 1, -1)),
+    "flipy": (False, np.where(_ODD_COLUMN, 1, -1)),
+    "flip_plus1": (True, np.ones((16, 16), dtype=np.int64)),
+    "flip_minus1": (True, np.where(_EVEN_SUM, 1, -1)),
+}
+
+
+def _coefficients(pixels: Pixels) -> tuple[npt.NDArray[np.float32], int]:
+    coefficients, quality = _pdq_dct(
+        np.ascontiguousarray(pixels, dtype=np.uint8), _DCT_BASIS, _LUMA_TABLES
+    )
+    return coefficients, int(quality)
 
 
 def pdq_from_rgb(pixels: Pixels) -> tuple[str, int]:
     """PDQ hash and quality (0-100) of RGB uint8 pixels of shape (height, width, 3)."""
-    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels, dtype=np.uint8))
-    return _hex(bits), int(quality)
+    coefficients, quality = _coefficients(pixels)
+    return _hex(coefficients), quality
 
 
 def pdq_dihedral_from_rgb(pixels: Pixels) -> tuple[dict[str, str], int]:
-    """The eight rotation/flip variants from one luma pass, by name, and the quality."""
-    hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(pixels, dtype=np.uint8))
-    return {name: _hex(bits) for name, bits in zip(DIHEDRAL_VARIANTS, hashes, strict=True)}, int(
-        quality
-    )
+    """The eight rotation/flip variants from one pass, by name, and the quality."""
+    coefficients, quality = _coefficients(pixels)
+    variants = {"original": _hex(coefficients)}
+    for name, (transposed, sign) in _DIHEDRAL.items():
+        turned = (coefficients * sign).astype(np.float32)
+        variants[name] = _hex(turned.T if transposed else turned)
+    return {name: variants[name] for name in DIHEDRAL_VARIANTS}, quality
 
 
 def pdq_signal(pixels: Pixels, quality_min: int, dihedral: bool = False) -> Signal:

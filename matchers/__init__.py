@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matchers._numba_cache  # noqa: F401 - first: it tells numba where to cache
 from hashers import SignalType
 from matchers.base import Hit, SignalIndex
 from matchers.exact import ExactIndex

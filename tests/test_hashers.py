@@ -536,3 +536,25 @@ def test_registry_accepts_plugin_hashers():
 def test_registry_refuses_a_second_type_with_the_same_name():
     with pytest.raises(ValueError):
         default_registry(load_plugins=False).add_signal_type(HexSignalType("pdq", 64))
+
+
+@pytest.mark.parametrize(
+    ("height", "width"), [(5, 7), (64, 64), (100, 333), (513, 129), (768, 1024), (4, 100)]
+)
+def test_our_pdq_is_pdqhash_bit_for_bit(height, width):
+    """The kernel computes PDQ as the reference does: hash, quality and every variant."""
+    from hashers.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
+
+    rng = np.random.default_rng(height * width)
+    smooth = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
+    pixels = np.asarray(smooth) // 2 + rng.integers(0, 128, (height, width, 3), dtype=np.uint8)
+    bits, quality = pdqhash.compute(pixels)
+    assert pdq_from_rgb(pixels) == (np.packbits(bits.astype(np.uint8)).tobytes().hex(), quality)
+    variants, turned_quality = pdq_dihedral_from_rgb(pixels)
+    theirs, _ = pdqhash.compute_dihedral(pixels)
+    assert turned_quality == quality
+    assert list(variants.values()) == [
+        np.packbits(np.asarray(b, dtype=np.uint8)).tobytes().hex() for b in theirs
+    ]
