@@ -1,17 +1,18 @@
-"""Hashing uploads in child processes, for the request workers of `hma serve`.
+"""Hashing videos in child processes, for the request workers of `hma serve`.
 
-Decoding and PDQ hold the GIL for most of an upload's tens of milliseconds:
-hashed in a request thread, every upload would stop all the lookups of its
-worker while it ran. Each worker therefore hands uploads to a small pool of
-child processes, started before it accepts requests and run at a lower CPU
-priority than the workers, so a lookup gets a core before an upload does.
-A child that dies (a decoder crashing on hostile media, say) costs that one
-upload an error and is replaced; the worker itself never goes down with it.
+Images are hashed in the request's own thread: decoding releases the GIL,
+PDQ runs in a kernel that releases it, and the hand-off to another process
+cost more than the whole hash. Videos are another matter: decoding them
+takes FFmpeg seconds of work on the most complex input a platform accepts,
+so each worker hands them to a pool of child processes, started at the
+first video (most deployments hash few or none) and run at a lower CPU
+priority than the workers. A child that dies (a decoder crashing on hostile
+media, say) costs that one upload an error and is replaced; the worker itself
+never goes down with it.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import threading
@@ -51,22 +52,14 @@ def _started() -> int:
     return os.getpid()
 
 
-def _sample_jpeg() -> bytes:
-    """A small photo-like JPEG: hashing it loads every decoder and table a real upload needs."""
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.linear_gradient("L").convert("RGB").save(out, "JPEG")
-    return out.getvalue()
-
-
 class HashingPool:
-    """`processes` hashing processes, replaced as a whole if one of them dies."""
+    """`processes` hashing processes, started when first needed, replaced as a whole
+    if one of them dies."""
 
     def __init__(self, settings: Settings, processes: int) -> None:
         self.settings, self.processes = settings, processes
         self._lock = threading.Lock()
-        self._pool = self._start()
+        self._pool: ProcessPoolExecutor | None = None
 
     def _start(self) -> ProcessPoolExecutor:
         # Spawned, not forked: the worker has threads, which a fork would not carry.
@@ -77,21 +70,26 @@ class HashingPool:
             initargs=(self.settings,),
         )
 
-    def warm_up(self) -> None:
-        """Start every process and hash once in it now, rather than on a user's first upload."""
-        sample = _sample_jpeg()
-        jobs = [self._pool.submit(_hash_in_child, sample, None) for _ in range(self.processes)]
-        for job in jobs:
-            job.result()
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._start()
+            return self._pool
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one upload; raises HashingError for bad media."""
-        pool = self._pool
+        pool = self._current()
         try:
             return pool.submit(_hash_in_child, data, path).result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
                     log.error("a hashing process died; starting new ones")
-                    self._pool = self._start()
+                    self._pool = None
             raise HasherCrashed("hashing this upload stopped its hashing process") from None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None

@@ -6,11 +6,13 @@ counts as a match, and when a case opens, is decided in exactly one place.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from actioners import cases
@@ -22,6 +24,7 @@ from banks.taxonomy import Taxonomy
 from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
+from hashers.media import video_container
 from hma.hashing_pool import HashingPool
 from hma.settings import Settings
 
@@ -58,16 +61,21 @@ class Scanner:
         self.taxonomy = taxonomy or load_taxonomy(settings)
         self._hashing: HashingPool | None = None
 
-    def hash_in_background(self, processes: int) -> None:
-        """From now on, hash in `processes` child processes (see hma.hashing_pool)."""
+    def hash_videos_apart(self, processes: int) -> None:
+        """From now on, hash videos in `processes` child processes, started at the first
+        video (see hma.hashing_pool); images stay in the caller's thread."""
         self._hashing = HashingPool(self.settings, processes)
-        self._hashing.warm_up()
+
+    def warm_up(self) -> None:
+        """Hash a small photo now, so that the first upload finds every decoder and
+        kernel loaded (a server does it before forking, for all its workers)."""
+        self.registry.hash_bytes(sample_jpeg(), self.settings.hashing)
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
-        if self._hashing is None:
-            return self.registry.hash_bytes(data, self.settings.hashing, path)
-        return self._hashing.hash(data, path)
+        if self._hashing is not None and video_container(data) is not None:
+            return self._hashing.hash(data, path)
+        return self.registry.hash_bytes(data, self.settings.hashing, path)
 
     def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:
         """Caller-supplied (type, value) pairs, validated and normalised."""
@@ -120,6 +128,13 @@ class Scanner:
             case.text = CaseText(text=text)
         result.case_id = case.id if case is not None else None
         return result
+
+
+def sample_jpeg() -> bytes:
+    """A small photo-like JPEG: hashing it loads every decoder and table an upload needs."""
+    out = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").save(out, "JPEG")
+    return out.getvalue()
 
 
 def load_taxonomy(settings: Settings) -> Taxonomy:

@@ -111,7 +111,7 @@ def _start_worker(app: Flask) -> None:
     """Gunicorn hook, in each worker before it accepts: threads do not survive fork."""
     services = _services(app)
     _follow_changes(services)
-    services.scanner.hash_in_background(max(1, services.settings.serve_hash_processes))
+    services.scanner.hash_videos_apart(max(1, services.settings.serve_hash_processes))
     _freeze_heap()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
@@ -162,6 +162,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     count = worker_count(settings, workers)
     app = create_app(settings, database)
     prepare_snapshot(database, _services(app).scanner.indexes)
+    _services(app).scanner.warm_up()  # in the master: every worker inherits it
     # The workers are forked from this process: they must open their own connections.
     database.dispose()
     _freeze_heap()

@@ -339,9 +339,9 @@ class Settings(StrictModel):
         1,
         ge=1,
         description=(
-            "Processes each worker hashes uploads in, at a lower CPU priority than the workers "
-            "(decoding and PDQ hold the GIL: hashed in a worker, an upload would stall its "
-            "lookups)."
+            "Processes each worker hashes videos in, started at its first video, at a lower CPU "
+            "priority than the workers (a decoder crashing on a hostile video costs that upload, "
+            "not the worker); images are hashed in the request's thread."
         ),
     )
     serve_queue_limit_seconds: float = Field(

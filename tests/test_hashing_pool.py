@@ -1,5 +1,5 @@
-"""Uploads hashed in child processes: the same signals, the same errors, and a crash
-that costs one upload, not the worker."""
+"""Videos hashed in child processes: the same signals, the same errors, a crash that
+costs one upload, not the worker, and no process at all until the first video."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import pytest
 
 from core.errors import HasherCrashed, HashingError
 from hma.hashing_pool import HashingPool, _started
-from hma.scan import build_registry
+from hma.scan import build_registry, build_scanner
 from hma.settings import load_settings
 from tests.conftest import fixture_bytes
+from tests.media_factory import write_video
 
 
 @pytest.fixture
 def pool(tmp_path):
     settings = load_settings(environ={}, data_dir=tmp_path)
     hashing = HashingPool(settings, 1)
-    hashing.warm_up()
     yield settings, hashing
-    hashing._pool.shutdown(cancel_futures=True)
+    hashing.shutdown()
 
 
 def test_a_child_hashes_as_the_worker_would(pool):
@@ -41,8 +41,26 @@ def test_bad_media_gets_its_own_error_back(pool):
 
 def test_a_dead_child_costs_one_upload_and_is_replaced(pool):
     _, hashing = pool
-    child = hashing._pool.submit(_started).result()
+    child = hashing._current().submit(_started).result()
     os.kill(child, signal.SIGKILL)
     with pytest.raises(HasherCrashed):
         hashing.hash(fixture_bytes("aaa-orig.jpg"))
     assert hashing.hash(fixture_bytes("aaa-orig.jpg"))[0].type == "pdq"
+
+
+def test_images_stay_in_the_thread_and_the_pool_starts_at_the_first_video(tmp_path):
+    settings = load_settings(environ={}, data_dir=tmp_path)
+    scanner = build_scanner(settings)
+    scanner.hash_videos_apart(1)
+    pool = scanner._hashing
+    assert pool is not None
+    image = scanner.hash(fixture_bytes("aaa-orig.jpg"))
+    assert image[0].type == "pdq" and pool._pool is None  # hashed here, nothing started
+    video = write_video(tmp_path / "clip.mp4").read_bytes()
+    try:
+        signals = {s.type: s for s in scanner.hash(video)}
+        assert pool._pool is not None and "vpdq" in signals
+        here = build_registry(settings).hash_bytes(video, settings.hashing)
+        assert [s.to_dict() for s in here] == [s.to_dict() for s in signals.values()]
+    finally:
+        pool.shutdown()
