@@ -18,7 +18,8 @@ process syncs a new list of `--backfill` signals, and how soon after the sync
 its last signal is matchable. Prints req/s,
 p50, p99 and errors (non-2xx and socket errors) per row, how long each
 server took to become ready (the first start builds the index snapshot, the
-next ones map it), and the resident memory of the server's processes. wrk
+next ones map it), and the resident memory of the server's processes, idle
+and after the loads. wrk
 runs one thread: it shares the two cores with the server, and its own CPU
 use is part of the figures.
 """
@@ -324,6 +325,11 @@ def run(kind: str, args: argparse.Namespace) -> None:
         snapshot = "from the snapshot" if (root / "data" / "indexes").exists() else "building it"
         server = Server(env, count, root / "serve.log")
         print(f"{count} worker(s) ready {server.ready_seconds:.1f} s after starting ({snapshot})")
+        time.sleep(2)  # the jobs process settles
+        rss, pss = server.memory_mb()
+        print(
+            f"idle memory of {count} worker(s) + master + jobs: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB"
+        )
         try:
             for load in loads(banked):
                 if load.name not in args.loads:
@@ -332,7 +338,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
                     figures = wrk(server.url, load, token, connections, args.seconds, root)
                     row(f"{load.name}, {count} worker(s), {connections} conn", figures)
             rss, pss = server.memory_mb()
-            print(f"memory of {count} worker(s) + master: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
+            print(f"memory after the loads: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
             if args.backfill and workers == args.workers[-1]:
                 lookup = loads(banked)[0]
                 last, jobs = backfill(env, root, args.backfill)

@@ -38,6 +38,7 @@ from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings
+from hma.startup_memory import release_startup_memory
 from hma.web import create_app
 from hma.web.context import EXTENSION, Services
 
@@ -166,6 +167,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     # The workers are forked from this process: they must open their own connections.
     database.dispose()
     _freeze_heap()
+    release_startup_memory()
     jobs = _JobsProcess(settings) if role == "all" and settings.scheduler else None
     also = f", HMA's API on port {settings.hma_api_port}" if settings.hma_api_port else ""
     print(

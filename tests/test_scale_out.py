@@ -528,3 +528,36 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(tmp_path, database_url
         assert not (tmp_path / "second").exists()  # refused before it made any state
         with urllib.request.urlopen(f"{first.base}/api/v1/ready", timeout=5) as answer:
             assert answer.status == 200
+
+
+def test_only_unchanged_read_only_file_pages_are_given_back():
+    """The master drops pages it can read back from their file, never one that holds a
+    change (relocations, data) or that is not a file's."""
+    from hma.startup_memory import droppable_mappings
+
+    smaps = "\n".join(
+        [
+            "7f0000000000-7f0000004000 r-xp 00000000 fe:00 1   /usr/lib/libcode.so",
+            "Rss:                  16 kB",
+            "Private_Dirty:         0 kB",
+            "Shared_Dirty:          0 kB",
+            "Anonymous:             0 kB",
+            "VmFlags: rd ex mr mw me",
+            "7f0000004000-7f0000005000 r--p 00004000 fe:00 1   /usr/lib/libcode.so",
+            "Rss:                   4 kB",
+            "Private_Dirty:         4 kB",
+            "Shared_Dirty:          0 kB",
+            "Anonymous:             4 kB",
+            "7f0000005000-7f0000006000 rw-p 00005000 fe:00 1   /usr/lib/libcode.so",
+            "Rss:                   4 kB",
+            "Private_Dirty:         0 kB",
+            "Shared_Dirty:          0 kB",
+            "Anonymous:             0 kB",
+            "7f0000006000-7f0000008000 r--p 00000000 00:00 0 ",
+            "Rss:                   8 kB",
+            "Private_Dirty:         0 kB",
+            "Shared_Dirty:          0 kB",
+            "Anonymous:             0 kB",
+        ]
+    )
+    assert droppable_mappings(smaps) == [(0x7F0000000000, 0x7F0000004000, 16 * 1024)]
