@@ -327,9 +327,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
         print(f"{count} worker(s) ready {server.ready_seconds:.1f} s after starting ({snapshot})")
         time.sleep(2)  # the jobs process settles
         rss, pss = server.memory_mb()
-        print(
-            f"idle memory of {count} worker(s) + master + jobs: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB"
-        )
+        print(f"idle memory, {count} worker(s), master, jobs: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
         try:
             for load in loads(banked):
                 if load.name not in args.loads:
