@@ -2,7 +2,7 @@
 
     python bench/http.py [--database sqlite|postgresql|both] [--hashes 1000]
                          [--seconds 10] [--backfill 1000000] [--workers 1,0]
-                         [--loads lookup,hma-lookup,upload,scan]
+                         [--loads lookup,hma-lookup,upload,scan,lookup-beside-upload]
 
 Starts the server itself (one run per worker count; 0 means one per core),
 on a fresh database holding a bank of `--hashes` random PDQ hashes, and
@@ -12,6 +12,8 @@ drives it with wrk (Debian's package) at 1 and 8 connections:
 - the same lookup through HMA's API (`hma-lookup`): `GET /m/lookup?signal_type=pdq&signal=`;
 - hash + match of a 1024x768 JPEG upload (multipart), no hit;
 - scan of a 320x240 JPEG upload with a `content_ref`, no hit;
+- lookups at 8 connections while uploads run at 8 beside them
+  (`lookup-beside-upload`, two wrk processes);
 
 then, with one worker per core, lookups at 8 connections while a `--role jobs`
 process syncs a new list of `--backfill` signals, and how soon after the sync
@@ -182,6 +184,13 @@ def children(pid: int) -> list[int]:
 
 
 def wrk(url: str, load: Load, token: str, connections: int, seconds: int, work: Path) -> Figures:
+    return parse_wrk(start_wrk(url, load, token, connections, seconds, work).communicate()[0])
+
+
+def start_wrk(
+    url: str, load: Load, token: str, connections: int, seconds: int, work: Path
+) -> subprocess.Popen[str]:
+    """wrk driving `load`, running; its report is its standard output."""
     body = work / f"{load.name}.body"
     body.write_bytes(load.body)
     script = work / f"{load.name}.lua"
@@ -190,22 +199,17 @@ def wrk(url: str, load: Load, token: str, connections: int, seconds: int, work: 
             body=body, token=token, content_type=load.content_type, method=load.method
         )
     )
-    done = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            url + load.path,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return parse_wrk(done.stdout)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    return subprocess.Popen([*command, url + load.path], stdout=subprocess.PIPE, text=True)
+
+
+def beside(url: str, first: Load, second: Load, token: str, seconds: int, work: Path) -> None:
+    """`first` at 8 connections while `second` runs at 8 beside it, each by its own wrk."""
+    other = start_wrk(url, second, token, 8, seconds + 2, work)
+    time.sleep(1)  # the second load is under way before the first is measured
+    figures = wrk(url, first, token, 8, seconds, work)
+    row(f"{first.name}, 8 conn, beside {second.name} at 8", figures)
+    row(f"  ({second.name} meanwhile)", parse_wrk(other.communicate()[0]))
 
 
 def parse_wrk(text: str) -> Figures:
@@ -329,12 +333,15 @@ def run(kind: str, args: argparse.Namespace) -> None:
         rss, pss = server.memory_mb()
         print(f"idle memory, {count} worker(s), master, jobs: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
         try:
-            for load in loads(banked):
-                if load.name not in args.loads:
+            by_name = {load.name: load for load in loads(banked)}
+            for name in args.loads:
+                if name == "lookup-beside-upload":
+                    lookup, upload = by_name["lookup"], by_name["upload"]
+                    beside(server.url, lookup, upload, token, args.seconds, root)
                     continue
                 for connections in (1, 8):
-                    figures = wrk(server.url, load, token, connections, args.seconds, root)
-                    row(f"{load.name}, {count} worker(s), {connections} conn", figures)
+                    figures = wrk(server.url, by_name[name], token, connections, args.seconds, root)
+                    row(f"{name}, {count} worker(s), {connections} conn", figures)
             rss, pss = server.memory_mb()
             print(f"memory after the loads: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
             if args.backfill and workers == args.workers[-1]:
@@ -372,7 +379,10 @@ def main() -> None:
         "--loads",
         type=lambda text: text.split(","),
         default=["lookup", "upload", "scan"],
-        help="loads to run, comma-separated: lookup, hma-lookup, upload, scan",
+        help=(
+            "loads to run, comma-separated: lookup, hma-lookup, upload, scan,"
+            " lookup-beside-upload (lookups at 8 connections while uploads run at 8)"
+        ),
     )
     parser.add_argument(
         "--workers",

@@ -1,22 +1,26 @@
-"""Hashing videos in child processes, for the request workers of `hma serve`.
+"""Where a request worker of `hma serve` hashes uploads: images in threads, videos in
+processes, both at a lower CPU priority than the worker's requests.
 
-Images are hashed in the request's own thread: decoding releases the GIL,
-PDQ runs in a kernel that releases it, and the hand-off to another process
-cost more than the whole hash. Videos are another matter: decoding them
-takes FFmpeg seconds of work on the most complex input a platform accepts,
-so each worker hands them to a pool of child processes, started at the
-first video (most deployments hash few or none) and run at a lower CPU
-priority than the workers. A child that dies (a decoder crashing on hostile
-media, say) costs that one upload an error and is replaced; the worker itself
-never goes down with it.
+Images are hashed in a few threads of the worker itself: decoding releases
+the GIL, PDQ runs in a kernel that releases it, and handing the bytes to
+another process cost more than the whole hash. The threads run at a lower
+priority (Linux gives each thread a niceness of its own), so a lookup gets a
+core before an upload does, as it did when uploads went to child processes.
+
+Videos take FFmpeg seconds of work on the most complex input a platform
+accepts, so they go to a pool of child processes, started at the first video
+(most deployments hash few or none). A child that dies (a decoder crashing
+on hostile media, say) costs that one upload an error and is replaced; the
+worker itself never goes down with it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
@@ -50,6 +54,30 @@ def _hash_in_child(data: bytes, path: Path | None) -> list[Signal]:
 
 def _started() -> int:
     return os.getpid()
+
+
+def _lower_this_threads_priority() -> None:
+    """Lower the calling thread's CPU priority by HASHING_NICENESS (Linux: per thread;
+    elsewhere a niceness is the whole process's, so nothing is changed)."""
+    if sys.platform.startswith("linux"):
+        thread = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS
+        )
+
+
+class HashingThreads:
+    """`threads` threads of this process that hash images at a lower CPU priority."""
+
+    def __init__(self, registry: Registry, config: HashingConfig, threads: int) -> None:
+        self.registry, self.config = registry, config
+        self._threads = ThreadPoolExecutor(
+            threads, thread_name_prefix="hashing", initializer=_lower_this_threads_priority
+        )
+
+    def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
+        """Signals of one upload; raises HashingError for bad media."""
+        return self._threads.submit(self.registry.hash_bytes, data, self.config, path).result()
 
 
 class HashingPool:

@@ -25,7 +25,7 @@ from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
 from hashers.media import video_container
-from hma.hashing_pool import HashingPool
+from hma.hashing_pool import HashingPool, HashingThreads
 from hma.settings import Settings
 
 
@@ -59,12 +59,15 @@ class Scanner:
         self.registry = registry
         self.indexes = indexes
         self.taxonomy = taxonomy or load_taxonomy(settings)
-        self._hashing: HashingPool | None = None
+        self._videos: HashingPool | None = None
+        self._images: HashingThreads | None = None
 
-    def hash_videos_apart(self, processes: int) -> None:
-        """From now on, hash videos in `processes` child processes, started at the first
-        video (see hma.hashing_pool); images stay in the caller's thread."""
-        self._hashing = HashingPool(self.settings, processes)
+    def hash_apart(self, threads: int, processes: int) -> None:
+        """From now on, hash images in `threads` threads and videos in `processes` child
+        processes (started at the first video), each at a lower CPU priority than the
+        caller (see hma.hashing_pool)."""
+        self._images = HashingThreads(self.registry, self.settings.hashing, threads)
+        self._videos = HashingPool(self.settings, processes)
 
     def warm_up(self) -> None:
         """Hash a small photo now, so that the first upload finds every decoder and
@@ -73,8 +76,10 @@ class Scanner:
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
-        if self._hashing is not None and video_container(data) is not None:
-            return self._hashing.hash(data, path)
+        if self._videos is not None and video_container(data) is not None:
+            return self._videos.hash(data, path)
+        if self._images is not None:
+            return self._images.hash(data, path)
         return self.registry.hash_bytes(data, self.settings.hashing, path)
 
     def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:

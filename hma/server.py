@@ -108,11 +108,15 @@ def _follow_changes(services: Services) -> None:
     indexes.follow(services.database.sessions, services.settings.index_poll_seconds)
 
 
-def _start_worker(app: Flask) -> None:
-    """Gunicorn hook, in each worker before it accepts: threads do not survive fork."""
+def _start_worker(app: Flask, workers: int) -> None:
+    """Gunicorn hook, in each worker before it accepts: threads do not survive fork.
+    Unless told otherwise, the host's cores are shared out among the workers'
+    image hashing threads."""
     services = _services(app)
     _follow_changes(services)
-    services.scanner.hash_videos_apart(max(1, services.settings.serve_hash_processes))
+    settings = services.settings
+    threads = settings.serve_hash_threads or max(1, len(os.sched_getaffinity(0)) // workers)
+    services.scanner.hash_apart(threads, max(1, settings.serve_hash_processes))
     _freeze_heap()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
@@ -191,7 +195,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             "logger_class": "hma.access_log.AccessLogger",
             "timeout": 120,
             "control_socket_disable": True,
-            "post_worker_init": lambda worker: _start_worker(app),
+            "post_worker_init": lambda worker: _start_worker(app, count),
             "on_exit": lambda server: jobs and jobs.stop(),
         },
     ).run()

@@ -335,13 +335,21 @@ class Settings(StrictModel):
         ge=1,
         description="Request threads in each worker.",
     )
+    serve_hash_threads: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Threads each worker hashes images in, at a lower CPU priority than its requests "
+            "(0: the host's cores shared out among the workers)."
+        ),
+    )
     serve_hash_processes: int = Field(
         1,
         ge=1,
         description=(
             "Processes each worker hashes videos in, started at its first video, at a lower CPU "
             "priority than the workers (a decoder crashing on a hostile video costs that upload, "
-            "not the worker); images are hashed in the request's thread."
+            "not the worker)."
         ),
     )
     serve_queue_limit_seconds: float = Field(

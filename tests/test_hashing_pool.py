@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
 from core.errors import HasherCrashed, HashingError
-from hma.hashing_pool import HashingPool, _started
+from hma.hashing_pool import HASHING_NICENESS, HashingPool, HashingThreads, _started
 from hma.scan import build_registry, build_scanner
 from hma.settings import load_settings
 from tests.conftest import fixture_bytes
@@ -48,11 +49,11 @@ def test_a_dead_child_costs_one_upload_and_is_replaced(pool):
     assert hashing.hash(fixture_bytes("aaa-orig.jpg"))[0].type == "pdq"
 
 
-def test_images_stay_in_the_thread_and_the_pool_starts_at_the_first_video(tmp_path):
+def test_images_stay_in_the_process_and_the_pool_starts_at_the_first_video(tmp_path):
     settings = load_settings(environ={}, data_dir=tmp_path)
     scanner = build_scanner(settings)
-    scanner.hash_videos_apart(1)
-    pool = scanner._hashing
+    scanner.hash_apart(threads=1, processes=1)
+    pool = scanner._videos
     assert pool is not None
     image = scanner.hash(fixture_bytes("aaa-orig.jpg"))
     assert image[0].type == "pdq" and pool._pool is None  # hashed here, nothing started
@@ -64,3 +65,16 @@ def test_images_stay_in_the_thread_and_the_pool_starts_at_the_first_video(tmp_pa
         assert [s.to_dict() for s in here] == [s.to_dict() for s in signals.values()]
     finally:
         pool.shutdown()
+
+
+def test_image_hashing_threads_run_at_a_lower_priority(tmp_path):
+    """Lookups get a core before an upload's hashing does, as with the old child processes."""
+    settings = load_settings(environ={}, data_dir=tmp_path)
+    threads = HashingThreads(build_registry(settings), settings.hashing, 1)
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = threads._threads.submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    ).result()
+    assert seen == min(19, ours + HASHING_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours
+    assert threads.hash(fixture_bytes("aaa-orig.jpg"))[0].type == "pdq"
