@@ -12,6 +12,9 @@ drives it with wrk (Debian's package) at 1 and 8 connections:
 - the same lookup through HMA's API (`hma-lookup`): `GET /m/lookup?signal_type=pdq&signal=`;
 - hash + match of a 1024x768 JPEG upload (multipart), no hit;
 - scan of a 320x240 JPEG upload with a `content_ref`, no hit;
+- Coop's flow on HMA's API (`coop`): `GET /h/hash?url=` of the 1024x768 JPEG,
+  served on loopback, then `GET /m/lookup` with its hash, alternately (a
+  flow is two requests);
 - lookups at 8 connections while uploads run at 8 beside them
   (`lookup-beside-upload`, two wrk processes);
 
@@ -44,9 +47,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image
@@ -55,6 +60,7 @@ from sqlalchemy import Engine, create_engine, text
 from bench.corpus import make_corpus
 from bench.databases import KINDS, fresh_database_url
 from bench.sync import write_feed
+from hashers import HashingConfig, default_registry
 
 HMA = [str(Path(sys.executable).parent / "hma")]
 BOUNDARY = "hmabenchboundary"
@@ -86,13 +92,17 @@ class Figures:
     errors: int
 
 
+#: The upload of the `upload` and `coop` loads.
+UPLOAD = make_corpus((1024, 768), 1)[0]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def multipart(fields: dict[str, str], file_bytes: bytes) -> bytes:
+def multipart(fields: dict[str, str], file_bytes: bytes, field: str = "file") -> bytes:
     out = io.BytesIO()
     for name, value in fields.items():
         out.write(
@@ -100,7 +110,7 @@ def multipart(fields: dict[str, str], file_bytes: bytes) -> bytes:
             f"{value}\r\n".encode()
         )
     out.write(
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="u.jpg"\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="u.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n".encode()
     )
     out.write(file_bytes + f"\r\n--{BOUNDARY}--\r\n".encode())
@@ -150,16 +160,7 @@ class Server:
         raise SystemExit("hma serve did not become ready")
 
     def memory_mb(self) -> tuple[float, float]:
-        """Resident and proportional (shared pages split) memory of all its processes."""
-        rss = pss = 0
-        for pid in [self.process.pid, *children(self.process.pid)]:
-            try:
-                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            except OSError:
-                continue
-            rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
-            pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
-        return rss / 1024, pss / 1024
+        return memory_mb([self.process.pid, *children(self.process.pid)])
 
     def stop(self) -> None:
         self.process.terminate()
@@ -168,6 +169,82 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._log.close()
+
+
+def memory_mb(pids: list[int]) -> tuple[float, float]:
+    """Resident and proportional (shared pages split) memory of these processes, in MB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        rss += int(re.search(r"^Rss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        pss += int(re.search(r"^Pss:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    return rss / 1024, pss / 1024
+
+
+class MediaServer:
+    """A photo served on 127.0.0.1, for the loads that hash media by URL."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        served = body
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(served)))
+                self.end_headers()
+                self.wfile.write(served)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}/photo.jpg"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+#: Coop's flow: hash the media at a URL, then look its hash up, one after the other.
+WRK_COOP = """
+local paths = {{"/h/hash?url={url}", "/m/lookup?signal_type=pdq&signal={pdq}"}}
+local sent = 0
+{auth}
+request = function()
+  sent = sent + 1
+  return wrk.format("GET", paths[(sent - 1) % 2 + 1])
+end
+"""
+
+
+def coop_flow(
+    url: str, media: MediaServer, token: str, connections: int, seconds: int, work: Path
+) -> Figures:
+    """`GET /h/hash?url=` then `GET /m/lookup` with the hash, alternately (req/s: half
+    of them flows)."""
+    pdq = next(s.value for s in default_registry().hash_bytes(media.body, HashingConfig()))
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    script = work / "coop.lua"
+    script.write_text(WRK_COOP.format(url=media.url, pdq=pdq, auth=auth))
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
+def drive(
+    url: str, load: Load | MediaServer, token: str, connections: int, seconds: int, work: Path
+) -> Figures:
+    """One load by wrk; a media server stands for Coop's flow on the media it serves."""
+    if isinstance(load, MediaServer):
+        return coop_flow(url, load, token, connections, seconds, work)
+    return wrk(url, load, token, connections, seconds, work)
 
 
 def children(pid: int) -> list[int]:
@@ -245,7 +322,7 @@ def seed(env: dict[str, str], root: Path, hashes: int) -> tuple[str, str]:
 
 
 def loads(banked: str) -> list[Load]:
-    upload = make_corpus((1024, 768), 1)[0]
+    upload = UPLOAD
     form = f"multipart/form-data; boundary={BOUNDARY}"
     return [
         Load(
@@ -309,7 +386,10 @@ def row(label: str, figures: Figures) -> None:
 
 def run(kind: str, args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="hma-bench-http-", dir=os.environ.get("TMPDIR")))
+    media = MediaServer(UPLOAD)
     env = os.environ | {
+        # The `coop` load has the server fetch the upload from `media`.
+        "HMA_EGRESS_ALLOW": f"127.0.0.1:{media.port}",
         "HMA_DATA_DIR": str(root / "data"),
         "HMA_DATABASE_URL": fresh_database_url(kind, root, "hma_bench_http"),
         "HMA_LOG_LEVEL": "WARNING",
@@ -340,7 +420,8 @@ def run(kind: str, args: argparse.Namespace) -> None:
                     beside(server.url, lookup, upload, token, args.seconds, root)
                     continue
                 for connections in (1, 8):
-                    figures = wrk(server.url, by_name[name], token, connections, args.seconds, root)
+                    load = media if name == "coop" else by_name[name]
+                    figures = drive(server.url, load, token, connections, args.seconds, root)
                     row(f"{name}, {count} worker(s), {connections} conn", figures)
             rss, pss = server.memory_mb()
             print(f"memory after the loads: RSS {rss:,.0f} MB, PSS {pss:,.0f} MB")
@@ -366,6 +447,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
                 (root / "feed.jsonl").unlink()
         finally:
             server.stop()
+    media.close()
     print(f"server log: {root / 'serve.log'}")
 
 
@@ -380,8 +462,9 @@ def main() -> None:
         type=lambda text: text.split(","),
         default=["lookup", "upload", "scan"],
         help=(
-            "loads to run, comma-separated: lookup, hma-lookup, upload, scan,"
-            " lookup-beside-upload (lookups at 8 connections while uploads run at 8)"
+            "loads to run, comma-separated: lookup, hma-lookup, upload, scan, coop (GET"
+            " /h/hash?url= then /m/lookup, alternately), lookup-beside-upload (lookups at 8"
+            " connections while uploads run at 8)"
         ),
     )
     parser.add_argument(

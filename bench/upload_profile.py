@@ -44,7 +44,7 @@ STAGES: dict[str, list[tuple[str, str]]] = {
     "PDQ": [("hashers/pdq.py", "pdq_from_rgb"), ("hashers/pdq.py", "pdq_from_luma")],
     "MD5 and SHA-256": [("hashers/digests.py", "hash")],
     "lookup in the indexes": [("banks/lookup.py", "find")],
-    "the answer (JSON)": [("hma/web/typed.py", "_respond"), ("flask/json/__init__.py", "jsonify")],
+    "the answer (JSON)": [("flask/json/provider.py", "response")],
 }
 TOTAL = ("flask/app.py", "wsgi_app")
 
