@@ -31,7 +31,7 @@ from hma.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: How much less CPU priority the hashing processes get than the request workers.
+#: How much less CPU priority hashing threads and processes get than requests.
 HASHING_NICENESS = 10
 
 
