@@ -56,10 +56,9 @@ from bench.http import (
     UPLOAD,
     Load,
     MediaServer,
-    children,
+    ServerProcess,
     drive,
     free_port,
-    memory_mb,
     multipart,
     row,
 )
@@ -112,43 +111,17 @@ def call(url: str, method: str = "GET", payload: object = None) -> object:
         return json.loads(answer.read() or b"null")
 
 
-class HMA:
-    """HMA's gunicorn, started and stopped by the benchmark."""
+class HMA(ServerProcess):
+    """HMA's gunicorn, as its Dockerfile starts it."""
 
     def __init__(
         self, python: str, env: dict[str, str], source: Path, port: int, log: Path
     ) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         command = [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-        self.process = subprocess.Popen(
-            [*command, "OpenMediaMatch.app:create_app()"],
-            env=env | {"LD_PRELOAD": JEMALLOC},
-            cwd=source,
-            stdout=self._log,
-            stderr=self._log,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"HMA's gunicorn exited; see {log}")
-            try:
-                urllib.request.urlopen(f"{self.url}/status/live", timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit("HMA did not answer")
-
-    def memory_mb(self) -> tuple[float, float]:
-        return memory_mb([self.process.pid, *children(self.process.pid)])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log.close()
+        preloaded = env | {"LD_PRELOAD": JEMALLOC}
+        super().__init__([*command, "OpenMediaMatch.app:create_app()"], preloaded, log, source)
+        self.answering(f"{self.url}/status/live", 120)
 
 
 def seed(url: str, hashes: int) -> str:

@@ -132,32 +132,32 @@ def hma(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-class Server:
-    """One `hma serve`, started and stopped by the benchmark."""
+class ServerProcess:
+    """A server a benchmark starts and stops; its output goes to a log file."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(
+        self, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    ) -> None:
+        self.log = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [*HMA, "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env,
-            stdout=self._log,
-            stderr=self._log,
+            command, env=env, cwd=cwd, stdout=self._log, stderr=self._log
         )
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+
+    def answering(self, url: str, seconds: float) -> float:
+        """Wait until `url` answers 200; how many seconds that took."""
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
             if self.process.poll() is not None:
-                raise SystemExit(f"hma serve exited; see {log}")
+                raise SystemExit(f"{self.process.args[0]} exited; see {self.log}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/v1/ready", timeout=2) as answer:
+                with urllib.request.urlopen(url, timeout=2) as answer:
                     if answer.status == 200:
-                        self.ready_seconds = time.monotonic() - (deadline - 600)
-                        return
+                        return time.monotonic() - started
             except OSError:
                 pass
             time.sleep(0.1)
-        raise SystemExit("hma serve did not become ready")
+        raise SystemExit(f"{url} did not answer within {seconds:.0f} s; see {self.log}")
 
     def memory_mb(self) -> tuple[float, float]:
         return memory_mb([self.process.pid, *children(self.process.pid)])
@@ -169,6 +169,18 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._log.close()
+
+
+class Server(ServerProcess):
+    """One `hma serve`."""
+
+    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [*HMA, "serve", "--port", str(self.port), "--workers", str(workers)], env, log
+        )
+        self.ready_seconds = self.answering(f"{self.url}/api/v1/ready", 600)
 
 
 def memory_mb(pids: list[int]) -> tuple[float, float]:
