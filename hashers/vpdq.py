@@ -23,7 +23,7 @@ from hashers.base import Hasher, HashingConfig
 from hashers.media import Media
 from hashers.pdq import pdq_from_rgb
 from hashers.signals import Signal, SignalType
-from hashers.video import frames
+from hashers.video import Frame, FramePlanMismatch, frames
 
 _ENTRY = re.compile(r"([0-9a-f]{64}),(\d{1,3}),(\d+(?:\.\d+)?)")
 MAX_COMPACT_FRAMES = 1_000_000
@@ -97,16 +97,10 @@ class VPDQHasher(Hasher):
     media_kinds = frozenset({"video", "animation"})
 
     def hash(self, media: Media, config: HashingConfig) -> Signal:
-        hashed = []
-        for frame in frames(media, config):
-            value, quality = pdq_from_rgb(frame.pixels)
-            hashed.append(FrameHash(frame.number, quality, value, frame.timestamp))
-            if len(hashed) > media.limits.max_video_frames:
-                raise MediaTooLarge(
-                    f"more than {media.limits.max_video_frames} frames to hash; hash fewer"
-                    " frames per second or raise the limit",
-                    code="video_too_long",
-                )
+        try:
+            hashed = _frame_hashes(frames(media, config), media)
+        except FramePlanMismatch:
+            hashed = _frame_hashes(frames(media, config, every_packet=True), media)
         if not hashed:
             raise MediaError("the video has no decodable frames", code="corrupt_media")
         return Signal(
@@ -115,6 +109,20 @@ class VPDQHasher(Hasher):
             usable=any(h.quality >= config.pdq_quality_min for h in hashed),
             extra={"frames": [h.to_dict() for h in hashed]},
         )
+
+
+def _frame_hashes(source: Iterable[Frame], media: Media) -> list[FrameHash]:
+    hashed = []
+    for frame in source:
+        value, quality = pdq_from_rgb(frame.pixels)
+        hashed.append(FrameHash(frame.number, quality, value, frame.timestamp))
+        if len(hashed) > media.limits.max_video_frames:
+            raise MediaTooLarge(
+                f"more than {media.limits.max_video_frames} frames to hash; hash fewer"
+                " frames per second or raise the limit",
+                code="video_too_long",
+            )
+    return hashed
 
 
 def reference_lines(signal: Signal) -> list[str]:

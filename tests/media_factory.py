@@ -35,6 +35,34 @@ def write_video(path: Path, fps: float = 30, count: int = 90, size=(160, 120)) -
     return path
 
 
+def encode_video(
+    path: Path,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    count: int = 90,
+    size: tuple[int, int] = (160, 120),
+    rotation: int | None = None,
+) -> Path:
+    """A video encoded by FFmpeg (PyAV): the codecs and frame structures of real uploads.
+
+    `options` are the encoder's own (for x264, `g` for the keyframe interval and
+    `bf` for B-frames); `rotation` records a display matrix, as phones do.
+    """
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = options or {}
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for pixels in moving_frames(count, size):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
 def ten_hour_video(path: Path) -> bytes:
     """72 real frames whose track header claims 10.2 hours.
 
