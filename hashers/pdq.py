@@ -120,9 +120,11 @@ def align(pixels: Pixels, full_width: int, full_height: int, scale: int) -> Pixe
 # of their DCT (the DC term left out), one bit per coefficient above the
 # median; quality from the samples' gradients. Computed here, operation for
 # operation, so the bits equal pdqhash's (`tests/test_hashers.py` checks): in
-# one compiled kernel that releases the GIL, and five times faster than
-# pdqhash at 1024x768, whose wrapper builds its luma in three full-size
-# float64 temporaries and whose column passes stride across memory.
+# one compiled kernel that releases the GIL and streams the filter through a
+# few rows of cache (`_jarosz_samples`), where pdqhash's wrapper builds its
+# luma in three full-size float64 temporaries and its column passes stride
+# across memory. Allocating full-size planes per hash cost more than the
+# arithmetic at some sizes (the allocator's fresh pages, faulted in each time).
 
 #: PDQ's 16x64 DCT basis: row i is frequency i + 1.
 _DCT_BASIS = np.array(
@@ -298,28 +300,126 @@ _LUMA_TABLES = np.array(
 
 
 @njit(nogil=True, cache=True)
+def _luma_rows(rgb, start, count, luma_tables, out):  # type: ignore[no-untyped-def]
+    """Float luma of `count` rows of RGB from row `start`, into the first rows of `out`."""
+    red, green, blue = luma_tables[0], luma_tables[1], luma_tables[2]
+    for r in range(count):
+        pixels, luma = rgb[start + r], out[r]
+        for j in range(pixels.shape[0]):
+            luma[j] = np.float32(red[pixels[j, 0]] + green[pixels[j, 1]] + blue[pixels[j, 2]])
+
+
+@njit(nogil=True, cache=True)
+def _first_row_pass(rgb, start, ring, luma, luma_tables, window):  # type: ignore[no-untyped-def]
+    """Rows `start`.. (four, or what is left) of the first row pass, into their ring slots."""
+    count = min(4, rgb.shape[0] - start)
+    slot = start % ring.shape[0]
+    _luma_rows(rgb, start, count, luma_tables, luma)
+    _box_rows(luma[:count], ring[slot : slot + count], window)
+
+
+@njit(nogil=True, cache=True)
+def _second_row_pass(block, count, first, window, blurred, narrow, columns):  # type: ignore[no-untyped-def]
+    """The second row pass on `count` rows of the first column pass, kept at the sampled columns."""
+    _box_rows(block[:count], blurred[:count], window)
+    for r in range(count):
+        for k in range(64):
+            narrow[first + r, k] = blurred[r, columns[k]]
+
+
+@njit(nogil=True, cache=True)
+def _jarosz_samples(rgb, luma_tables):  # type: ignore[no-untyped-def]
+    """PDQ's 64x64 samples of the Jarosz filter (row pass, column pass, twice), streamed.
+
+    The same sums in the same order as four full-size passes, but no full-size
+    plane is ever held: the first row pass fills a ring of rows just ahead of
+    the first column pass, which hands each row it finishes to the second row
+    pass, whose results are kept only at the 64 sampled columns (the only ones
+    the last column pass is read at). What is touched stays in the CPU's cache,
+    and nothing the size of the image is allocated per hash.
+    """
+    rows, cols = rgb.shape[0], rgb.shape[1]
+    row_window, col_window = (cols + 127) // 128, (rows + 127) // 128
+    half = (col_window + 2) // 2
+    # Slots for the rows a column sum spans, plus a block of four computed ahead.
+    ring = np.empty(((col_window + 7) // 4 * 4, cols), dtype=np.float32)
+    luma = np.empty((4, cols), dtype=np.float32)
+    block = np.empty((4, cols), dtype=np.float32)
+    blurred = np.empty((4, cols), dtype=np.float32)
+    narrow = np.empty((rows, 64), dtype=np.float32)
+    columns = np.empty(64, dtype=np.int64)
+    for k in range(64):
+        columns[k] = int(((k + 0.5) * cols) / 64)
+    total = np.zeros(cols, dtype=np.float32)
+    ready = size = right = left = out = 0
+    slots = ring.shape[0]
+    # Phase by phase as `_box_cols`: fill, grow, slide, shrink.
+    for _ in range(half - 1):
+        if right >= ready:
+            _first_row_pass(rgb, ready, ring, luma, luma_tables, row_window)
+            ready += 4
+        incoming = ring[right % slots]
+        for j in range(cols):
+            total[j] += incoming[j]
+        size += 1
+        right += 1
+    for phase in range(3):
+        steps = (col_window - half + 1, rows - col_window, half - 1)[phase]
+        for _ in range(steps):
+            if phase < 2 and right >= ready:
+                _first_row_pass(rgb, ready, ring, luma, luma_tables, row_window)
+                ready += 4
+            if phase == 0:
+                size += 1
+            elif phase == 2:
+                size -= 1
+            divisor = np.float32(size)
+            row = block[out % 4]
+            if phase == 0:
+                incoming = ring[right % slots]
+                for j in range(cols):
+                    total[j] += incoming[j]
+                    row[j] = total[j] / divisor
+                right += 1
+            elif phase == 1:
+                incoming, outgoing = ring[right % slots], ring[left % slots]
+                for j in range(cols):
+                    total[j] += incoming[j]
+                    total[j] -= outgoing[j]
+                    row[j] = total[j] / divisor
+                right += 1
+                left += 1
+            else:
+                outgoing = ring[left % slots]
+                for j in range(cols):
+                    total[j] -= outgoing[j]
+                    row[j] = total[j] / divisor
+                left += 1
+            if out % 4 == 3 or out == rows - 1:
+                first = out - out % 4
+                _second_row_pass(
+                    block, out - first + 1, first, row_window, blurred, narrow, columns
+                )
+            out += 1
+    final = np.empty_like(narrow)
+    _box_cols(narrow, final, col_window)
+    samples = np.empty((64, 64), dtype=np.float32)
+    for i in range(64):
+        samples[i, :] = final[int(((i + 0.5) * rows) / 64)]
+    return samples
+
+
+@njit(nogil=True, cache=True)
 def _pdq_dct(rgb, basis, luma_tables):  # type: ignore[no-untyped-def]
     """The 16x16 DCT coefficients and the quality of RGB uint8 pixels."""
     rows, cols = rgb.shape[0], rgb.shape[1]
     if rows < MIN_HASHABLE_SIDE or cols < MIN_HASHABLE_SIDE:
         return np.zeros((16, 16), dtype=np.float32), 0
-    red, green, blue = luma_tables[0], luma_tables[1], luma_tables[2]
-    first = np.empty((rows, cols), dtype=np.float32)
-    for i in range(rows):
-        for j in range(cols):
-            first[i, j] = np.float32(red[rgb[i, j, 0]] + green[rgb[i, j, 1]] + blue[rgb[i, j, 2]])
-    samples = np.empty((64, 64), dtype=np.float32)
     if rows == 64 and cols == 64:
-        samples[:, :] = first
+        samples = np.empty((64, 64), dtype=np.float32)
+        _luma_rows(rgb, 0, 64, luma_tables, samples)
     else:
-        second = np.empty_like(first)
-        for _ in range(2):
-            _box_rows(first, second, (cols + 127) // 128)
-            _box_cols(second, first, (rows + 127) // 128)
-        for i in range(64):
-            row = int(((i + 0.5) * rows) / 64)
-            for j in range(64):
-                samples[i, j] = first[row, int(((j + 0.5) * cols) / 64)]
+        samples = _jarosz_samples(rgb, luma_tables)
     gradients = 0
     hundred, full_scale = np.float32(100), np.float32(255)
     for i in range(63):
