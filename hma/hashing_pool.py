@@ -27,6 +27,7 @@ from pathlib import Path
 
 from core.errors import HasherCrashed
 from hashers import HashingConfig, Registry, Signal
+from hma.allocator import keep_freed_memory
 from hma.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _child: tuple[Registry, HashingConfig] | None = None
 
 def _start_child(settings: Settings) -> None:
     global _child
+    keep_freed_memory()
     from hma.scan import build_registry
 
     os.nice(HASHING_NICENESS)

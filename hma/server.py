@@ -33,6 +33,7 @@ from actioners import audit
 from banks.lookup import BankIndexes
 from core.errors import Conflict, PortTaken, SettingsError
 from core.names import Role
+from hma.allocator import keep_freed_memory
 from hma.db import Database, ensure_schema, open_database
 from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
@@ -172,6 +173,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     database.dispose()
     _freeze_heap()
     release_startup_memory()
+    keep_freed_memory()  # inherited by the workers
     jobs = _JobsProcess(settings) if role == "all" and settings.scheduler else None
     also = f", HMA's API on port {settings.hma_api_port}" if settings.hma_api_port else ""
     print(

@@ -561,3 +561,38 @@ def test_only_unchanged_read_only_file_pages_are_given_back():
         ]
     )
     assert droppable_mappings(smaps) == [(0x7F0000000000, 0x7F0000004000, 16 * 1024)]
+
+
+_FREE_AND_ALLOCATE_AGAIN = """
+import resource, sys, threading
+import numpy as np
+from hma.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def uploads():
+    for number in range(23):  # an upload's blocks: pixels, their copy, the bytes
+        if number == 3:  # the first rounds fault their pages in, whatever the thresholds
+            before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        blocks = [np.ones(2 << 20, np.uint8) for _ in range(3)]
+        del blocks
+    print((resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before) // 20)
+thread = threading.Thread(target=uploads)
+thread.start()
+thread.join()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_freed_upload_memory_is_kept_for_the_next_upload():
+    """A hashing thread's freed pixels stay in its heap: the next upload faults no page in."""
+
+    def faults_per_upload(mode: str) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+        ran = subprocess.run(
+            [sys.executable, "-c", _FREE_AND_ALLOCATE_AGAIN, mode],
+            capture_output=True, text=True, check=True, env=env, cwd=Path(__file__).parents[1],
+        )  # fmt: skip
+        return int(ran.stdout)
+
+    assert faults_per_upload("default") > 1000  # 6 MB faulted in again, each time
+    assert faults_per_upload("keep") < 20
