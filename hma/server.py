@@ -39,7 +39,7 @@ from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings
-from hma.startup_memory import release_startup_memory
+from hma.startup_memory import compile_elsewhere, release_startup_memory
 from hma.web import create_app
 from hma.web.context import EXTENSION, Services
 
@@ -98,6 +98,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def _services(app: Flask) -> Services:
     found: Services = app.extensions[EXTENSION]
     return found
+
+
+def _warm_up_kernels(services: Services) -> None:
+    """Every kernel a worker runs: hashing an image, and lookups of each type."""
+    services.scanner.warm_up()
+    services.scanner.indexes.warm_up()
 
 
 def _follow_changes(services: Services) -> None:
@@ -167,6 +173,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
     _announce_first_start(database, settings)
     count = worker_count(settings, workers)
     app = create_app(settings, database)
+    compile_elsewhere(lambda: _warm_up_kernels(_services(app)))
     prepare_snapshot(database, _services(app).scanner.indexes)
     _services(app).scanner.warm_up()  # in the master: every worker inherits it
     # The workers are forked from this process: they must open their own connections.

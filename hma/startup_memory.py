@@ -14,13 +14,22 @@ it back:
   touched again is read back from the page cache, unchanged.
 
 Linux with glibc only; elsewhere nothing is done.
+
+Compiling a kernel costs far more than that: where numba's cache is empty
+(the first start of a new installation or image), LLVM's compiler state
+stays in the heap of the process that compiled, about 190 MB, which the
+workers would inherit and the trim cannot give back. The master therefore
+has the kernels compiled in a throwaway child first (`compile_elsewhere`)
+and only loads their machine code from the cache itself.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -73,3 +82,23 @@ def droppable_mappings(smaps: str) -> list[tuple[int, int, int]]:
             fields[head[:-1]] = int(rest.split()[0])
     close()
     return found
+
+
+def compile_elsewhere(warm_up: Callable[[], None]) -> bool:
+    """Run `warm_up` in a forked child, so that what it compiles lands in numba's
+    cache and not in this process; whether the child succeeded.
+
+    With a warm cache the child only loads, a fraction of a second. Where the
+    cache cannot be written, the caller compiles when it warms up itself, as
+    it would have anyway.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    child = multiprocessing.get_context("fork").Process(
+        target=warm_up, name="hma-compile", daemon=True
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        log.warning("compiling the kernels in a child failed (exit code %s)", child.exitcode)
+    return child.exitcode == 0

@@ -540,8 +540,17 @@ def test_registry_refuses_a_second_type_with_the_same_name():
 
 @pytest.mark.parametrize(
     ("height", "width"),
-    [(5, 7), (64, 64), (100, 333), (513, 129), (768, 1024), (4, 100), (1080, 1080), (1300, 17)]
-    + [(2001, 3000)],
+    [
+        (5, 7),
+        (64, 64),
+        (100, 333),
+        (513, 129),
+        (768, 1024),
+        (4, 100),
+        (1080, 1080),
+        (1300, 17),
+        (2001, 3000),
+    ],
 )
 def test_our_pdq_is_pdqhash_bit_for_bit(height, width):
     """The kernel computes PDQ as the reference does: hash, quality and every variant."""

@@ -596,3 +596,42 @@ def test_freed_upload_memory_is_kept_for_the_next_upload():
 
     assert faults_per_upload("default") > 1000  # 6 MB faulted in again, each time
     assert faults_per_upload("keep") < 20
+
+
+_COMPILE_IN_A_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from hma.startup_memory import compile_elsewhere
+import kernel
+
+assert compile_elsewhere(lambda: kernel.twice(1))
+assert not kernel.twice.stats.cache_misses  # nothing compiled here yet
+assert kernel.twice(21) == 42
+print(len(kernel.twice.stats.cache_hits), len(kernel.twice.stats.cache_misses))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks a child")
+def test_kernels_compiled_in_a_child_are_only_loaded_by_the_master(tmp_path):
+    """With an empty cache the child compiles; the parent loads the machine code it left."""
+    (tmp_path / "kernel.py").write_text(
+        "from numba import njit\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    ran = subprocess.run(
+        [sys.executable, "-c", _COMPILE_IN_A_CHILD, str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["1", "0"]  # loaded from the cache, never compiled here
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks a child")
+def test_a_failing_compile_child_is_reported_not_raised(caplog):
+    from hma.startup_memory import compile_elsewhere
+
+    def fail() -> None:
+        raise SystemExit(3)
+
+    assert compile_elsewhere(fail) is False
+    assert "exit code 3" in caplog.text
