@@ -1,7 +1,7 @@
 """vPDQ: a video as the PDQ hashes of frames sampled every N seconds.
 
 Frame sampling follows the vPDQ reference: with `seconds_per_hash` s and a
-frame rate f, frame number n (0-based, in decode order) is hashed when
+frame rate f, frame number n (0-based, in display order) is hashed when
 `n % max(1, int(s * f)) == 0`, and its timestamp is `n / f`. So our frame
 numbers line up with reference output and can be compared frame by frame.
 
