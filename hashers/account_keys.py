@@ -84,5 +84,5 @@ def is_keyed(variant: str | None) -> bool:
     return variant is not None and variant.startswith(f"{KEYED}:")
 
 
-#: The process's keys, configured when its settings are read (`hma.scan.build_registry`).
+#: The process's keys, configured when its settings are read (`hma.assembly.build_registry`).
 ACCOUNT_KEYS = AccountKeys()

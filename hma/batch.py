@@ -17,6 +17,7 @@ from pathlib import Path
 from core.errors import HashingError
 from hashers import HashingConfig, Registry, Signal
 from hma.allocator import keep_freed_memory
+from hma.assembly import build_registry
 from hma.settings import Settings
 
 #: Pending files per worker: enough to keep workers busy, little enough to bound memory.
@@ -66,8 +67,6 @@ _worker: tuple[Registry, HashingConfig] | None = None
 def _start_worker(settings: Settings) -> None:
     global _worker
     keep_freed_memory()
-    from hma.scan import build_registry
-
     _worker = (build_registry(settings), settings.hashing)
 
 

@@ -29,6 +29,7 @@ from accounts.users import (
     set_queues,
 )
 from actioners import audit, curation, retention, review
+from actioners.scan import Scanner
 from banks import hma_import, store, transfer
 from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
@@ -42,14 +43,14 @@ from core.errors import (
     SettingsError,
 )
 from hashers import KEYWORD, VPDQ, Signal, default_registry
+from hashers.posts import AccountRef, Post, post_signals
 from hashers.vpdq import reference_lines
 from hma import batch
+from hma.assembly import build_scanner, load_taxonomy
 from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
-from hma.posts import AccountRef, Post, post_signals
 from hma.private_files import private_folder
-from hma.scan import Scanner, build_scanner, load_taxonomy
 from hma.scheduler import send_webhooks
 from hma.secrets import secret_box
 from hma.settings import Settings, load_settings
@@ -78,7 +79,7 @@ class Runtime:
 
     @cached_property
     def scanner(self) -> Scanner:
-        return build_scanner(self.settings)
+        return build_scanner(self.settings, taxonomy=self.taxonomy)
 
     @cached_property
     def taxonomy(self) -> Taxonomy:

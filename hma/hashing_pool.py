@@ -27,7 +27,9 @@ from pathlib import Path
 
 from core.errors import HasherCrashed
 from hashers import HashingConfig, Registry, Signal
+from hashers.media import video_container
 from hma.allocator import keep_freed_memory
+from hma.assembly import build_registry
 from hma.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,6 @@ _child: tuple[Registry, HashingConfig] | None = None
 def _start_child(settings: Settings) -> None:
     global _child
     keep_freed_memory()
-    from hma.scan import build_registry
-
     os.nice(HASHING_NICENESS)
     _child = (build_registry(settings), settings.hashing)
 
@@ -123,3 +123,17 @@ class HashingPool:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
+
+
+class ServerHashing:
+    """How a request worker hashes: images in `threads` threads, videos in
+    `processes` child processes; handed to the scanner (`Scanner.hash_with`)."""
+
+    def __init__(self, registry: Registry, settings: Settings, threads: int, processes: int):
+        self.images = HashingThreads(registry, settings.hashing, threads)
+        self.videos = HashingPool(settings, processes)
+
+    def __call__(self, data: bytes, path: Path | None) -> list[Signal]:
+        if video_container(data) is not None:
+            return self.videos.hash(data, path)
+        return self.images.hash(data, path)

@@ -35,6 +35,7 @@ from core.errors import Conflict, PortTaken, SettingsError
 from core.names import Role
 from hma.allocator import keep_freed_memory
 from hma.db import Database, ensure_schema, open_database
+from hma.hashing_pool import ServerHashing
 from hma.jobs import jobs_leader
 from hma.private_files import private_folder, write_private
 from hma.secrets import SecretBox, secret_box
@@ -123,7 +124,10 @@ def _start_worker(app: Flask, workers: int) -> None:
     _follow_changes(services)
     settings = services.settings
     threads = settings.serve_hash_threads or max(1, len(os.sched_getaffinity(0)) // workers)
-    services.scanner.hash_apart(threads, max(1, settings.serve_hash_processes))
+    hashing = ServerHashing(
+        services.scanner.registry, settings, threads, max(1, settings.serve_hash_processes)
+    )
+    services.scanner.hash_with(hashing)
     _freeze_heap()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 

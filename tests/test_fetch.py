@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from banks.egress import Egress, EgressPolicy, parse_allowed_peers
+from banks.fetch import MediaFetcher
 from core.errors import UrlFetchFailed, UrlNotAllowed
-from hma.fetch import MediaFetcher
 from tests.conftest import api_for, fixture_bytes, loopback_egress
 
 PUBLIC_ONLY = Egress(EgressPolicy())

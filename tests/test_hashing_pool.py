@@ -10,8 +10,14 @@ import threading
 import pytest
 
 from core.errors import HasherCrashed, HashingError
-from hma.hashing_pool import HASHING_NICENESS, HashingPool, HashingThreads, _started
-from hma.scan import build_registry, build_scanner
+from hma.assembly import build_registry, build_scanner
+from hma.hashing_pool import (
+    HASHING_NICENESS,
+    HashingPool,
+    HashingThreads,
+    ServerHashing,
+    _started,
+)
 from hma.settings import load_settings
 from tests.conftest import fixture_bytes
 from tests.media_factory import write_video
@@ -52,9 +58,9 @@ def test_a_dead_child_costs_one_upload_and_is_replaced(pool):
 def test_images_stay_in_the_process_and_the_pool_starts_at_the_first_video(tmp_path):
     settings = load_settings(environ={}, data_dir=tmp_path)
     scanner = build_scanner(settings)
-    scanner.hash_apart(threads=1, processes=1)
-    pool = scanner._videos
-    assert pool is not None
+    hashing = ServerHashing(scanner.registry, settings, threads=1, processes=1)
+    scanner.hash_with(hashing)
+    pool = hashing.videos
     image = scanner.hash(fixture_bytes("aaa-orig.jpg"))
     assert image[0].type == "pdq" and pool._pool is None  # hashed here, nothing started
     video = write_video(tmp_path / "clip.mp4").read_bytes()

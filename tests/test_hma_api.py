@@ -865,6 +865,7 @@ def test_every_route_but_the_probes_needs_a_token_of_the_right_role(api: Api, hm
     site = expect(hma_api("GET", "/site-map"), 200)
     assert "/c/bank/<bank_name>" in site and site == sorted(site)
     spec = expect(hma_api("GET", "/openapi/openapi.json"), 200)
+    assert spec["info"]["title"] == "Open Media Match API"  # as HMA names it; its tests check
     assert "/c/bank/{bank_name}/content/{content_id}" in spec["paths"]
     assert set(spec["paths"]["/m/lookup"]) == {"get", "post"}
 

@@ -11,13 +11,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from accounts import sessions as console_sessions
 from accounts.tokens import TokenCache
 from banks import changelog
+from banks.fetch import MediaFetcher
 from banks.lookup import BankIndexes
+from hma.assembly import build_scanner, load_taxonomy
 from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
-from hma.fetch import MediaFetcher
 from hma.overload import shed_overload
-from hma.scan import build_scanner, load_taxonomy
 from hma.secrets import audit_chain_key, derived_key, secret_box
 from hma.settings import Settings, load_settings
 from hma.web.context import EXTENSION, Services, close_session
@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.session_interface = ConsoleSessions()
     app.json = TextOnlyJSON(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    scanner = build_scanner(settings)
     taxonomy = load_taxonomy(settings)
+    scanner = build_scanner(settings, taxonomy=taxonomy)
     exchanges = Exchanges.build(
         settings, database, scanner.registry, taxonomy, secret_box(settings)
     )

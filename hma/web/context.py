@@ -8,11 +8,11 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from accounts.tokens import TokenCache
+from actioners.scan import Scanner
+from banks.fetch import MediaFetcher
 from banks.taxonomy import Taxonomy
 from hma.db import Database
 from hma.exchanges import Exchanges
-from hma.fetch import MediaFetcher
-from hma.scan import Scanner
 from hma.settings import Settings
 
 EXTENSION = "hma"

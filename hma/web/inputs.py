@@ -7,7 +7,7 @@ from typing import Any
 
 from banks import validation
 from hashers import Signal
-from hma.posts import AccountRef, Post, post_signals
+from hashers.posts import AccountRef, Post, post_signals
 from hma.web.context import services
 from hma.web.errors import ApiError
 from hma.web.schemas import ContentBody, SignalIn, UploadForm

@@ -18,12 +18,12 @@ from typing import Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
+from actioners.exchange_admin import MIN_INTERVAL
 from actioners.queue import StatusFilter
 from actioners.review import RejectReason
 from banks import validation
 from core.names import CaseStatus, DecisionState, Verdict
 from hashers.accounts import KEY_NAME
-from hma.exchanges import MIN_INTERVAL
 
 JsonObject = dict[str, Any]
 

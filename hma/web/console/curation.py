@@ -25,12 +25,11 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from actioners import curation
+from actioners import curation, trends
 from banks import store, transfer, validation
 from banks.models import Bank, BankContent
 from core.errors import CodedError
 from database import utcnow
-from hma import trends
 from hma.web.console import CURATE_ROLES, console, reviewer, signed_in
 from hma.web.console.charts import bar_chart, line_chart
 from hma.web.context import db_session, services

@@ -78,6 +78,6 @@ def describe() -> dict[str, Any]:
             }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Open Media Match API (served by hma)", "version": __version__},
+        "info": {"title": "Open Media Match API", "version": __version__},
         "paths": dict(sorted(paths.items())),
     }

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from actioners.scan import ScanResult
 from banks import changelog
 from banks.hma_vocabulary import (
     SIGNAL_TYPES,
@@ -29,7 +30,6 @@ from banks.hma_vocabulary import (
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, BankSignal
 from hashers import Signal
-from hma.scan import ScanResult
 from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, validated
 from hma.web.hma_api.hashing import Hashed, hash_upload, hash_url

@@ -1,13 +1,16 @@
 """The one path from content to matches to cases.
 
-Every entry point (HTTP, CLI, batch) calls these functions, so that what
-counts as a match, and when a case opens, is decided in exactly one place.
+Every entry point (HTTP, CLI, batch) calls a `Scanner`, so that what counts as
+a match, and when a case opens, is decided in exactly one place. The scanner
+knows no settings and no processes: the shell (`hma.assembly`) builds it from
+the deployment's settings and, in a server, hands it the function that hashes
+away from the request's thread.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,12 @@ from actioners import cases
 from actioners.media import keep_reduced_copy
 from actioners.models import CaseText
 from banks import validation
-from banks.lookup import BankIndexes, BankMatch, MatchConfig
+from banks.lookup import BankIndexes, BankMatch
 from banks.taxonomy import Taxonomy
-from core.errors import SettingsError, TaxonomyError
-from hashers import Registry, Signal, default_registry
-from hashers.account_keys import ACCOUNT_KEYS
-from hashers.media import video_container
-from hma.hashing_pool import HashingPool, HashingThreads
-from hma.settings import Settings
+from hashers import HashingConfig, Registry, Signal
+
+#: Signals of one file's bytes (and its path, when it has one); raises HashingError.
+HashFunction = Callable[[bytes, "Path | None"], list[Signal]]
 
 
 @dataclass
@@ -46,41 +47,42 @@ class ScanResult:
 
 
 class Scanner:
-    """Hashing, matching and case opening, configured once per process."""
+    """Hashing, matching and case opening, configured once per process.
+
+    `review_media_pixels` is the largest side of the reduced copy a case keeps
+    for reviewers (0: none)."""
 
     def __init__(
         self,
-        settings: Settings,
         registry: Registry,
         indexes: BankIndexes,
-        taxonomy: Taxonomy | None = None,
+        taxonomy: Taxonomy,
+        hashing: HashingConfig,
+        review_media_pixels: int,
     ) -> None:
-        self.settings = settings
         self.registry = registry
         self.indexes = indexes
-        self.taxonomy = taxonomy or load_taxonomy(settings)
-        self._videos: HashingPool | None = None
-        self._images: HashingThreads | None = None
+        self.taxonomy = taxonomy
+        self.hashing = hashing
+        self.review_media_pixels = review_media_pixels
+        self._hash: HashFunction = self._hash_here
 
-    def hash_apart(self, threads: int, processes: int) -> None:
-        """From now on, hash images in `threads` threads and videos in `processes` child
-        processes (started at the first video), each at a lower CPU priority than the
-        caller (see hma.hashing_pool)."""
-        self._images = HashingThreads(self.registry, self.settings.hashing, threads)
-        self._videos = HashingPool(self.settings, processes)
+    def hash_with(self, function: HashFunction) -> None:
+        """From now on, hash with `function` (a server's threads and processes)
+        instead of in the caller's thread."""
+        self._hash = function
+
+    def _hash_here(self, data: bytes, path: Path | None) -> list[Signal]:
+        return self.registry.hash_bytes(data, self.hashing, path)
 
     def warm_up(self) -> None:
         """Hash a small photo now, so that the first upload finds every decoder and
         kernel loaded (a server does it before forking, for all its workers)."""
-        self.registry.hash_bytes(sample_jpeg(), self.settings.hashing)
+        self._hash_here(sample_jpeg(), None)
 
     def hash(self, data: bytes, path: Path | None = None) -> list[Signal]:
         """Signals of one file's bytes; raises HashingError for bad media."""
-        if self._videos is not None and video_container(data) is not None:
-            return self._videos.hash(data, path)
-        if self._images is not None:
-            return self._images.hash(data, path)
-        return self.registry.hash_bytes(data, self.settings.hashing, path)
+        return self._hash(data, path)
 
     def parse_signals(self, items: Sequence[tuple[str, str]]) -> list[Signal]:
         """Caller-supplied (type, value) pairs, validated and normalised."""
@@ -128,7 +130,7 @@ class Scanner:
             session, content_ref, result.matches, metadata, taxonomy=self.taxonomy
         )
         if case is not None and media is not None:
-            keep_reduced_copy(session, case, media, self.settings.review_media_pixels)
+            keep_reduced_copy(session, case, media, self.review_media_pixels)
         if case is not None and text and case.text is None:
             case.text = CaseText(text=text)
         result.case_id = case.id if case is not None else None
@@ -140,38 +142,3 @@ def sample_jpeg() -> bytes:
     out = io.BytesIO()
     Image.linear_gradient("L").convert("RGB").save(out, "JPEG")
     return out.getvalue()
-
-
-def load_taxonomy(settings: Settings) -> Taxonomy:
-    """The program taxonomy these settings name; an unreadable one is a settings error."""
-    try:
-        return Taxonomy.load(settings.taxonomy_file or None)
-    except TaxonomyError as exc:
-        raise SettingsError(str(exc)) from exc
-
-
-def build_registry(settings: Settings) -> Registry:
-    """The hashers these settings ask for; a bad `extra_hashers` is a settings error.
-
-    Also gives the process its account keys, which account signals are keyed with."""
-    ACCOUNT_KEYS.configure(settings.account_key_secrets)
-    try:
-        return default_registry(extra_hashers=settings.extra_hasher_names)
-    except (ValueError, RuntimeError) as exc:
-        raise SettingsError(f"setting extra_hashers: {exc}") from exc
-
-
-def match_config(settings: Settings) -> MatchConfig:
-    return MatchConfig(
-        thresholds={"pdq": settings.pdq_match_threshold, "vpdq": settings.pdq_match_threshold},
-        quality_min=settings.pdq_quality_min,
-        video_query_share=settings.video_query_match_percent / 100,
-        video_bank_share=settings.video_bank_match_percent / 100,
-        snapshot_dir=settings.data_dir / "indexes",
-        snapshot_interval=settings.index_snapshot_seconds,
-    )
-
-
-def build_scanner(settings: Settings, registry: Registry | None = None) -> Scanner:
-    registry = registry or build_registry(settings)
-    return Scanner(settings, registry, BankIndexes(registry, match_config(settings)))

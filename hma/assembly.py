@@ -1,0 +1,61 @@
+"""Where the deployment's settings meet the layers below: the one place that turns
+`Settings` into a registry, a taxonomy, a match configuration and a scanner.
+
+The layers take plain values (a hashing config, a threshold, a path); only the
+shell knows which setting each comes from.
+"""
+
+from __future__ import annotations
+
+from actioners.scan import Scanner
+from banks.lookup import BankIndexes, MatchConfig
+from banks.taxonomy import Taxonomy
+from core.errors import SettingsError, TaxonomyError
+from hashers import Registry, default_registry
+from hashers.account_keys import ACCOUNT_KEYS
+from hma.settings import Settings
+
+
+def load_taxonomy(settings: Settings) -> Taxonomy:
+    """The program taxonomy these settings name; an unreadable one is a settings error."""
+    try:
+        return Taxonomy.load(settings.taxonomy_file or None)
+    except TaxonomyError as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+def build_registry(settings: Settings) -> Registry:
+    """The hashers these settings ask for; a bad `extra_hashers` is a settings error.
+
+    Also gives the process its account keys, which account signals are keyed with."""
+    ACCOUNT_KEYS.configure(settings.account_key_secrets)
+    try:
+        return default_registry(extra_hashers=settings.extra_hasher_names)
+    except (ValueError, RuntimeError) as exc:
+        raise SettingsError(f"setting extra_hashers: {exc}") from exc
+
+
+def match_config(settings: Settings) -> MatchConfig:
+    return MatchConfig(
+        thresholds={"pdq": settings.pdq_match_threshold, "vpdq": settings.pdq_match_threshold},
+        quality_min=settings.pdq_quality_min,
+        video_query_share=settings.video_query_match_percent / 100,
+        video_bank_share=settings.video_bank_match_percent / 100,
+        snapshot_dir=settings.data_dir / "indexes",
+        snapshot_interval=settings.index_snapshot_seconds,
+    )
+
+
+def build_scanner(
+    settings: Settings, registry: Registry | None = None, taxonomy: Taxonomy | None = None
+) -> Scanner:
+    """A scanner that hashes in the caller's thread (a server then hands it its own
+    hashing: `hma.hashing_pool.ServerHashing`)."""
+    registry = registry or build_registry(settings)
+    return Scanner(
+        registry,
+        BankIndexes(registry, match_config(settings)),
+        taxonomy or load_taxonomy(settings),
+        settings.hashing,
+        settings.review_media_pixels,
+    )
