@@ -34,7 +34,7 @@ def _digest(secret: str) -> str:
 
 
 #: Roles a personal token may have, by the role of the user it belongs to.
-PERSONAL_ROLES = {
+PERSONAL_ROLES: dict[str, tuple[str, ...]] = {
     Role.ADMIN: (Role.ADMIN, Role.CURATOR, Role.REVIEWER),
     Role.CURATOR: (Role.CURATOR,),
     Role.REVIEWER: (Role.REVIEWER,),
@@ -174,7 +174,8 @@ class TokenCache:
                     self._grants.pop(digest, None)
                 return None
             token, user = found
-            grant = Grant(token.name, token.role, token.last_used_at, user and user.username)
+            username = user.username if user is not None else None
+            grant = Grant(token.name, token.role, token.last_used_at, username)
             cached = (now, grant)
         verified_at, grant = cached
         moment = utcnow()

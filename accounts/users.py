@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from accounts import sessions as console_sessions
 from accounts.models import User
-from actioners import audit
 from actioners.review import MAX_QUEUE
 from core.errors import Conflict, InvalidInput, LoginFailed, RenewalRefused, UserNotFound
 from core.names import Role
-from database import utcnow
+from database import audit, utcnow
 
 USER_ROLES: tuple[str, ...] = tuple(r.value for r in (Role.ADMIN, Role.CURATOR, Role.REVIEWER))
 ISSUER = "hma"

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from actioners import audit
 from actioners.models import Case, CaseMatch
 from actioners.priority import age_reason, case_priority
 from banks.lookup import BankMatch
@@ -23,7 +22,7 @@ from banks.models import Bank, BankContent, Exchange
 from banks.taxonomy import Taxonomy, shipped_taxonomy
 from core.errors import CaseNotFound, InvalidInput
 from core.names import OPEN_STATUSES, CaseStatus
-from database import utcnow
+from database import audit, utcnow
 from hashers import KEYWORD
 
 MAX_CONTENT_REF = 512
@@ -89,10 +88,10 @@ def record_matches(
 
 
 def _add_matches(session: Session, case: Case, matches: Sequence[BankMatch]) -> None:
-    existing = set(
+    existing: set[tuple[int, str]] = set(
         session.execute(
             select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case.id)
-        )
+        ).tuples()
     )
     for match in matches:
         key = (match.signal_id, match.query_signal)

@@ -18,7 +18,7 @@ from banks.models import BankContent, Exchange, ExchangeFeedback
 from core.names import Verdict
 from database import utcnow
 
-VERDICTS = {Verdict.CONFIRM: "positive", Verdict.REJECT: "negative"}
+VERDICTS: dict[str, str] = {Verdict.CONFIRM: "positive", Verdict.REJECT: "negative"}
 
 
 def queue_exchange_feedback(

@@ -310,7 +310,8 @@ def decisions_by_signal_type(
     ).all()
     out: dict[str, dict[str, int]] = {decision: {} for decision in FINAL_DECISIONS}
     for decision, signal_type, count in rows:
-        out[decision][signal_type] = int(count)
+        if decision in out:
+            out[decision][signal_type] = int(count)
     return out
 
 

@@ -26,11 +26,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from actioners import audit
 from actioners.models import Case, CaseMedia, CaseText, Exposure, WebhookDelivery
 from banks.models import ExchangeFeedback
 from core.names import CaseStatus, Verdict
-from database import utcnow
+from database import audit, utcnow
 
 #: Rows deleted per statement, so that one run never holds a long lock.
 BATCH = 1000

@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from actioners import audit, retention, webhooks
+from actioners import retention, webhooks
 from actioners.cases import absorb_follow_up, get_case
 from actioners.feedback import queue_exchange_feedback
 from actioners.models import Case, CaseDecision
@@ -31,7 +31,7 @@ from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
 from core.errors import CaseClosed, CaseHeld, InvalidInput, NotAllowed
 from core.names import OPEN_STATUSES, CaseStatus, DecisionState, Role, Verdict
-from database import utcnow
+from database import audit, utcnow
 
 RejectReason = Literal["false_positive", "not_violating", "unusable_media", "duplicate", "other"]
 REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)

@@ -89,7 +89,8 @@ class Scanner:
         return [self.registry.parse(kind, value) for kind, value in items]
 
     def match(self, session: Session, signals: Sequence[Signal]) -> ScanResult:
-        return ScanResult(list(signals), self.indexes.find(session, signals))
+        queried = list(signals)
+        return ScanResult(queried, self.indexes.find(session, queried))
 
     def scan(
         self,

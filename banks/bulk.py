@@ -16,8 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import ARRAY, Text
+
+from database import Base
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table `model` maps (SQLAlchemy types `__table__` as any selectable)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} maps no table")
+    return table
 
 
 def timestamp(session: Session, moment: datetime) -> Any:
@@ -101,7 +111,7 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
 
 
 def any_of(
-    session: Session, column: ColumnElement[Any], values: Collection[Any]
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
     """`column IN values`, with all the values bound as a single parameter.
 

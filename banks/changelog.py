@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import BigInteger, Row, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from banks.bulk import insert_rows, timestamp
+from banks.bulk import insert_rows, table_of, timestamp
 from banks.models import BankSignal, SignalChange
 from hashers.signals import ACCOUNT
 
@@ -61,6 +61,11 @@ class Entry(NamedTuple):
     value: str
 
 
+#: A run's signal as the database returns it: the fields of `Entry`, in order (left
+#: as rows because a large sync brings a million).
+RunSignal = Row[int, str, int, int, str, int, str]
+
+
 @dataclass(frozen=True)
 class Changes:
     """What `since` read: entries in log order, up to log id `through`.
@@ -68,7 +73,7 @@ class Changes:
     A run's signals come as the database's rows, with the fields of `Entry`.
     """
 
-    entries: list[Entry | Row[Any]]
+    entries: list[Entry | RunSignal]
     through: int
     #: Whether the log holds entries after `through` (for the same bank, if one was asked).
     more: bool
@@ -107,7 +112,7 @@ def record_added(session: Session, bank_id: int, signal_ids: Sequence[int], at: 
     lock(session)
     stamp = timestamp(session, at)
     rows = [("add", bank_id, first, last, "", "", stamp) for first, last in runs]
-    insert_rows(session, SignalChange.__table__, _RUN_COLUMNS, rows)
+    insert_rows(session, table_of(SignalChange), _RUN_COLUMNS, rows)
 
 
 def key_accounts(session: Session, bank_id: int, keyed: Callable[[str], str]) -> None:
@@ -197,7 +202,7 @@ def since(session: Session, after_id: int, limit: int, bank_id: int | None = Non
         query = query.where(SignalChange.bank_id == bank_id)
     connection = session.connection()
     rows = connection.execute(query.order_by(SignalChange.id).limit(limit + 1)).all()
-    entries: list[Entry | Row[Any]] = []
+    entries: list[Entry | RunSignal] = []
     through = after_id
     for number, row in enumerate(rows):
         if number == limit or (entries and _size(row) + len(entries) > limit):

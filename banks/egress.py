@@ -475,7 +475,7 @@ def _reason(exc: BaseException) -> str:
 def _pool_class(pool: type[Any], connection: type[Any], policy: EgressPolicy) -> type[Any]:
     """A connection pool whose connections vet each address before connecting to it."""
 
-    class VettedConnection(connection):  # type: ignore[misc, valid-type]
+    class VettedConnection(connection):  # type: ignore[misc]
         def _new_conn(self) -> socket.socket:
             self._dns_host = _vetted_address(self, policy)
             sock: socket.socket = super()._new_conn()
@@ -485,7 +485,7 @@ def _pool_class(pool: type[Any], connection: type[Any], policy: EgressPolicy) ->
             super().connect()
             _Cutoff.watch(self)
 
-    class VettedPool(pool):  # type: ignore[misc, valid-type]
+    class VettedPool(pool):  # type: ignore[misc]
         ConnectionCls = VettedConnection
 
         def _get_conn(self, timeout: float | None = None) -> Any:

@@ -180,7 +180,7 @@ class HmaDump:
                 signals.setdefault(row["content_id"], []).append(
                     (row["signal_type"], row["signal_val"])
                 )
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for key in sorted(content, key=int):
             row = content[key]
             head = (

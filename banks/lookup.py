@@ -36,7 +36,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import CursorResult, Row, bindparam, func, select
+from sqlalchemy import CursorResult, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -292,7 +292,7 @@ class BankIndexes:
             )
         self._maybe_snapshot()
 
-    def _apply_changes(self, entries: Sequence[changelog.Entry | Row[Any]]) -> None:
+    def _apply_changes(self, entries: Sequence[changelog.Entry | changelog.RunSignal]) -> None:
         """Apply log entries in their order, each run of adds (or removals) in one go.
 
         Order matters: content disabled and enabled again removes and re-adds

@@ -66,7 +66,7 @@ def feed(session: Session, bank: Bank, taxonomy: Taxonomy, after: int, limit: in
         if entry.op == "remove":
             changes.append(base | {"op": "delete"})
             continue
-        enabled, tags = contents.get(entry.content_id, (False, []))
+        enabled, tags = contents.get(entry.content_id or 0, (False, []))
         # Gone or disabled since: a removal follows in the log. Unshareable, or
         # another program's and not to be reshared: withheld.
         if enabled and any(taxonomy.is_primary(tag) for tag in tags):

@@ -39,7 +39,7 @@ from sqlalchemy import Text, bindparam, cast, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from banks import changelog, validation
-from banks.bulk import any_of, insert_rows, reserve_ids, timestamp
+from banks.bulk import any_of, insert_rows, reserve_ids, table_of, timestamp
 from banks.egress import Egress
 from banks.exchanges import adapter_type
 from banks.exchanges.base import Checkpoint, ExchangeAdapter, FetchBatch, UpstreamRecord
@@ -532,7 +532,7 @@ class SyncEngine:
                 report.unchanged += 1
         # Unchanged, but seen by this resync: stamped, all at once where the
         # digest stays, row by row where it is new.
-        table = BankContent.__table__
+        table = table_of(BankContent)
         if restamp:
             session.connection().execute(
                 update(table)
@@ -638,9 +638,9 @@ class SyncEngine:
                 tag_texts[key] = json.dumps(tags)
             return tag_texts[key]
 
-        content_ids = reserve_ids(session, BankContent.__table__, len(records))
+        content_ids = reserve_ids(session, table_of(BankContent), len(records))
         signal_ids = iter(
-            reserve_ids(session, BankSignal.__table__, sum(len(r.signals) for r in records))
+            reserve_ids(session, table_of(BankSignal), sum(len(r.signals) for r in records))
         )
         contents, signals, added = [], [], []
         for content_id, r in zip(content_ids, records, strict=True):
@@ -666,8 +666,8 @@ class SyncEngine:
                 signals.append((signal_id, content_id, bank_id, kind, value, short_hash(value)))
                 if r.enabled:
                     added.append(signal_id)
-        insert_rows(session, BankContent.__table__, CONTENT_COLUMNS, contents)
-        insert_rows(session, BankSignal.__table__, SIGNAL_COLUMNS, signals)
+        insert_rows(session, table_of(BankContent), CONTENT_COLUMNS, contents)
+        insert_rows(session, table_of(BankSignal), SIGNAL_COLUMNS, signals)
         changelog.record_added(session, bank_id, added, now)
 
     def _update(

@@ -19,9 +19,8 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from actioners import audit
 from core.errors import CheckpointsUnreadable
-from database import utcnow
+from database import audit, utcnow
 from hma.private_files import append_private
 
 #: How often the jobs process writes a verified checkpoint.

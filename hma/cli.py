@@ -28,9 +28,9 @@ from accounts.users import (
     reset_user,
     set_queues,
 )
-from actioners import audit, curation, retention, review
+from actioners import retention, review
 from actioners.scan import Scanner
-from banks import hma_import, store, transfer
+from banks import curation, hma_import, store, transfer
 from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
 from core.errors import (
@@ -42,6 +42,7 @@ from core.errors import (
     SchemaOutdated,
     SettingsError,
 )
+from database import audit
 from hashers import KEYWORD, VPDQ, Signal, default_registry
 from hashers.posts import AccountRef, Post, post_signals
 from hashers.vpdq import reference_lines
@@ -106,7 +107,7 @@ def with_runtime(command: F) -> F:
         help="State directory (default: $HMA_DATA_DIR or ./hma-data).",
     )
     @click.pass_context
-    def wrapped(ctx: click.Context, data_dir: str | None, **kwargs: Any) -> Any:
+    def wrapped(ctx: click.Context, /, data_dir: str | None, **kwargs: Any) -> Any:
         try:
             return ctx.invoke(command, Runtime(data_dir), **kwargs)
         except (CodedError, SettingsError, SchemaOutdated, CheckpointsUnreadable) as exc:

@@ -6,6 +6,7 @@ writer); PostgreSQL is the scale-out engine. Both run the same migrations.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,15 +27,17 @@ import accounts.models  # noqa: F401
 import actioners.models  # noqa: F401
 import banks.models  # noqa: F401
 import hma.models  # noqa: F401
-from actioners import audit, retention
+from actioners import retention
+from banks import upkeep
 from core.errors import SchemaOutdated
-from database import Base
+from database import Base, audit
 from hma.audit_anchor import AuditAnchor
 from hma.private_files import touch_private
 from hma.secrets import audit_chain_key
 from hma.settings import Settings
 
 metadata = Base.metadata
+log = logging.getLogger(__name__)
 
 
 def open_database(settings: Settings) -> Database:
@@ -112,8 +115,13 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration, then bring stored values up to the current
+    rules (which the migrations, importing none of the live code, leave alone)."""
     command.upgrade(_alembic_config(engine), "head")
+    with Session(engine) as session, session.begin():
+        respelled = upkeep.respell_stored_values(session)
+    if respelled:
+        log.info("%d stored signal values rewritten in their canonical spelling", respelled)
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -1,5 +1,5 @@
 """The exchange operations of a running deployment, wired from its settings: the
-rules of adding and changing exchanges (`actioners.exchange_admin`) with the
+rules of adding and changing exchanges (`banks.exchange_admin`) with the
 deployment's secret box and egress policy, and syncs and feedback run under
 cross-process locks, so that two processes never run the same one at once.
 """
@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from actioners import audit, exchange_admin
+from banks import exchange_admin
 from banks.egress import Egress
 from banks.feedback import FeedbackReport, send_due_feedback
 from banks.models import Exchange
 from banks.sync import SyncEngine, SyncReport
 from banks.taxonomy import Taxonomy
 from core.errors import Conflict
+from database import audit
 from hashers import Registry
 from hma.db import Database
 from hma.locks import exclusive

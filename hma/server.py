@@ -29,10 +29,10 @@ from gunicorn.app.base import BaseApplication
 
 from accounts.tokens import create_token, has_tokens
 from accounts.users import NewAccount, create_user, has_users
-from actioners import audit
 from banks.lookup import BankIndexes
 from core.errors import Conflict, PortTaken, SettingsError
 from core.names import Role
+from database import audit
 from hma.allocator import keep_freed_memory
 from hma.db import Database, ensure_schema, open_database
 from hma.hashing_pool import ServerHashing
@@ -209,7 +209,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None, role: s
             "timeout": 120,
             "control_socket_disable": True,
             "post_worker_init": lambda worker: _start_worker(app, count),
-            "on_exit": lambda server: jobs and jobs.stop(),
+            "on_exit": lambda server: _stop(jobs),
         },
     ).run()
 
@@ -236,6 +236,11 @@ def refuse_taken_ports(host: str, ports: list[int]) -> None:
                         f"{host}:{port} is in use by another process (another hma serve?):"
                         " stop it, or serve on another --port"
                     ) from None
+
+
+def _stop(jobs: _JobsProcess | None) -> None:
+    if jobs is not None:
+        jobs.stop()
 
 
 class _JobsProcess:

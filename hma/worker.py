@@ -28,6 +28,8 @@ HEARTBEAT_SECONDS = 1.0
 
 
 class Worker(ThreadWorker):  # type: ignore[misc]
+    sockets: list[Any]
+
     def init_process(self) -> None:
         self.sockets = [*self.sockets, *(_own_listener(s) for s in self.sockets)]
         super().init_process()

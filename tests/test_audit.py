@@ -10,8 +10,8 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select, text
 
-from actioners import audit
-from actioners.models import AuditEntry
+from database import audit
+from database.audit import AuditEntry
 from hma.db import Database
 
 

@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select
 
-from actioners import audit
-from actioners.models import AuditEntry
+from database import audit
+from database.audit import AuditEntry
 from hma.secrets import audit_chain_key
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import event, select
 
 from actioners import cases, queue, review
-from actioners.models import AuditEntry, Case
+from actioners.models import Case
 from actioners.priority import case_priority
 from banks.lookup import BankMatch
 from banks.taxonomy import shipped_taxonomy
 from core.errors import CaseClosed, CaseNotFound, InvalidInput
 from database import utcnow
+from database.audit import AuditEntry
 from hma.db import Database, ensure_schema, refresh_statistics
 
 #: Decisions act at once, with no second reviewer: these tests are about cases.

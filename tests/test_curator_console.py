@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from accounts.users import create_user
-from actioners.models import AuditEntry
 from banks.models import BankContent, Exchange, ExchangeRun
+from database.audit import AuditEntry
 from hma.web import create_app
 from hma.web.console.charts import bar_chart, line_chart
 from tests.conftest import fixture_bytes

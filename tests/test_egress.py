@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from actioners import audit
-from actioners.models import AuditEntry
 from banks.egress import AllowedPeer, Egress, EgressPolicy, parse_allowed_peers, parse_target
 from banks.exchanges.http import HttpClient, parse_xml
 from core.errors import EgressFailed, EgressRefused, ExchangeError, MalformedResponse
+from database import audit
+from database.audit import AuditEntry
 from hma.web.context import EXTENSION
 from tests.conftest import api_for
 

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from actioners import cases, review
-from actioners.models import AuditEntry, CaseDecision
+from actioners.models import CaseDecision
 from banks import changelog, publish, store
 from banks.lookup import BankIndexes
 from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
 from core.errors import InvalidInput
+from database.audit import AuditEntry
 from hashers import Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
 from hma.exchanges import Exchanges

@@ -20,12 +20,12 @@ from PIL import Image
 from sqlalchemy import select
 
 from accounts.tokens import create_token
-from actioners.models import AuditEntry
 from banks import store
 from banks.hma_vocabulary import MAX_DISABLE_SECONDS
 from banks.models import Bank, BankContent, Exchange
 from core.names import Role
 from database import utcnow
+from database.audit import AuditEntry
 from tests.conftest import Api, api_for, fixture_bytes
 from tests.exchange_servers import FakeServer, FakeStopNCII, NCIIRecord
 from tests.media_factory import jpeg

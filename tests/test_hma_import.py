@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from actioners.models import AuditEntry
 from banks import publish, store
 from banks.models import Bank, BankContent
 from banks.taxonomy import shipped_taxonomy
+from database.audit import AuditEntry
 from tests.conftest import PG_URL_ENV, postgres_schema
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

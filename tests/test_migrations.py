@@ -160,3 +160,68 @@ def test_downgrading_past_log_runs_refuses_rather_than_lose_additions(database_u
         assert connection.execute(text("SELECT last_signal_id FROM signal_changes")).scalar() == 19
     assert current_revision(db.engine) == head_revision(db.engine)
     db.dispose()
+
+
+PROJECT_PACKAGES = {"accounts", "actioners", "banks", "core", "database", "hashers", "hma"}
+
+
+def test_migrations_import_none_of_the_live_code():
+    """A migration means what it meant when written: it never runs today's rules."""
+    import ast
+    from importlib.resources import files
+
+    versions = files("hma") / "migrations" / "versions"
+    migrations = [entry for entry in versions.iterdir() if entry.name.endswith(".py")]
+    assert len(migrations) >= 19
+    for migration in migrations:
+        for node in ast.walk(ast.parse(migration.read_text())):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                imported = [node.module or ""]
+            else:
+                continue
+            for name in imported:
+                assert name.split(".")[0] not in PROJECT_PACKAGES, (migration.name, name)
+
+
+def test_upgrade_respells_urls_stored_before_revision_0019(database_url):
+    """Stored URLs take the current spelling by the live rules, after the migrations."""
+    from alembic import command
+
+    from banks.models import short_hash
+    from hma.db import Database, _alembic_config, upgrade
+
+    db = Database(database_url)
+    command.upgrade(_alembic_config(db.engine), "0018")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO banks (name, description, enabled, created_at, updated_at)"
+                " VALUES ('b', '', true, '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO bank_content (bank_id, enabled, tags, metadata, source, created_at,"
+                " updated_at) VALUES (1, true, '[]', '{}', 'api', '2026-01-01', '2026-01-01')"
+            )
+        )
+        for value in ("https://Example.COM/a", "http://", "example.org/kept"):
+            connection.execute(
+                text(
+                    "INSERT INTO bank_signals (content_id, bank_id, signal_type, value, value_hash)"
+                    " VALUES (1, 1, 'url', :value, :hash)"
+                ),
+                {"value": value, "hash": short_hash(value)},
+            )
+    upgrade(db.engine)
+    upgrade(db.engine)  # run again (as after an upgrade cut off): nothing changes twice
+    with db.engine.connect() as connection:
+        stored = connection.execute(text("SELECT value, value_hash FROM bank_signals ORDER BY id"))
+        assert [tuple(row) for row in stored] == [
+            ("example.com/a", short_hash("example.com/a")),
+            ("http://", short_hash("http://")),
+            ("example.org/kept", short_hash("example.org/kept")),
+        ]
+    db.dispose()

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
-from actioners import audit, cases, retention, review
+from actioners import cases, retention, review
 from actioners.media import keep_reduced_copy
-from actioners.models import AuditEntry, Case, CaseDecision, CaseMatch, CaseMedia, Exposure
+from actioners.models import Case, CaseDecision, CaseMatch, CaseMedia, Exposure
 from actioners.retention import RetentionPolicy
 from actioners.webhooks import queue_webhook
 from banks.taxonomy import Taxonomy
-from database import utcnow
+from database import audit, utcnow
+from database.audit import AuditEntry
 from tests.conftest import fixture_bytes
 from tests.exchange_servers import wait_until
 from tests.test_review import hit

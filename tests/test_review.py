@@ -9,13 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from actioners import audit, cases, queue, review
-from actioners.models import AuditEntry, Case, WebhookDelivery
+from actioners import cases, queue, review
+from actioners.models import Case, WebhookDelivery
 from banks.lookup import BankMatch
 from banks.models import Bank, BankContent, BankSignal, Exchange, ExchangeFeedback
 from banks.taxonomy import shipped_taxonomy
 from core.errors import CaseClosed, CaseHeld, InvalidInput, NotAllowed
-from database import utcnow
+from database import audit, utcnow
+from database.audit import AuditEntry
 
 TAX = shipped_taxonomy()
 #: One minute to undo, no second reviewer, decisions announced by webhook.

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, text
 
 from accounts.users import create_user
-from actioners.models import AuditEntry
 from banks import publish, store
 from banks.lookup import BankIndexes, MatchConfig
 from core.errors import InvalidSignal, SettingsError
+from database.audit import AuditEntry
 from hashers import Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
 from hashers.accounts import normalize_account

@@ -13,9 +13,9 @@ from accounts import sessions as console_sessions
 from accounts.models import ConsoleSession, User
 from accounts.sessions import ADDRESS_LIMIT, PAIR_LIMIT
 from accounts.users import authenticate, create_user, disable_user, reset_user
-from actioners import audit
-from actioners.models import AuditEntry
 from core.errors import LoginFailed
+from database import audit
+from database.audit import AuditEntry
 from hma.secrets import SecretBox
 from hma.web import create_app
 

@@ -184,7 +184,7 @@ def parse_xml(body: bytes, where: str) -> Element:
     answer is untrusted input.
     """
     try:
-        root = SafeElementTree.fromstring(body, forbid_dtd=True)
+        root: Element = SafeElementTree.fromstring(body, forbid_dtd=True)
     except DefusedXmlException:
         raise MalformedResponse(
             f"{where} answered XML with a document type or entities, which is refused"

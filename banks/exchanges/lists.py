@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Container, Iterable, Iterator
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -65,7 +65,7 @@ class ListAdapter(ExchangeAdapter):
     _body: bytes | None = None
     _sha256: str | None = None
 
-    def _open(self) -> BinaryIO:
+    def _open(self) -> io.BufferedReader | io.BytesIO:
         """The list as a stream of bytes: a local file (only from the import folder)
         is read as it goes, a URL's body is downloaded once per sync. A URL may take
         a bearer token as credentials."""
@@ -118,7 +118,7 @@ class ListAdapter(ExchangeAdapter):
     ) -> Iterator[FetchBatch]:
         batch = FetchBatch()
         count = 0
-        for item in transfer.parse(lines, self.config.format, held):  # type: ignore[arg-type]
+        for item in transfer.parse(lines, self.config.format, held):
             if isinstance(item, transfer.Held):
                 batch.held.append(item.digest)
                 count += 1

@@ -95,8 +95,9 @@ class NCMECAdapter(ExchangeAdapter):
         return user, password
 
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        resumed = isinstance(checkpoint, NCMECCheckpoint)
-        begin = _parse_time(checkpoint.window_end if resumed else self.config.start)
+        begin = _parse_time(
+            checkpoint.window_end if isinstance(checkpoint, NCMECCheckpoint) else self.config.start
+        )
         end = time.time() - SETTLE_SECONDS
         window = self.config.window_days * 86400
         while begin < end:

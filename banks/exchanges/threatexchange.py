@@ -83,8 +83,7 @@ class ThreatExchangeAdapter(ExchangeAdapter):
         return self.credentials
 
     def fetch(self, checkpoint: Checkpoint | None) -> Iterator[FetchBatch]:
-        resumed = isinstance(checkpoint, ThreatExchangeCheckpoint)
-        start = checkpoint.update_time if resumed else None
+        start = checkpoint.update_time if isinstance(checkpoint, ThreatExchangeCheckpoint) else None
         highest = int(start or 0)
         url: str | None = f"{self.base_url}/{self.config.privacy_group}/threat_updates/"
         params: dict[str, Any] | None = {

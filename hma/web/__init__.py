@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.session_interface = ConsoleSessions()
     app.json = TextOnlyJSON(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     taxonomy = load_taxonomy(settings)
     scanner = build_scanner(settings, taxonomy=taxonomy)
     exchanges = Exchanges.build(

@@ -18,10 +18,10 @@ from typing import Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from actioners.exchange_admin import MIN_INTERVAL
 from actioners.queue import StatusFilter
 from actioners.review import RejectReason
 from banks import validation
+from banks.exchange_admin import MIN_INTERVAL
 from core.names import CaseStatus, DecisionState, Verdict
 from hashers.accounts import KEY_NAME
 

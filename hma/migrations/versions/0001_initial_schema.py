@@ -8,7 +8,6 @@ Written: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import database
 
 revision = '0001'
 down_revision = None
@@ -22,9 +21,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', database.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('name', name=op.f('uq_api_tokens_name')),
     sa.UniqueConstraint('secret_sha256', name=op.f('uq_api_tokens_secret_sha256')),
@@ -35,8 +34,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_banks')),
     sa.UniqueConstraint('name', name=op.f('uq_banks_name')),
     sqlite_autoincrement=True
@@ -48,9 +47,9 @@ def upgrade() -> None:
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('metadata', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('decision', sa.String(length=16), nullable=True),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
     sqlite_autoincrement=True
     )
@@ -65,7 +64,7 @@ def upgrade() -> None:
     sa.Column('signal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('signal_type', sa.String(length=64), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signal_changes')),
     sqlite_autoincrement=True
     )
@@ -76,8 +75,8 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('metadata', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_bank_content_bank_id_banks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_content')),
     sqlite_autoincrement=True
@@ -91,7 +90,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.String(length=16), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('decided_by', sa.String(length=200), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_decisions_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_decisions')),
     sqlite_autoincrement=True
@@ -111,7 +110,7 @@ def upgrade() -> None:
     sa.Column('query_signal', sa.Text(), nullable=False),
     sa.Column('distance', sa.Integer(), nullable=False),
     sa.Column('tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_matches_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_matches')),
     sa.UniqueConstraint('case_id', 'signal_id', 'query_signal', name=op.f('uq_case_matches_case_id_signal_id_query_signal')),

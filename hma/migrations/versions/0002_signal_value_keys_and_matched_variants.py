@@ -12,6 +12,8 @@ dihedral variant (rotation or flip) that matched.
 
 import hashlib
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,7 +25,7 @@ depends_on = None
 KEY_LENGTH = 128
 #: SQLite batch mode rebuilds tables from reflection, which does not see
 #: AUTOINCREMENT; every table keeps it (ids are never reused).
-KEEP = {"table_kwargs": {"sqlite_autoincrement": True}}
+KEEP: dict[str, Any] = {"table_kwargs": {"sqlite_autoincrement": True}}
 
 
 def upgrade() -> None:

@@ -8,6 +8,8 @@ Banks may override the PDQ match distance; case matches record matcher
 detail (a video match's shares of matched frames).
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -19,7 +21,7 @@ depends_on = None
 
 #: SQLite batch mode rebuilds tables from reflection, which does not see
 #: AUTOINCREMENT; every table keeps it (ids are never reused).
-KEEP = {"table_kwargs": {"sqlite_autoincrement": True}}
+KEEP: dict[str, Any] = {"table_kwargs": {"sqlite_autoincrement": True}}
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 

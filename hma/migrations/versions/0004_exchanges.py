@@ -11,18 +11,19 @@ entries gain their bank and content (existing ones are backfilled where the
 signal still exists), so a published bank's changes can be read as a feed.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import database
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-KEEP = {"table_kwargs": {"sqlite_autoincrement": True}}
+KEEP: dict[str, Any] = {"table_kwargs": {"sqlite_autoincrement": True}}
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -43,15 +44,15 @@ def upgrade() -> None:
         sa.Column("checkpoint", JSON, nullable=True),
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("resync_generation", sa.Integer(), nullable=True),
-        sa.Column("last_started_at", database.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_success_at", database.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_error_at", database.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("totals", JSON, nullable=False),
         sa.Column("last_run", JSON, nullable=False),
-        sa.Column("created_at", database.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", database.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["bank_id"], ["banks.id"], name=op.f("fk_exchanges_bank_id_banks"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_exchanges")),
@@ -70,10 +71,10 @@ def upgrade() -> None:
         sa.Column("detail", JSON, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", database.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", database.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", database.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["exchange_id"], ["exchanges.id"],
                                 name=op.f("fk_exchange_feedback_exchange_id_exchanges"),
                                 ondelete="CASCADE"),

@@ -17,6 +17,9 @@ Existing rows are backfilled.
 
 import hashlib
 
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,7 +28,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-KEEP = {"table_kwargs": {"sqlite_autoincrement": True}}
+KEEP: dict[str, Any] = {"table_kwargs": {"sqlite_autoincrement": True}}
 BATCH = 10_000
 KEY_LENGTH = 128
 
@@ -43,7 +46,7 @@ def value_key(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def _backfill(table: str, source: str, target: str, derive) -> None:
+def _backfill(table: str, source: str, target: str, derive: Callable[[str], Any]) -> None:
     """Set `target` to derive(`source`) on every row whose `source` is set, in batches."""
     rows = sa.table(table, sa.column("id", sa.BigInteger), sa.column(source, sa.Text),
                     sa.column(target))

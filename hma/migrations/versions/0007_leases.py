@@ -11,7 +11,6 @@ process of a scaled-out deployment).
 import sqlalchemy as sa
 from alembic import op
 
-import database
 
 revision = '0007'
 down_revision = '0006'
@@ -23,8 +22,8 @@ def upgrade() -> None:
     op.create_table('leases',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('holder', sa.String(length=200), nullable=False),
-    sa.Column('expires_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('acquired_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('acquired_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_leases')),
     )
 

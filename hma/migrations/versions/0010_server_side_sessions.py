@@ -14,7 +14,6 @@ stranger could keep any account locked with five guesses every 15 minutes.
 import sqlalchemy as sa
 from alembic import op
 
-import database
 
 revision = '0010'
 down_revision = '0009'
@@ -27,9 +26,9 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('created_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_console_sessions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_console_sessions')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_console_sessions_key_hash')),
@@ -40,7 +39,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('username', sa.String(length=100), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
-    sa.Column('at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_failures')),
     sqlite_autoincrement=True
     )
@@ -53,7 +52,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('users', table_kwargs={'sqlite_autoincrement': True}) as batch:
-        batch.add_column(sa.Column('locked_until', database.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False))
     op.drop_index('ix_sign_in_failures_at', table_name='sign_in_failures')
     op.drop_index('ix_sign_in_failures_address_at', table_name='sign_in_failures')

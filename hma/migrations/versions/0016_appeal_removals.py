@@ -11,7 +11,6 @@ found them not to be abuse, with the reason; syncs never add them back.
 import sqlalchemy as sa
 from alembic import op
 
-import database
 
 revision = '0016'
 down_revision = '0015'
@@ -26,7 +25,7 @@ def upgrade() -> None:
     sa.Column('upstream_id', sa.String(length=255), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('removed_by', sa.String(length=200), nullable=False),
-    sa.Column('at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['exchange_id'], ['exchanges.id'], name=op.f('fk_appeal_removals_exchange_id_exchanges'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_appeal_removals')),
     sa.UniqueConstraint('exchange_id', 'upstream_id', name=op.f('uq_appeal_removals_exchange_id_upstream_id')),

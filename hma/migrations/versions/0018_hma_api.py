@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import database
 
 revision = '0018'
 down_revision = '0017'
@@ -30,15 +29,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column('matching_ratio', sa.Float(), server_default='1.0', nullable=False))
     with op.batch_alter_table('exchanges', table_kwargs={'sqlite_autoincrement': True}) as batch:
         batch.alter_column('name', existing_type=sa.String(length=64), type_=sa.String(length=255), existing_nullable=False)
-        batch.add_column(sa.Column('sync_requested_at', database.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('sync_requested_at', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('bank_content', table_kwargs={'sqlite_autoincrement': True}) as batch:
-        batch.add_column(sa.Column('disabled_until', database.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('disabled_until', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('note', sa.String(length=255), nullable=True))
     op.create_table('exchange_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('exchange_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('started_at', database.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ok', sa.Boolean(), nullable=True),
     sa.Column('full', sa.Boolean(), nullable=False),
     sa.Column('records', sa.Integer(), nullable=False),
@@ -54,7 +53,7 @@ def upgrade() -> None:
     op.create_table('hma_api_settings',
     sa.Column('key', sa.String(length=100), nullable=False),
     sa.Column('value', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('updated_at', database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_hma_api_settings'))
     )
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from actioners import curation
-from banks import store, validation
+from banks import curation, store, validation
 from banks.models import Bank, BankContent
 from core.names import Role
 from hma.web import schemas

@@ -9,11 +9,12 @@ from flask import Response
 from sqlalchemy import select
 
 from accounts.models import User
-from actioners import audit, cases, exposure, queue, review, webhooks
+from actioners import cases, exposure, queue, review, webhooks
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
-from core.names import Role
+from core.names import CaseStatus, Role, Verdict
+from database import audit
 from hashers.keywords import spans
 from hma.web import schemas
 from hma.web.api import api
@@ -27,8 +28,8 @@ def case_summary_json(case: Case) -> schemas.CaseSummary:
     return {
         "id": case.id,
         "content_ref": case.content_ref,
-        "status": case.status,
-        "decision": case.decision,
+        "status": CaseStatus(case.status),
+        "decision": Verdict(case.decision) if case.decision else None,
         "priority": cases.explain(case)[0],
         "queue": case.queue,
         "assigned_to": case.assigned_to,
@@ -315,7 +316,7 @@ def reveal_case_text(case_id: int) -> schemas.RevealedText:
     case = cases.get_case(db_session(), case_id, case_queues())
     if case.text is None:
         raise CaseNotFound(f"case {case_id} kept no text", code="no_text")
-    marks = [
+    marks: list[schemas.TextMark] = [
         {"start": start, "end": end, "keyword": keyword}
         for start, end, keyword in spans(case.text.text, cases.matched_keywords(case))
     ]

@@ -35,13 +35,13 @@ from werkzeug.exceptions import HTTPException
 from accounts import sessions as console_sessions
 from accounts.models import User
 from accounts.users import ISSUER, MIN_PASSWORD, authenticate, renew_account, set_wellness
-from actioners import audit, cases, exposure, review, webhooks
+from actioners import cases, exposure, review, webhooks
 from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
 from core.errors import CredentialsUnreadable, DomainError, LoginFailed, RenewalRefused
 from core.names import Role
-from database import utcnow
+from database import audit, utcnow
 from hma.secrets import secret_box
 from hma.web.console import post_view
 from hma.web.context import db_session, services

@@ -3,7 +3,7 @@
 Curators and admins only, signed in as reviewers are (password and TOTP).
 No page here shows media: content is known by its signals, tags and
 metadata, and uploads are hashed and dropped. Every change goes through
-`actioners.curation`, audited under the signed-in person.
+`banks.curation`, audited under the signed-in person.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from actioners import curation, trends
-from banks import store, transfer, validation
+from actioners import trends
+from banks import curation, store, transfer, validation
 from banks.models import Bank, BankContent
 from core.errors import CodedError
 from database import utcnow

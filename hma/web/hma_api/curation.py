@@ -1,6 +1,6 @@
 """`/c`: banks, their content, and signal and content types, as HMA's curator routes.
 
-Every change goes through `actioners.curation`, so it is audited under the
+Every change goes through `banks.curation`, so it is audited under the
 token's holder exactly as the same change through /api/v1 would be.
 """
 
@@ -15,8 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actioners import curation
-from banks import store
+from banks import curation, store
 from banks.hma_vocabulary import (
     BANK_NAME_MESSAGE,
     CONTENT_TYPES,

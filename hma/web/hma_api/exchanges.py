@@ -18,10 +18,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from actioners import audit, curation
+from banks import curation
 from banks.hma_vocabulary import BANK_NAME_MESSAGE, valid_bank_name
 from banks.models import Bank, BankContent, Exchange
 from core.errors import Conflict
+from database import audit
 from hma.web.auth import actor
 from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated

@@ -18,16 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from actioners import audit
-from actioners.curation import changed, snapshot
 from banks import store, validation
+from banks.curation import changed, snapshot
 from banks.egress import EgressPolicy, is_local, location_origin, shown_url
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
 from banks.models import Exchange
 from banks.sync import SyncEngine
 from core.errors import Conflict, InvalidInput, NotFound
-from database import utcnow
+from database import audit, utcnow
 
 #: The shortest time between two syncs of an exchange, in seconds.
 MIN_INTERVAL = 10

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from actioners import audit
 from banks import hma_import, store, transfer
 from banks.models import Bank, BankContent
 from banks.taxonomy import Taxonomy
+from database import audit
 from hashers import Registry, Signal
 
 

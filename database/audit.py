@@ -41,11 +41,29 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Boolean, String, false, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from actioners.models import AuditEntry
-from database import utcnow
+from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit log, chained to the one before by hash."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Whether `hash` is keyed (HMAC under the deployment's key) or a plain SHA-256.
+    keyed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
 
 #: The `prev_hash` of the first entry.
 GENESIS = "0" * 64
