@@ -29,14 +29,21 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from actioners.models import Case, CaseDecision, CaseMatch, WebhookDelivery
 from banks.models import BankContent, BankSignal, ExchangeFeedback
 from banks.spreadsheet import safe_cell
-from core.names import OPEN_STATUSES, CaseStatus, DecisionState, Verdict
+from core.names import (
+    OPEN_STATUSES,
+    CaseStatus,
+    DecisionState,
+    DeliveryStatus,
+    FeedbackStatus,
+    Verdict,
+)
 
 #: The queue's statuses, reported even when empty.
 QUEUE_STATUSES: tuple[str, ...] = (*OPEN_STATUSES, CaseStatus.PENDING)
 DECISION_TYPES: tuple[str, ...] = tuple(Verdict)
 FINAL_DECISIONS: tuple[str, ...] = (Verdict.CONFIRM, Verdict.REJECT)
-WEBHOOK_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
-FEEDBACK_STATUSES: tuple[str, ...] = ("pending", "sent", "failed", "unsupported")
+WEBHOOK_STATUSES: tuple[str, ...] = tuple(DeliveryStatus)
+FEEDBACK_STATUSES: tuple[str, ...] = tuple(FeedbackStatus)
 FEEDBACK_VERDICTS: tuple[str, ...] = ("positive", "negative")
 #: The quantiles of time to decision that are computed and exported.
 QUANTILES: tuple[float, ...] = (0.5, 0.9)
@@ -258,14 +265,17 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
     feedback = _counts(
         session,
         select(ExchangeFeedback.verdict, func.count())
-        .where(ExchangeFeedback.status == "sent", _within(ExchangeFeedback.sent_at, start, end))
+        .where(
+            ExchangeFeedback.status == FeedbackStatus.SENT,
+            _within(ExchangeFeedback.sent_at, start, end),
+        )
         .group_by(ExchangeFeedback.verdict),
     )
     webhooks = session.scalar(
         select(func.count())
         .select_from(WebhookDelivery)
         .where(
-            WebhookDelivery.status == "delivered",
+            WebhookDelivery.status == DeliveryStatus.DELIVERED,
             _within(WebhookDelivery.delivered_at, start, end),
         )
     )

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.names import CaseStatus, DecisionState
+from core.names import CaseStatus, DecisionState, DeliveryStatus
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
@@ -195,8 +195,7 @@ class WebhookDelivery(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     decision_id: Mapped[int] = mapped_column(BigId)
     body: Mapped[str] = mapped_column(Text)
-    #: "pending", "delivered" or "failed" (retries exhausted).
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)

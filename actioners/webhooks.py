@@ -36,18 +36,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actioners.models import Case, CaseDecision, WebhookDelivery
 from banks.egress import Egress
+from core.backoff import Backoff
 from core.errors import EgressFailed, EgressRefused
-from core.names import DecisionState
+from core.names import DecisionState, DeliveryStatus
 from database import utcnow
 
 log = logging.getLogger(__name__)
 
 EVENT = "case.decided"
 USER_AGENT = "hma-webhook"
-#: First retry after this many seconds; each further one waits twice as long...
-FIRST_RETRY_SECONDS = 15
-#: ...but never longer than this.
-LONGEST_WAIT_SECONDS = 3600
+#: First retry after 15 seconds; each further one waits twice as long, up to an hour.
+RETRY = Backoff(first=15, longest=3600)
 #: A claimed delivery is due again this long after its request's timeout, should
 #: the process that claimed it stop before recording the outcome.
 CLAIM_GRACE_SECONDS = 60
@@ -136,7 +135,7 @@ def queue_webhook(
         case_id=case.id,
         decision_id=decision.id,
         body=body_for(case, decision),
-        status="pending",
+        status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=utcnow(),
     )
@@ -224,7 +223,7 @@ def _claim(sessions: sessionmaker[Session], delivery_id: int, lease: float) -> s
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == "pending",
+                WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at <= now,
             )
             .values(next_attempt_at=now + timedelta(seconds=lease))
@@ -246,17 +245,21 @@ def _record(
     now = utcnow()
     with sessions.begin() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.status != "pending":
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return  # the case was deleted meanwhile, or another run recorded it
         delivery.attempts += 1
         delivery.last_status_code = outcome.status_code
         if outcome.ok:
-            delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
+            delivery.status, delivery.delivered_at, delivery.last_error = (
+                DeliveryStatus.DELIVERED,
+                now,
+                None,
+            )
             report.delivered += 1
             return
         delivery.last_error = _redact(outcome.error or "", url, secret)
         if delivery.attempts >= max_attempts:
-            delivery.status = "failed"
+            delivery.status = DeliveryStatus.FAILED
             report.failed += 1
             log.warning(
                 "webhook delivery %s (case %s) failed after %d attempts, giving up: %s",
@@ -266,7 +269,7 @@ def _record(
                 delivery.last_error,
             )
             return
-        wait = min(LONGEST_WAIT_SECONDS, FIRST_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+        wait = RETRY.after(delivery.attempts)
         delivery.next_attempt_at = now + timedelta(seconds=wait)
         report.retrying += 1
         log.warning(
@@ -306,7 +309,7 @@ def deliver_due(
             session.scalars(
                 select(WebhookDelivery.id)
                 .where(
-                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
                     WebhookDelivery.next_attempt_at <= utcnow(),
                 )
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)

@@ -18,14 +18,16 @@ from sqlalchemy import select
 from banks.exchanges.base import FeedbackItem
 from banks.models import Exchange, ExchangeFeedback
 from banks.sync import SyncEngine
+from core.backoff import Backoff
 from core.errors import ExchangeError, FeedbackUnsupported
+from core.names import FeedbackStatus
 from database import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
-FIRST_RETRY_SECONDS = 30
-LONGEST_WAIT_SECONDS = 6 * 3600
+#: First retry after 30 seconds, doubling up to six hours.
+RETRY = Backoff(first=30, longest=6 * 3600)
 
 
 @dataclass
@@ -47,7 +49,8 @@ def send_due_feedback(engine: SyncEngine, limit: int = 500) -> FeedbackReport:
         due = session.execute(
             select(ExchangeFeedback.id, ExchangeFeedback.exchange_id)
             .where(
-                ExchangeFeedback.status == "pending", ExchangeFeedback.next_attempt_at <= utcnow()
+                ExchangeFeedback.status == FeedbackStatus.PENDING,
+                ExchangeFeedback.next_attempt_at <= utcnow(),
             )
             .order_by(ExchangeFeedback.id)
             .limit(limit)
@@ -59,7 +62,9 @@ def send_due_feedback(engine: SyncEngine, limit: int = 500) -> FeedbackReport:
         with engine.sessions.begin() as session:
             rows = session.scalars(
                 select(ExchangeFeedback)
-                .where(ExchangeFeedback.id.in_(ids), ExchangeFeedback.status == "pending")
+                .where(
+                    ExchangeFeedback.id.in_(ids), ExchangeFeedback.status == FeedbackStatus.PENDING
+                )
                 .order_by(ExchangeFeedback.id)
             ).all()
             if rows:
@@ -73,7 +78,10 @@ def _deliver(
     now = utcnow()
     if not exchange.feedback_enabled:
         for row in rows:
-            row.status, row.last_error = "unsupported", "feedback turned off for this exchange"
+            row.status, row.last_error = (
+                FeedbackStatus.UNSUPPORTED,
+                "feedback turned off for this exchange",
+            )
         report.unsupported += len(rows)
         return
     items = [
@@ -90,7 +98,7 @@ def _deliver(
         engine.adapter_for(exchange).send_feedback(items)
     except FeedbackUnsupported as exc:
         for row in rows:
-            row.status, row.last_error = "unsupported", str(exc)
+            row.status, row.last_error = FeedbackStatus.UNSUPPORTED, str(exc)
         report.unsupported += len(rows)
         return
     except ExchangeError as exc:
@@ -99,14 +107,14 @@ def _deliver(
             row.attempts += 1
             row.last_error = str(exc)
             if row.attempts >= MAX_ATTEMPTS:
-                row.status = "failed"
+                row.status = FeedbackStatus.FAILED
                 report.failed += 1
             else:
-                wait = min(LONGEST_WAIT_SECONDS, FIRST_RETRY_SECONDS * 2 ** (row.attempts - 1))
+                wait = RETRY.after(row.attempts)
                 row.next_attempt_at = now + timedelta(seconds=wait)
                 report.retrying += 1
         return
     for row in rows:
-        row.status, row.sent_at, row.last_error = "sent", now, None
+        row.status, row.sent_at, row.last_error = FeedbackStatus.SENT, now, None
         row.attempts += 1
     report.sent += len(rows)

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from core.names import FeedbackStatus
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
@@ -280,8 +281,7 @@ class ExchangeFeedback(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     #: What the adapter needs to address the feedback (signals, upstream metadata).
     detail: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    #: "pending", "sent", "failed" (gave up) or "unsupported".
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=FeedbackStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -52,3 +52,23 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     INGEST = "ingest"
     EXCHANGE = "exchange"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one webhook delivery to the platform stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: Its retries are exhausted.
+    FAILED = "failed"
+
+
+class FeedbackStatus(StrEnum):
+    """Where one piece of feedback to an exchange stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    #: Its retries are exhausted.
+    FAILED = "failed"
+    #: The exchange takes no feedback, or feedback is turned off for it.
+    UNSUPPORTED = "unsupported"

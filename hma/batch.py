@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 from core.errors import HashingError
@@ -88,7 +89,12 @@ def hash_files(
         for path in paths:
             yield hash_file(path, registry, config)
         return
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(settings,)) as pool:
+    # Children come from a fork server, not from this process: a process that has
+    # decoded video holds FFmpeg's threads and locks, and a fork of it can hang there.
+    context = get_context("forkserver")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(settings,)
+    ) as pool:
         pending: deque[Future[HashOutcome]] = deque()
         for path in paths:
             pending.append(pool.submit(_hash_in_worker, path))

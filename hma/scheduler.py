@@ -21,6 +21,7 @@ from actioners import retention
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from banks import store
+from core.backoff import Backoff
 from database import utcnow
 from hma.audit_anchor import CHECKPOINT_SECONDS, AuditAnchor
 from hma.db import refresh_statistics
@@ -41,7 +42,8 @@ STATISTICS_SECONDS = 3600
 REQUESTED_SYNC_SECONDS = 3
 #: Enabling content that was disabled until a time now past.
 ENABLE_DUE_SECONDS = 60
-LONGEST_BACKOFF = 6 * 3600
+#: A failing exchange's syncs: a minute after the first failure, doubling up to six hours.
+SYNC_BACKOFF = Backoff(first=60, longest=6 * 3600)
 
 
 class Scheduler:
@@ -116,7 +118,7 @@ class Scheduler:
             exchange = self.exchanges.get(session, name)
             failures, failed_at = exchange.consecutive_failures, exchange.last_error_at
         if failures and failed_at is not None:
-            wait = min(LONGEST_BACKOFF, 60 * 2 ** (failures - 1))
+            wait = SYNC_BACKOFF.after(failures)
             if utcnow() < failed_at + timedelta(seconds=wait):
                 return
         report = self.exchanges.sync(name)

@@ -32,6 +32,7 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
 from banks.egress import Egress, Response, location_origin, origin, shown_url
+from core.backoff import Backoff
 from core.errors import (
     EgressFailed,
     EgressRefused,
@@ -70,7 +71,7 @@ class HttpClient:
         self.timeout = timeout
         self.deadline = deadline
         self.retries = retries
-        self.backoff = backoff
+        self.backoff = Backoff(first=backoff)
         self.secrets = tuple(s for s in secrets if s)
         self.sleep = sleep
 
@@ -106,7 +107,7 @@ class HttpClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(wait)
-            wait = self.backoff * 2**attempt
+            wait = self.backoff.after(attempt + 1)
             try:
                 answer = self.egress.send(
                     method,

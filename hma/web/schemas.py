@@ -22,7 +22,7 @@ from actioners.queue import StatusFilter
 from actioners.review import RejectReason
 from banks import validation
 from banks.exchange_admin import MIN_INTERVAL
-from core.names import CaseStatus, DecisionState, Verdict
+from core.names import CaseStatus, DecisionState, DeliveryStatus, Verdict
 from hashers.accounts import KEY_NAME
 
 JsonObject = dict[str, Any]
@@ -476,7 +476,7 @@ class DecisionRecord(TypedDict):
 
 class WebhookDeliveryRecord(TypedDict):
     id: int
-    status: Literal["pending", "delivered", "failed"]
+    status: DeliveryStatus
     attempts: int
     last_status_code: int | None
     last_error: str | None
