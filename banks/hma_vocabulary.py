@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from banks.models import BankContent
+from core.errors import ProjectError
 
 #: HMA's signal type names, and ours.
 SIGNAL_TYPES = {"pdq": "pdq", "video_md5": "md5"}
@@ -35,7 +36,7 @@ MAX_DISABLE_SECONDS = 5 * 365 * 24 * 3600
 MAX_NOTE = 255
 
 
-class SignalInvalid(ValueError):
+class SignalInvalid(ProjectError, ValueError):
     """A signal HMA would refuse; the message is HMA's reason."""
 
 

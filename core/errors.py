@@ -1,20 +1,27 @@
 """Every error class of the project, in one place at the bottom of the dependency graph.
 
-Each error a caller can be told about carries a stable `code` for programs and a
-message for people (`CodedError`); its kind says how the HTTP layer answers it
-(`invalid` 400, `forbidden` 403, `not_found` 404, `conflict` 409, `busy` 503). Other
-errors here are internal: a remote service failing, a configuration that
-cannot be read.
+All of them derive from `ProjectError`, so that "anything this project raised on
+purpose" is one `except` clause and one test. Each error a caller can be told
+about carries a stable `code` for programs and a message for people
+(`CodedError`); its kind says how the HTTP layer answers it (`invalid` 400,
+`forbidden` 403, `not_found` 404, `conflict` 409, `busy` 503). Other errors here
+are internal: a remote service failing, a configuration that cannot be read;
+they keep the built-in base (ValueError, RuntimeError) callers may expect too.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-# The base, and hashing -----------------------------------------------------------------
+# The root, the base of what callers are told, and hashing --------------------------------
 
 
-class CodedError(Exception):
+class ProjectError(Exception):
+    """The root of every error this project defines (the layers' own and the HTTP
+    layer's alike); an exception of any other class is a defect or comes from below."""
+
+
+class CodedError(ProjectError):
     """An error with a stable `code` for programs and a message for people.
 
     Every layer's errors derive from this, so that callers can report any of
@@ -144,7 +151,7 @@ class NotAllowed(Forbidden):
 # Exchanges -----------------------------------------------------------------------------
 
 
-class ExchangeError(Exception):
+class ExchangeError(ProjectError):
     """The exchange could not be reached or refused the request; the sync retries later."""
 
 
@@ -161,7 +168,7 @@ class EgressRefused(InvalidInput):
     code = "egress_refused"
 
 
-class EgressFailed(Exception):
+class EgressFailed(ProjectError):
     """The request went out (or tried to) and did not bring back an answer.
 
     `sent` is False when the failure came before any byte of the request left
@@ -229,7 +236,7 @@ class PortTaken(Conflict):
 # Settings ------------------------------------------------------------------------------
 
 
-class SettingsError(ValueError):
+class SettingsError(ProjectError, ValueError):
     """A setting is unknown or has a value of the wrong type or out of range."""
 
 
@@ -247,26 +254,26 @@ class CredentialsUnreadable(SettingsError, ExchangeError):
 # Audit checkpoints ---------------------------------------------------------------------
 
 
-class CheckpointsUnreadable(ValueError):
+class CheckpointsUnreadable(ProjectError, ValueError):
     """The checkpoint file has a line that is not a checkpoint."""
 
 
 # The database --------------------------------------------------------------------------
 
 
-class SchemaOutdated(RuntimeError):
+class SchemaOutdated(ProjectError, RuntimeError):
     """The database was created by an older release; `hma db upgrade` brings it forward."""
 
 
 # The taxonomy --------------------------------------------------------------------------
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(ProjectError, ValueError):
     """The taxonomy file is missing, unreadable or malformed."""
 
 
 # Exchange feedback ---------------------------------------------------------------------
 
 
-class FeedbackUnsupported(Exception):
+class FeedbackUnsupported(ProjectError):
     """This exchange takes no feedback."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import MediaError, MediaTooLarge
+from core.errors import MediaError, MediaTooLarge, ProjectError
 from hashers.base import HashingConfig
 from hashers.frame_plan import FramePlan, PacketInfo, plan_decoding
 from hashers.letterbox import unletterbox
@@ -77,7 +77,7 @@ def _frame_step(config: HashingConfig, fps: float) -> int:
     return max(1, int(config.video_seconds_per_hash * fps))
 
 
-class FramePlanMismatch(Exception):
+class FramePlanMismatch(ProjectError):
     """The decoder gave back other frames than the plan said: decode every packet instead."""
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import CodedError, DomainError, MediaTooLarge, TextTooLarge
+from core.errors import CodedError, DomainError, MediaTooLarge, ProjectError, TextTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _DOMAIN_STATUS = {
 }
 
 
-class ApiError(Exception):
+class ApiError(ProjectError):
     """An error raised by a view, with its HTTP status and code."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
+from core.errors import ProjectError
 from core.names import Role
 from hma.web.auth import authenticate
 from hma.web.errors import error_shapes
@@ -42,7 +43,7 @@ def serves(path: str) -> bool:
     return path in PROBES or path.startswith(PREFIXES)
 
 
-class HmaError(Exception):
+class HmaError(ProjectError):
     """An error answered in HMA's shape, `{"message": ...}`."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -64,7 +65,7 @@ def message(status: int, text: str) -> Response:
     return answer({"message": text}, status)
 
 
-class Invalid422(Exception):
+class Invalid422(ProjectError):
     """A declared model did not validate: HMA answers 422 with pydantic's errors."""
 
     def __init__(self, error: ValidationError) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from banks.egress import origin
 from banks.exchanges import adapter_type
 from banks.models import Exchange
-from core.errors import EgressRefused
+from core.errors import EgressRefused, ProjectError
 
 #: NCMEC's hash sharing environments: HMA's `environment` values, which are the
 #: base addresses our NCMEC adapter takes.
@@ -41,7 +41,7 @@ NCMEC_ENVIRONMENTS = (
 _PYTHON_TYPES = {"string": (str, "str"), "number": (int, "int"), "boolean": (bool, "bool")}
 
 
-class ParseError(ValueError):
+class ParseError(ProjectError, ValueError):
     """`api_json` or `credential_json` that does not fit its type; HMA's reason."""
 
 
