@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hma.assembly import build_egress
+
 # The project root in place of bench/, whose http.py would hide the standard library's.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
@@ -72,7 +74,12 @@ def run(kind: str, signals: int, batch: int) -> None:
         ensure_schema(database.engine)
         registry = default_registry()
         exchanges = Exchanges.build(
-            settings, database, registry, Taxonomy.load(), SecretBox("bench")
+            settings,
+            database,
+            registry,
+            Taxonomy.load(),
+            SecretBox("bench"),
+            build_egress(settings),
         )
         with database.session() as session:
             store.create_bank(session, "followed")

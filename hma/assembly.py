@@ -1,5 +1,6 @@
 """Where the deployment's settings meet the layers below: the one place that turns
-`Settings` into a registry, a taxonomy, a match configuration and a scanner.
+`Settings` into a registry, a taxonomy, a match configuration, a scanner and the
+process's one outbound HTTP client.
 
 The layers take plain values (a hashing config, a threshold, a path); only the
 shell knows which setting each comes from.
@@ -8,12 +9,19 @@ shell knows which setting each comes from.
 from __future__ import annotations
 
 from actioners.scan import Scanner
+from banks.egress import Egress
 from banks.lookup import BankIndexes, MatchConfig
 from banks.taxonomy import Taxonomy
 from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
 from hma.settings import Settings
+
+
+def build_egress(settings: Settings) -> Egress:
+    """The process's one way out: exchanges, webhooks and media fetches all get it,
+    so one policy (and one pool of connections) governs every outbound request."""
+    return Egress(settings.egress_policy)
 
 
 def load_taxonomy(settings: Settings) -> Taxonomy:

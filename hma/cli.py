@@ -31,6 +31,7 @@ from accounts.users import (
 from actioners import retention, review
 from actioners.scan import Scanner
 from banks import curation, hma_import, store, transfer
+from banks.egress import Egress
 from banks.exchanges import adapter_failures, adapter_origins
 from banks.taxonomy import Taxonomy
 from core.errors import (
@@ -47,7 +48,7 @@ from hashers import KEYWORD, VPDQ, Signal, default_registry
 from hashers.posts import AccountRef, Post, post_signals
 from hashers.vpdq import reference_lines
 from hma import batch
-from hma.assembly import build_scanner, load_taxonomy
+from hma.assembly import build_egress, build_scanner, load_taxonomy
 from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema, open_database, upgrade
 from hma.exchanges import Exchanges
@@ -94,7 +95,12 @@ class Runtime:
             self.scanner.registry,
             self.taxonomy,
             secret_box(self.settings),
+            self.egress,
         )
+
+    @cached_property
+    def egress(self) -> Egress:
+        return build_egress(self.settings)
 
 
 def with_runtime(command: F) -> F:
@@ -990,7 +996,7 @@ def review_finalise(runtime: Runtime) -> None:
 def review_deliver(runtime: Runtime) -> None:
     """Send due webhooks and exchange feedback (what `hma serve` does in the background;
     for deployments that run without its scheduler, after `hma review finalise`)."""
-    webhooks = send_webhooks(runtime.exchanges)
+    webhooks = send_webhooks(runtime.settings, runtime.database, runtime.egress)
     click.echo(f"webhooks: {webhooks or 'no webhook_url configured'}", err=True)
     feedback = runtime.exchanges.send_feedback()
     click.echo(f"feedback: {feedback or 'another process is sending it'}", err=True)

@@ -26,7 +26,6 @@ from hma.secrets import SecretBox
 from hma.settings import Settings
 
 FEEDBACK_LOCK = "exchange-feedback"
-USER_AGENT = "hma-exchange"
 
 
 @dataclass
@@ -36,6 +35,7 @@ class Exchanges:
     settings: Settings
     database: Database
     box: SecretBox
+    egress: Egress
     engine: SyncEngine
 
     @classmethod
@@ -46,10 +46,10 @@ class Exchanges:
         registry: Registry,
         taxonomy: Taxonomy,
         box: SecretBox,
+        egress: Egress,
     ) -> Exchanges:
-        egress = Egress(settings.egress_policy, user_agent=USER_AGENT)
         engine = SyncEngine(database.sessions, registry, taxonomy, box.decrypt, egress)
-        return cls(settings, database, box, engine)
+        return cls(settings, database, box, egress, engine)
 
     # Configuration (the rules are exchange_admin's) ----------------------------------
 
@@ -59,14 +59,14 @@ class Exchanges:
 
     def add(self, session: Session, actor: str, *args: Any, **kwargs: Any) -> Exchange:
         """`exchange_admin.add_exchange`, credentials sealed with this deployment's key."""
-        policy = self.engine.egress.policy
+        policy = self.egress.policy
         return exchange_admin.add_exchange(
             session, self.box.encrypt, policy, actor, *args, **kwargs
         )
 
     def update(self, session: Session, actor: str, exchange: Exchange, **changes: Any) -> Exchange:
         """`exchange_admin.update_exchange`, credentials sealed with this deployment's key."""
-        policy = self.engine.egress.policy
+        policy = self.egress.policy
         return exchange_admin.update_exchange(
             session, self.box.encrypt, policy, actor, exchange, **changes
         )

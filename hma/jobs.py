@@ -25,11 +25,13 @@ from datetime import timedelta
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from banks.egress import Egress
 from database import utcnow
 from hma.db import Database
 from hma.exchanges import Exchanges
 from hma.models import Lease
 from hma.scheduler import Scheduler
+from hma.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +139,18 @@ class Leader:
         self._quit.set()
 
 
-def jobs_leader(exchanges: Exchanges, seconds: float) -> Leader:
+def jobs_leader(
+    settings: Settings, database: Database, exchanges: Exchanges, egress: Egress
+) -> Leader:
     """A leader that runs the scheduler (syncs, feedback, webhooks, decisions) while it leads."""
     running: list[Scheduler] = []
 
     def start() -> None:
-        scheduler = Scheduler(exchanges)
+        scheduler = Scheduler(settings, database, exchanges, egress)
         scheduler.start()
         running.append(scheduler)
 
     def stop() -> None:
         running.pop().stop()
 
-    return Leader(exchanges.database, start, stop, seconds)
+    return Leader(database, start, stop, settings.jobs_lease_seconds)

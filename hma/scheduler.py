@@ -21,11 +21,13 @@ from actioners import retention
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from banks import store
+from banks.egress import Egress
 from core.backoff import Backoff
 from database import utcnow
 from hma.audit_anchor import CHECKPOINT_SECONDS, AuditAnchor
-from hma.db import refresh_statistics
+from hma.db import Database, refresh_statistics
 from hma.exchanges import Exchanges
+from hma.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,17 @@ SYNC_BACKOFF = Backoff(first=60, longest=6 * 3600)
 
 
 class Scheduler:
-    def __init__(self, exchanges: Exchanges) -> None:
-        self.exchanges = exchanges
+    """The deployment's background jobs, given what they use side by side."""
+
+    def __init__(
+        self, settings: Settings, database: Database, exchanges: Exchanges, egress: Egress
+    ) -> None:
+        self.settings, self.database, self.exchanges, self.egress = (
+            settings,
+            database,
+            exchanges,
+            egress,
+        )
         self.jobs = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         self._intervals: dict[str, int] = {}
 
@@ -83,7 +94,7 @@ class Scheduler:
             IntervalTrigger(seconds=CHECKPOINT_SECONDS),
             id="audit-checkpoint",
         )
-        if self.exchanges.settings.webhook_url:
+        if self.settings.webhook_url:
             self.jobs.add_job(
                 self.webhooks, IntervalTrigger(seconds=WEBHOOK_SECONDS), id="webhooks"
             )
@@ -95,7 +106,7 @@ class Scheduler:
 
     def reconcile(self) -> None:
         """One job per enabled exchange, at its interval."""
-        with self.exchanges.database.session() as session:
+        with self.database.session() as session:
             wanted = {e.name: e.interval_seconds for e in self.exchanges.all(session) if e.enabled}
         for name in set(self._intervals) - set(wanted):
             self.jobs.remove_job(f"sync:{name}")
@@ -114,7 +125,7 @@ class Scheduler:
             self._intervals[name] = interval
 
     def sync(self, name: str) -> None:
-        with self.exchanges.database.session() as session:
+        with self.database.session() as session:
             exchange = self.exchanges.get(session, name)
             failures, failed_at = exchange.consecutive_failures, exchange.last_error_at
         if failures and failed_at is not None:
@@ -133,15 +144,15 @@ class Scheduler:
     def decisions(self) -> None:
         """Decisions whose undo window has passed take effect (each exactly once,
         whichever process gets to it first)."""
-        with self.exchanges.database.session() as session:
-            done = finalise_due(session, self.exchanges.settings.review_policy)
+        with self.database.session() as session:
+            done = finalise_due(session, self.settings.review_policy)
         if done:
             log.info("decisions: %d took effect", done)
 
     def retention(self) -> None:
         """Delete the media and closed cases whose time is up (audited once per run)."""
-        with self.exchanges.database.session() as session:
-            report = retention.run(session, self.exchanges.settings.retention_policy)
+        with self.database.session() as session:
+            report = retention.run(session, self.settings.retention_policy)
         if report.media_deleted or report.cases_deleted:
             log.info("retention: %s", report)
 
@@ -151,36 +162,35 @@ class Scheduler:
                 log.info("exchange %s synced on request: %s", report.exchange, report.to_dict())
 
     def enable_due(self) -> None:
-        with self.exchanges.database.sessions.begin() as session:
+        with self.database.sessions.begin() as session:
             enabled = store.enable_due(session)
         if enabled:
             log.info("content whose disabled time ended: %d items enabled", enabled)
 
     def statistics(self) -> None:
-        refresh_statistics(self.exchanges.database.engine)
+        refresh_statistics(self.database.engine)
 
     def audit_checkpoint(self) -> None:
         """Anchor the audit chain outside the database; a broken chain is an alarm."""
-        with self.exchanges.database.session() as session:
-            point = AuditAnchor(self.exchanges.settings.audit_checkpoints).write_head(session)
+        with self.database.session() as session:
+            point = AuditAnchor(self.settings.audit_checkpoints).write_head(session)
         if point is None:
             log.error("audit log broken: no checkpoint written; run hma audit verify")
 
     def webhooks(self) -> None:
         """Send due decision webhooks (each delivery is claimed, so processes never share one)."""
-        report = send_webhooks(self.exchanges)
+        report = send_webhooks(self.settings, self.database, self.egress)
         if report is not None and (report.delivered or report.retrying or report.failed):
             log.info("webhooks: %s", report)
 
 
-def send_webhooks(exchanges: Exchanges) -> WebhookReport | None:
+def send_webhooks(settings: Settings, database: Database, egress: Egress) -> WebhookReport | None:
     """Deliver due decision webhooks as the settings say; None when none is configured."""
-    settings = exchanges.settings
     if not settings.webhook_url:
         return None
     return deliver_due(
-        exchanges.database.sessions,
-        exchanges.engine.egress,
+        database.sessions,
+        egress,
         settings.webhook_url,
         settings.webhook_secret,
         settings.webhook_timeout_seconds,

@@ -313,7 +313,7 @@ def run_jobs(settings: Settings, database: Database) -> None:
     os.nice(max(0, settings.jobs_niceness))
     services = _services(create_app(settings, database))
     _follow_changes(services)
-    leader = jobs_leader(services.exchanges, settings.jobs_lease_seconds)
+    leader = jobs_leader(settings, services.database, services.exchanges, services.egress)
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: leader.quit())
     print(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from banks.exchanges.http import HttpClient
 from banks.models import BankContent, Exchange
 from core.errors import ExchangeError, SettingsError
+from hma.assembly import build_egress
 from hma.scheduler import Scheduler
 from hma.secrets import SecretBox, secret_box
 from tests.conftest import loopback_egress
@@ -149,7 +150,7 @@ def test_exchange_api(api, database, tmp_path):
 
 def test_scheduler_runs_syncs_and_follows_changes(exchanges_env):
     exchanges, database, fake = exchanges_env
-    scheduler = Scheduler(exchanges)
+    scheduler = Scheduler(exchanges.settings, database, exchanges, exchanges.egress)
     scheduler.start()
     try:
         wait_until(lambda: count_content(database) == 3)
@@ -178,7 +179,12 @@ def exchanges_env(settings, database):
     fake = FakeThreatExchange()
     fake.updates = [TEUpdate("HASH_MD5", MD5S[i], 1000 * (i + 1)) for i in range(3)]
     exchanges = Exchanges.build(
-        settings, database, default_registry(), Taxonomy.load(), SecretBox("k")
+        settings,
+        database,
+        default_registry(),
+        Taxonomy.load(),
+        SecretBox("k"),
+        build_egress(settings),
     )
     with database.session() as session:
         store.create_bank(session, "followed")

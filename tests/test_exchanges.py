@@ -19,6 +19,7 @@ from core.errors import InvalidInput
 from database.audit import AuditEntry
 from hashers import Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
+from hma.assembly import build_egress
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
 from tests.exchange_servers import (
@@ -41,7 +42,12 @@ WITH_UNDO = review.ReviewPolicy(undo_seconds=3600, two_person_rule=False)
 @pytest.fixture
 def exchanges(settings, database):
     built = Exchanges.build(
-        settings, database, default_registry(), Taxonomy.load(), SecretBox("test-secret")
+        settings,
+        database,
+        default_registry(),
+        Taxonomy.load(),
+        SecretBox("test-secret"),
+        build_egress(settings),
     )
     built.engine.client_options = {"backoff": 0.01, "timeout": 5}
     return built

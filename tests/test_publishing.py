@@ -17,6 +17,7 @@ from banks.models import BankContent, Exchange
 from banks.taxonomy import Taxonomy
 from core.errors import ExchangeError, InvalidInput
 from hashers import Signal, default_registry
+from hma.assembly import build_egress
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
@@ -67,7 +68,12 @@ def follower(tmp_path):
 
     settings = load_settings(environ={}, data_dir=tmp_path / "b", egress_allow=TEST_PEERS)
     exchanges = Exchanges.build(
-        settings, database, default_registry(), Taxonomy.load(), SecretBox("b")
+        settings,
+        database,
+        default_registry(),
+        Taxonomy.load(),
+        SecretBox("b"),
+        build_egress(settings),
     )
     exchanges.engine.client_options = {"backoff": 0.01}
     with database.session() as session:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -400,8 +399,7 @@ def test_the_scheduler_job_sends_due_webhooks(database, platform, tmp_path):
         data_dir=tmp_path,
     )
     assert SECRET not in repr(settings)
-    engine = SimpleNamespace(egress=loopback_egress())
-    scheduler = Scheduler(SimpleNamespace(settings=settings, database=database, engine=engine))  # type: ignore[arg-type]
+    scheduler = Scheduler(settings, database, None, loopback_egress())
 
     scheduler.webhooks()
 

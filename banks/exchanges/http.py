@@ -50,6 +50,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_RETRY_AFTER_SECONDS = 300.0
 #: Largest answer read from an exchange API (one page of records).
 PAGE_MAX_BYTES = 64 * 1024 * 1024
+USER_AGENT = "hma-exchange"
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s]+")
 
 
@@ -96,7 +97,7 @@ class HttpClient:
         if params:
             query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        sent = dict(headers or {})
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             sent["Authorization"] = f"Basic {token}"

@@ -13,7 +13,7 @@ from accounts.tokens import TokenCache
 from banks import changelog
 from banks.fetch import MediaFetcher
 from banks.lookup import BankIndexes
-from hma.assembly import build_scanner, load_taxonomy
+from hma.assembly import build_egress, build_scanner, load_taxonomy
 from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
@@ -59,18 +59,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.json.sort_keys = False
     taxonomy = load_taxonomy(settings)
     scanner = build_scanner(settings, taxonomy=taxonomy)
+    egress = build_egress(settings)
     exchanges = Exchanges.build(
-        settings, database, scanner.registry, taxonomy, secret_box(settings)
+        settings, database, scanner.registry, taxonomy, secret_box(settings), egress
     )
     tokens = TokenCache(settings.token_cache_seconds)
     fetcher = MediaFetcher(
-        exchanges.engine.egress,
+        egress,
         max_bytes=settings.max_upload_bytes,
         timeout=settings.fetch_timeout_seconds,
         concurrency=settings.fetch_concurrency,
     )
     app.extensions[EXTENSION] = Services(
-        settings, database, scanner, taxonomy, exchanges, tokens, fetcher
+        settings, database, scanner, taxonomy, egress, exchanges, tokens, fetcher
     )
     app.teardown_appcontext(close_session)
     register_error_handlers(app)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from accounts.tokens import TokenCache
 from actioners.scan import Scanner
+from banks.egress import Egress
 from banks.fetch import MediaFetcher
 from banks.taxonomy import Taxonomy
 from hma.db import Database
@@ -24,6 +25,8 @@ class Services:
     database: Database
     scanner: Scanner
     taxonomy: Taxonomy
+    #: The process's one outbound HTTP client (see hma.assembly.build_egress).
+    egress: Egress
     exchanges: Exchanges
     tokens: TokenCache
     fetcher: MediaFetcher
