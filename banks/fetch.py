@@ -43,19 +43,20 @@ class MediaFetcher:
         """The body at `url`, at most `max_bytes` long."""
         return self.fetch_response(url).body
 
-    def fetch_response(self, url: Any) -> Response:
-        """The answer at `url` (a 2xx), its body at most `max_bytes` long; `FetchesBusy`
-        when this process is already fetching as many URLs as it may."""
+    def fetch_response(self, url: Any, max_bytes: int | None = None) -> Response:
+        """The answer at `url` (a 2xx), its body at most `max_bytes` long (default: the
+        fetcher's); `FetchesBusy` when this process is already fetching as many URLs
+        as it may."""
         if not self._slots.acquire(blocking=False):
             raise FetchesBusy(
                 "this server is already fetching as many URLs as it may; retry shortly"
             )
         try:
-            return self._get(url)
+            return self._get(url, max_bytes or self.max_bytes)
         finally:
             self._slots.release()
 
-    def _get(self, url: Any) -> Response:
+    def _get(self, url: Any, max_bytes: int) -> Response:
         if not isinstance(url, str):
             raise UrlNotAllowed("url must be an http:// or https:// address")
         try:
@@ -64,13 +65,13 @@ class MediaFetcher:
                 url,
                 headers={"User-Agent": USER_AGENT},
                 timeout=self.timeout,
-                max_bytes=self.max_bytes,
+                max_bytes=max_bytes,
             )
         except EgressRefused as exc:
             raise UrlNotAllowed(str(exc)) from None
         except ResponseTooLarge:
             raise MediaTooLarge(
-                f"the content at the url is over the limit of {self.max_bytes} bytes",
+                f"the content at the url is over the limit of {max_bytes} bytes",
                 code="file_too_large",
             ) from None
         except EgressFailed as exc:

@@ -69,6 +69,9 @@ class SignalType(ABC):
     #: Values that identify a person (an address, a handle): once removed, not even
     #: their index keys may stay behind in an index snapshot on disk.
     personal: bool = False
+    #: Canonical values of the type, for tests, demonstrations and the `sample`
+    #: exchange (which serves every registered type's examples).
+    examples: tuple[str, ...] = ()
 
     @abstractmethod
     def normalize(self, value: str) -> str:
@@ -97,8 +100,10 @@ class HexSignalType(SignalType):
         hex_length: int,
         comparison: Comparison = "exact",
         default_threshold: int = 0,
+        examples: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.examples = examples
         self.hex_length = hex_length
         self.comparison = comparison
         self.bits = hex_length * 4 if comparison == "hamming" else 0
@@ -153,6 +158,7 @@ class URLSignalType(TextSignalType):
 
     name = "url"
     comparison = "exact"
+    examples = ("known-bad.example/page?id=1", "known-bad.example/folder/")
     #: Longest canonical form kept (longer ones are refused: they would not fit
     #: a database index, and no blocklist entry is that long).
     max_length = 2048
@@ -177,6 +183,7 @@ class DomainSignalType(TextSignalType):
 
     name = "domain"
     comparison = "exact"
+    examples = ("known-bad.example",)
 
     def normalize_text(self, value: str) -> str:
         return normalize_domain(refang(value) if isinstance(value, str) else value)
@@ -190,6 +197,7 @@ class AccountSignalType(TextSignalType):
 
     name = "account"
     comparison = "exact"
+    examples = ("email:someone@example.com",)
     personal = True
 
     def normalize_text(self, value: str) -> str:
@@ -204,18 +212,46 @@ class KeywordSignalType(TextSignalType):
 
     name = "keyword"
     comparison = "keywords"
+    examples = ("example forbidden phrase",)
 
     def normalize_text(self, value: str) -> str:
         return normalize_keyword(value)
 
 
+# The media examples are the hashes of two public reference photos of PDQ's
+# (pdq-reference/aaa-orig.jpg and wee.jpg, in tests/fixtures).
+
 #: PDQ: 256-bit perceptual hash; 31 bits is the distance its authors recommend.
-PDQ = HexSignalType("pdq", 64, comparison="hamming", default_threshold=31)
-MD5 = HexSignalType("md5", 32)
-SHA256 = HexSignalType("sha256", 64)
+PDQ = HexSignalType(
+    "pdq",
+    64,
+    comparison="hamming",
+    default_threshold=31,
+    examples=(
+        "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22",
+        "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d",
+    ),
+)
+MD5 = HexSignalType(
+    "md5",
+    32,
+    examples=("d35c785545392755e7e4164457657269", "8bbbaa9540800e378beadc8bbef7bb32"),
+)
+SHA256 = HexSignalType(
+    "sha256",
+    64,
+    examples=(
+        "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298",
+        "05636c50d0c2ffe3a820f964eaba35b404deadd10538fe452ad9fb16fdd823d7",
+    ),
+)
 #: 64-bit perceptual hashes computed by imagehash (optional hashers, see hashers.perceptual).
-PHASH = HexSignalType("phash", 16, comparison="hamming", default_threshold=10)
-DHASH = HexSignalType("dhash", 16, comparison="hamming", default_threshold=10)
+PHASH = HexSignalType(
+    "phash", 16, comparison="hamming", default_threshold=10, examples=("aca29c1c33dc23d7",)
+)
+DHASH = HexSignalType(
+    "dhash", 16, comparison="hamming", default_threshold=10, examples=("b7b78fa7173336d6",)
+)
 URL = URLSignalType()
 DOMAIN = DomainSignalType()
 ACCOUNT = AccountSignalType()

@@ -82,6 +82,15 @@ class VPDQSignalType(SignalType):
     comparison = "frames"
     #: Frame-level PDQ distance at or under which two frames match.
     default_threshold = 31
+    #: Two seconds of the PDQ reference photo, one frame hashed a second.
+    examples = (
+        json.dumps(
+            [
+                "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,0.000",
+                "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,1.000",
+            ]
+        ),
+    )
 
     def normalize(self, value: str) -> str:
         return json.dumps(

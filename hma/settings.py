@@ -323,6 +323,14 @@ class Settings(StrictModel):
             "(HMA's `ALLOWED_HOSTNAMES`; empty: any public host)."
         ),
     )
+    hma_api_max_remote_file_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Largest file HMA's API fetches for `GET /h/hash?url=`, in bytes (HMA's "
+            "`MAX_REMOTE_FILE_SIZE`, 100 MiB by default); a larger one gets 413."
+        ),
+    )
     serve_workers: int = Field(
         0,
         ge=0,

@@ -13,12 +13,14 @@ from actioners import cases, review
 from actioners.models import CaseDecision
 from banks import changelog, publish, store
 from banks.lookup import BankIndexes
-from banks.models import BankContent, Exchange, ExchangeFeedback, SignalChange
+from banks.models import BankContent, BankSignal, Exchange, ExchangeFeedback, SignalChange
 from banks.taxonomy import Taxonomy
 from core.errors import InvalidInput
 from database.audit import AuditEntry
 from hashers import Signal, default_registry
 from hashers.account_keys import ACCOUNT_KEYS
+from hashers.registry import BUILT_IN_TYPES
+from hashers.signals import PDQ
 from hma.assembly import build_egress
 from hma.exchanges import Exchanges
 from hma.secrets import SecretBox
@@ -289,6 +291,30 @@ def test_list_over_http_is_matchable_after_sync(exchanges, database, http_server
     with database.session() as session:
         found = indexes.find(session, [Signal("pdq", PDQS[2], quality=100)])
     assert [(m.bank, m.distance, m.tags) for m in found] == [("followed", 0, ["csam"])]
+
+
+def test_a_sample_exchange_fills_its_bank_with_every_types_examples(exchanges, database):
+    """No address, no credentials, no network: each built-in type's examples, tagged
+    `sample`, matchable once synced; a second sync changes nothing."""
+    make_bank(database)
+    add_exchange(exchanges, database, "demo", "sample")
+    examples = {
+        (signal_type.name, value)
+        for signal_type in BUILT_IN_TYPES.values()
+        for value in signal_type.examples
+    }
+    assert exchanges.sync("demo").upserts == len(examples)
+    with database.session() as session:
+        stored = session.execute(select(BankSignal.signal_type, BankSignal.value)).all()
+        tags = {tuple(tags) for tags in session.scalars(select(BankContent.tags))}
+    assert set(stored) == examples
+    assert tags == {("sample",)}
+    again = exchanges.sync("demo")
+    assert again.error is None and again.upserts == 0
+    indexes = BankIndexes(default_registry())
+    photo = Signal("pdq", PDQ.examples[0], quality=100)
+    with database.session() as session:
+        assert [m.distance for m in indexes.find(session, [photo])] == [0]
 
 
 def test_unreachable_list_records_the_error(exchanges, database):

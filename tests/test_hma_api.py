@@ -604,14 +604,29 @@ def test_signal_and_content_types(hma_api: Hma) -> None:
 
 def test_exchange_types_credentials_and_schemas(hma_api: Hma, database) -> None:
     assert expect(hma_api("GET", "/c/exchanges/apis"), 200) == [
+        "sample",
         "fb_threatexchange",
         "ncmec",
         "stop_ncii",
     ]
     unset = {"has_set_authentification": False, "supports_authentification": True}
     assert expect(hma_api("GET", "/c/exchanges/api/ncmec"), 200) == unset
-    expect(hma_api("GET", "/c/exchanges/api/sample"), 400, "no such Exchange API 'sample'")
-    expect(hma_api("GET", "/c/exchanges/api/sample/schema"), 404, "Exchange API 'sample' not found")
+    assert expect(hma_api("GET", "/c/exchanges/api/sample"), 200) == {
+        "has_set_authentification": False,
+        "supports_authentification": False,
+    }
+    assert expect(hma_api("GET", "/c/exchanges/api/sample/schema"), 200) == {
+        "config_schema": {"fields": []},
+        "credentials_schema": None,
+    }
+    refused = hma_api("POST", "/c/exchanges/api/sample", json={"credential_json": {"k": "v"}})
+    expect(refused, 400, "the sample exchange API takes no credentials")
+    expect(hma_api("GET", "/c/exchanges/api/local_file"), 400, "no such Exchange API 'local_file'")
+    expect(
+        hma_api("GET", "/c/exchanges/api/local_file/schema"),
+        404,
+        "Exchange API 'local_file' not found",
+    )
 
     schema = expect(hma_api("GET", "/c/exchanges/api/ncmec/schema"), 200)
     environment, esp = schema["config_schema"]["fields"]
@@ -695,7 +710,7 @@ def test_exchanges_are_created_shown_changed_and_deleted(hma_api: Hma) -> None:
         ({"bank": "9X", "api": "ncmec"}, "Bank names must be UPPER_WITH_UNDERSCORE"),
         ({"bank": "X", "api": "ncmec", "api_json": None}, "Field `api_json` must be object"),
         ({"bank": "X"}, "Field `api_type` is required"),
-        ({"bank": "X", "api": "sample"}, "No such exchange type 'sample'"),
+        ({"bank": "X", "api": "local_file"}, "No such exchange type 'local_file'"),
         (
             {"bank": "X", "api": "fb_threatexchange", "api_json": {}},
             'Failed to parse `api_json` - missing value for field "privacy_group"',
@@ -765,6 +780,51 @@ def test_an_exchange_syncs_with_the_credentials_of_its_type(api: Api, hma_api: H
         assert list(item["metadata"]["collab"]) == ["NCII"]
     finally:
         fake.close()
+
+
+def test_a_sample_exchange_needs_nothing_and_serves_the_examples(api: Api, hma_api: Hma) -> None:
+    """HMA's `sample` type, as its own tests use it: created with an empty `api_json`,
+    its status shown, its examples matched once synced, deleted with its bank."""
+    created = hma_api("POST", "/c/exchanges", json={"api": "sample", "bank": "SAMPLE_EX"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    status = expect(hma_api("GET", "/c/exchange/SAMPLE_EX/status"), 200)
+    assert {
+        "checkpoint_ts",
+        "running_fetch_start_ts",
+        "last_fetch_complete_ts",
+        "last_fetch_succeeded",
+        "up_to_date",
+        "fetched_items",
+    } <= set(status)
+    with api.client.application.app_context():
+        from hma.web.context import services
+
+        report = services().exchanges.sync("SAMPLE_EX")
+    assert report.error is None, report.to_dict()
+    found = expect(hma_api("GET", f"/m/lookup?signal_type=pdq&signal={PDQ}"), 200)
+    assert [hit["distance"] for hit in found["SAMPLE_EX"]] == ["0"]  # HMA writes text
+    fetched = expect(hma_api("GET", "/c/exchange/SAMPLE_EX/status"), 200)
+    assert fetched["fetched_items"] >= 10 and fetched["last_fetch_succeeded"] is True
+    deleted = expect(hma_api("DELETE", "/c/exchange/SAMPLE_EX"), 200)
+    assert deleted["message"] == "Exchange deleted"
+    expect(hma_api("GET", "/c/exchange/SAMPLE_EX/status"), 404, "Exchange 'SAMPLE_EX' not found")
+
+
+def test_remote_files_over_hmas_size_limit_get_413(http_server, settings, database) -> None:
+    """HMA's `MAX_REMOTE_FILE_SIZE` (100 MiB unless configured) bounds `/h/hash?url=`."""
+    assert settings.hma_api_max_remote_file_bytes == 100 * 1024 * 1024
+    limit = 4096
+    small = Hma(api_for(settings.replace(hma_api_max_remote_file_bytes=limit), database))
+    clip = b"v" * limit
+    server = http_server(
+        {
+            "/at-limit": (200, {"Content-Type": "video/mp4"}, clip),
+            "/over": (200, {"Content-Type": "video/mp4"}, clip + b"v"),
+        }
+    )
+    at_limit = expect(small("GET", f"/h/hash?url={server.url}/at-limit"), 200)
+    assert at_limit == {"video_md5": hashlib.md5(clip).hexdigest()}
+    expect(small("GET", f"/h/hash?url={server.url}/over"), 413, "Content too large")
 
 
 def test_type_credentials_reach_only_exchanges_at_the_types_own_addresses(

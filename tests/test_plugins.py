@@ -86,7 +86,14 @@ def test_a_signal_type_brings_its_own_index(installed):
 
 
 def test_a_failing_exchange_plugin_leaves_the_others(installed):
-    assert set(exchanges.adapter_types()) == {"list", "hma", "threatexchange", "ncmec", "stopncii"}
+    assert set(exchanges.adapter_types()) == {
+        "list",
+        "hma",
+        "threatexchange",
+        "ncmec",
+        "stopncii",
+        "sample",
+    }
     [failure] = exchanges.adapter_failures()
     assert failure.group == "hma.exchanges" and failure.name == "bad"
     assert "not an ExchangeAdapter subclass" in failure.error

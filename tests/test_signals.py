@@ -462,3 +462,12 @@ def test_a_curators_search_finds_urls_accounts_and_keywords_as_people_type_them(
         for bank, typed, count in searches:
             found = store.list_content(session, store.get_bank(session, bank), value=typed)
             assert len(found) == count, typed
+
+
+def test_every_built_in_type_brings_examples_in_their_canonical_spelling():
+    """The examples (tests, demonstrations, the sample exchange) are values the type
+    itself stores as they are."""
+    for signal_type in default_registry(load_plugins=False).signal_types.values():
+        assert signal_type.examples, signal_type.name
+        for example in signal_type.examples:
+            assert signal_type.normalize(example) == example, (signal_type.name, example)

@@ -1,11 +1,12 @@
 """Exchange adapters: one per signal-sharing program's wire format.
 
 Built in: lists (`list`), other instances of this project (`hma`),
-ThreatExchange (`threatexchange`), NCMEC hash sharing (`ncmec`) and StopNCII
-(`stopncii`). Packages add adapters with an entry point in the
-`hma.exchanges` group naming an ExchangeAdapter subclass; the sync engine
-needs no change for them. One that fails to load is logged, listed by
-`adapter_failures` and left out; the others work on.
+ThreatExchange (`threatexchange`), NCMEC hash sharing (`ncmec`), StopNCII
+(`stopncii`), and the signal types' examples (`sample`, for first steps).
+Packages add adapters with an entry point in the `hma.exchanges` group naming
+an ExchangeAdapter subclass; the sync engine needs no change for them. One
+that fails to load is logged, listed by `adapter_failures` and left out; the
+others work on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _load() -> tuple[dict[str, type[ExchangeAdapter]], dict[str, str], list[Plug
     from banks.exchanges.hma_feed import HMAFeedAdapter
     from banks.exchanges.lists import ListAdapter
     from banks.exchanges.ncmec import NCMECAdapter
+    from banks.exchanges.sample import SampleAdapter
     from banks.exchanges.stopncii import StopNCIIAdapter
     from banks.exchanges.threatexchange import ThreatExchangeAdapter
 
@@ -39,6 +41,7 @@ def _load() -> tuple[dict[str, type[ExchangeAdapter]], dict[str, str], list[Plug
             ThreatExchangeAdapter,
             NCMECAdapter,
             StopNCIIAdapter,
+            SampleAdapter,
         )
     }
     origins = dict.fromkeys(kinds, BUILT_IN)

@@ -171,6 +171,21 @@ class ApiType:
         }
 
 
+def _takes_no_credentials(_creds: dict[str, Any]) -> Secret:
+    raise ParseError("this exchange API takes no credentials")
+
+
+#: Built-in example signals (`banks.exchanges.sample`), as HMA's `sample` type offers.
+SAMPLE = ApiType(
+    name="sample",
+    ours="sample",
+    config=(),
+    credentials=None,
+    connect=lambda config: Connection({}),
+    seal=_takes_no_credentials,
+    shown=lambda exchange: {},
+)
+
 THREATEXCHANGE = ApiType(
     name="fb_threatexchange",
     ours="threatexchange",
@@ -248,6 +263,6 @@ STOPNCII = ApiType(
     address_in_credentials=True,
 )
 
-#: The API types HMA's routes offer, in the order they are listed.
-API_TYPES: dict[str, ApiType] = {t.name: t for t in (THREATEXCHANGE, NCMEC, STOPNCII)}
+#: The API types HMA's routes offer, in the order they are listed (HMA's own order).
+API_TYPES: dict[str, ApiType] = {t.name: t for t in (SAMPLE, THREATEXCHANGE, NCMEC, STOPNCII)}
 BY_OURS = {t.ours: t for t in API_TYPES.values()}

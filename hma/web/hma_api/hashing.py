@@ -61,7 +61,8 @@ def hash_url(url: str, content_type: str | None, types: str | None) -> Hashed:
     if not _acceptable(url):
         fail(400, "Invalid or unsafe URL provided")
     try:
-        fetched = services().fetcher.fetch_response(url)
+        limit = services().settings.hma_api_max_remote_file_bytes
+        fetched = services().fetcher.fetch_response(url, limit)
     except UrlNotAllowed:
         fail(400, "Invalid or unsafe URL provided")
     except MediaTooLarge:
