@@ -1,8 +1,9 @@
 """How much abuse material a reviewer has seen this hour, and whether to stop them.
 
-Every look at a case's media (a blurred preview or the copy itself) is
-recorded under the reviewer's identity, whether it came through the console
-or a personal API token, and counted against one limit per person.
+Every look at a case's media or text (a blurred preview, the copy itself, a
+post's text) goes through `look`, whether it came through the console or a
+personal API token: it is refused past the person's limit, a reveal is
+written to the audit log before anything is shown, and the look is counted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actioners.models import Exposure
-from database import utcnow
+from core.errors import ExposureLimitReached
+from database import audit, utcnow
 
 WINDOW = timedelta(hours=1)
 
@@ -47,6 +49,19 @@ def may_look(session: Session, reviewer: str, case_id: int, limit: int) -> bool:
         .limit(1)
     )
     return again is not None or cases_seen(session, reviewer) < limit
+
+
+def look(
+    session: Session, reviewer: str, case_id: int, *, limit: int | None, revealed: bool
+) -> None:
+    """`reviewer` looks at the case's media or text: under `limit` (None: the person
+    chose to go on past it for a while), a reveal audited first, the look counted.
+    Raises ExposureLimitReached; the caller commits."""
+    if limit is not None and not may_look(session, reviewer, case_id, limit):
+        raise ExposureLimitReached(f"time for a break: {limit} cases' media this hour already")
+    if revealed:
+        audit.record(session, reviewer, audit.CASE_REVEAL, f"case:{case_id}")
+    record(session, reviewer, case_id, revealed)
 
 
 def record(session: Session, reviewer: str, case_id: int, revealed: bool) -> None:

@@ -4,9 +4,10 @@ All of them derive from `ProjectError`, so that "anything this project raised on
 purpose" is one `except` clause and one test. Each error a caller can be told
 about carries a stable `code` for programs and a message for people
 (`CodedError`); its kind says how the HTTP layer answers it (`invalid` 400,
-`forbidden` 403, `not_found` 404, `conflict` 409, `busy` 503). Other errors here
-are internal: a remote service failing, a configuration that cannot be read;
-they keep the built-in base (ValueError, RuntimeError) callers may expect too.
+`forbidden` 403, `not_found` 404, `conflict` 409, `limited` 429, `busy` 503).
+Other errors here are internal: a remote service failing, a configuration that
+cannot be read; they keep the built-in base (ValueError, RuntimeError) callers
+may expect too.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class TextTooLarge(HashingError):
 # Banks and cases: kinds the HTTP layer maps to statuses --------------------------------
 
 
-ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict", "busy"]
+ErrorKind = Literal["invalid", "forbidden", "not_found", "conflict", "limited", "busy"]
 
 
 class DomainError(CodedError):
@@ -140,6 +141,13 @@ class CaseHeld(Conflict):
     """Another reviewer holds the case under a lease that has not run out."""
 
     code = "case_held"
+
+
+class ExposureLimitReached(DomainError):
+    """A reviewer has seen as many cases' media this hour as their limit allows."""
+
+    kind: ErrorKind = "limited"
+    code = "exposure_limit"
 
 
 class NotAllowed(Forbidden):

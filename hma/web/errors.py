@@ -29,6 +29,7 @@ _DOMAIN_STATUS = {
     "forbidden": 403,
     "not_found": 404,
     "conflict": 409,
+    "limited": 429,
     "busy": 503,
 }
 

@@ -14,13 +14,11 @@ from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
 from core.errors import CaseNotFound
 from core.names import CaseStatus, Role, Verdict
-from database import audit
 from hashers.keywords import spans
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import acting_username, actor, case_queues, is_admin
 from hma.web.context import db_session, services
-from hma.web.errors import ApiError
 from hma.web.typed import View, endpoint
 
 
@@ -332,11 +330,5 @@ def _look(case_id: int, revealed: bool) -> None:
     user = session.scalar(select(User).where(User.username == username))
     deployment_limit = services().settings.review_exposure_limit
     limit = exposure.limit_for(deployment_limit, user.wellness if user else {})
-    if not exposure.may_look(session, actor(), case_id, limit):
-        raise ApiError(
-            429, "exposure_limit", f"time for a break: {limit} cases' media this hour already"
-        )
-    if revealed:
-        audit.record(session, actor(), audit.CASE_REVEAL, f"case:{case_id}")
-    exposure.record(session, actor(), case_id, revealed=revealed)
+    exposure.look(session, actor(), case_id, limit=limit, revealed=revealed)
     session.commit()

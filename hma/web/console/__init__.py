@@ -39,7 +39,13 @@ from actioners import cases, exposure, review, webhooks
 from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
-from core.errors import CredentialsUnreadable, DomainError, LoginFailed, RenewalRefused
+from core.errors import (
+    CredentialsUnreadable,
+    DomainError,
+    ExposureLimitReached,
+    LoginFailed,
+    RenewalRefused,
+)
 from core.names import Role
 from database import audit, utcnow
 from hma.secrets import secret_box
@@ -265,15 +271,26 @@ def case_page(case_id: int) -> str:
     )
 
 
+def _limit(user: User) -> int | None:
+    """The signed-in reviewer's exposure limit; None while they chose to go on past it."""
+    if session.get("break_skipped_until", 0) > utcnow().timestamp():
+        return None
+    return exposure.limit_for(services().settings.review_exposure_limit, user.wellness)
+
+
 def _needs_break(db: Any, user: User, case_id: int) -> bool:
     """Whether this case's media stays hidden behind the break prompt: the same rule
-    as for API tokens (a case already opened this hour may be opened again),
-    unless the reviewer chose to go on for a while."""
-    skipped_until = session.get("break_skipped_until", 0)
-    if skipped_until > utcnow().timestamp():
-        return False
-    limit = exposure.limit_for(services().settings.review_exposure_limit, user.wellness)
-    return not exposure.may_look(db, reviewer(), case_id, limit)
+    as for API tokens (a case already opened this hour may be opened again)."""
+    limit = _limit(user)
+    return limit is not None and not exposure.may_look(db, reviewer(), case_id, limit)
+
+
+def _look(db: Any, case_id: int, revealed: bool) -> None:
+    """Count this look, as every door does (`actioners.exposure.look`), or show the break."""
+    try:
+        exposure.look(db, reviewer(), case_id, limit=_limit(g.user), revealed=revealed)
+    except ExposureLimitReached:
+        abort(429, "time for a break: the exposure limit for this hour is reached")
 
 
 @console.post("/break/skip")
@@ -305,16 +322,14 @@ def _text_pieces(case: Case, revealed: bool) -> list[post_view.Piece] | None:
 @signed_in(*REVIEW_ROLES)
 def case_preview(case_id: int) -> Response:
     db = db_session()
-    if _needs_break(db, g.user, case_id):
-        abort(429, "time for a break: the exposure limit for this hour is reached")
     media = _media(case_id)
+    _look(db, case_id, revealed=False)
     wellness = g.user.wellness
     image = preview(
         media,
         blur=int(wellness.get("blur", DEFAULT_BLUR)),
         greyscale=bool(wellness.get("greyscale", True)),
     )
-    exposure.record(db, reviewer(), case_id, revealed=False)
     db.commit()
     return Response(image, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
@@ -323,13 +338,10 @@ def case_preview(case_id: int) -> Response:
 @signed_in(*REVIEW_ROLES)
 def reveal(case_id: int) -> Response:
     db = db_session()
-    if _needs_break(db, g.user, case_id):
-        abort(429, "time for a break: the exposure limit for this hour is reached")
     case = cases.get_case(db, case_id, my_queues())
     if case.media is None and case.text is None:
         abort(404, "this case kept no media and no text")
-    audit.record(db, reviewer(), audit.CASE_REVEAL, f"case:{case_id}")
-    exposure.record(db, reviewer(), case_id, revealed=True)
+    _look(db, case_id, revealed=True)
     db.commit()
     media = case.media
     page = render_template(
