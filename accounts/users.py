@@ -106,8 +106,15 @@ def create_user(
     return account
 
 
+def find_user(session: Session, username: str | None) -> User | None:
+    """The console account called `username`, or None (also for no name at all)."""
+    if username is None:
+        return None
+    return session.scalar(select(User).where(User.username == username))
+
+
 def _find(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
+    user = find_user(session, username)
     if user is None:
         raise UserNotFound(f"no user named {username!r}")
     return user

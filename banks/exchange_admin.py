@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from banks.curation import changed, snapshot
 from banks.egress import EgressPolicy, is_local, location_origin, shown_url
 from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
-from banks.models import Exchange
+from banks.models import BankContent, Exchange, ExchangeRun
 from banks.sync import SyncEngine
 from core.errors import Conflict, InvalidInput, NotFound
 from database import audit, utcnow
@@ -152,8 +152,12 @@ def check_address(policy: EgressPolicy, adapter: type[ExchangeAdapter], url: str
         policy.check_url(url)
 
 
+def find_exchange(session: Session, name: str) -> Exchange | None:
+    return session.scalar(select(Exchange).where(Exchange.name == name))
+
+
 def get_exchange(session: Session, name: str) -> Exchange:
-    exchange = session.scalar(select(Exchange).where(Exchange.name == name))
+    exchange = find_exchange(session, name)
     if exchange is None:
         raise NotFound(f"no exchange named {name!r}", code="exchange_not_found")
     return exchange
@@ -161,6 +165,37 @@ def get_exchange(session: Session, name: str) -> Exchange:
 
 def all_exchanges(session: Session) -> list[Exchange]:
     return list(session.scalars(select(Exchange).order_by(Exchange.name)))
+
+
+def exchange_names(session: Session) -> list[str]:
+    """Every exchange's name, in the order they were added."""
+    return list(session.scalars(select(Exchange.name).order_by(Exchange.id)))
+
+
+def exchanges_of_type(session: Session, kind: str) -> list[Exchange]:
+    return list(session.scalars(select(Exchange).where(Exchange.type == kind)))
+
+
+def name_of(session: Session, exchange_id: int) -> str | None:
+    return session.scalar(select(Exchange.name).where(Exchange.id == exchange_id))
+
+
+def content_count(session: Session, exchange: Exchange) -> int:
+    """How many items of the exchange its bank holds."""
+    held = select(func.count()).where(BankContent.exchange_id == exchange.id)
+    return int(session.scalar(held) or 0)
+
+
+def recent_runs(session: Session, exchange: Exchange, limit: int) -> list[ExchangeRun]:
+    """The exchange's latest syncs, newest first."""
+    return list(
+        session.scalars(
+            select(ExchangeRun)
+            .where(ExchangeRun.exchange_id == exchange.id)
+            .order_by(ExchangeRun.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def exchange_status(engine: SyncEngine, exchange: Exchange) -> dict[str, Any]:

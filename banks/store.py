@@ -81,11 +81,24 @@ def _flush_unique_name(session: Session, bank: Bank) -> None:
         raise BankExists(f"a bank named {name!r} already exists") from None
 
 
+def find_bank(session: Session, name: str) -> Bank | None:
+    return session.scalar(select(Bank).where(Bank.name == name))
+
+
 def get_bank(session: Session, name: str) -> Bank:
-    bank = session.scalar(select(Bank).where(Bank.name == name))
+    bank = find_bank(session, name)
     if bank is None:
         raise BankNotFound(f"no bank named {name!r}")
     return bank
+
+
+def all_banks(session: Session) -> list[Bank]:
+    """Every bank, in the order they were created."""
+    return list(session.scalars(select(Bank).order_by(Bank.id)))
+
+
+def bank_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Bank.name).order_by(Bank.name)))
 
 
 def list_banks(session: Session) -> list[BankSummary]:
@@ -100,6 +113,12 @@ def list_banks(session: Session) -> list[BankSummary]:
         .order_by(Bank.name)
     )
     return [BankSummary(bank, int(n)) for bank, n in rows]
+
+
+def count_disabled(session: Session, bank: Bank) -> int:
+    """How much of the bank's content is disabled (by a curator, an exchange, or a date)."""
+    disabled = select(func.count()).where(BankContent.bank_id == bank.id, ~BankContent.enabled)
+    return int(session.scalar(disabled) or 0)
 
 
 def count_content(session: Session, bank: Bank) -> int:

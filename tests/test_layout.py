@@ -94,3 +94,20 @@ def test_every_error_the_project_defines_has_one_root():
             ]
     assert len(defined) > 40
     assert [cls for cls in defined if not issubclass(cls, ProjectError)] == []
+
+
+#: The one web module that reads a table itself: the HMA API's own key-value state.
+QUERYING_WEB_MODULES = {"hma/web/hma_api/state.py"}
+
+
+def test_views_build_no_queries():
+    """Every front door (our API, HMA's, the consoles) calls the layers' functions."""
+    querying = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "hma" / "web").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and node.module == "sqlalchemy"
+        and {alias.name for alias in node.names} & {"select", "func", "update", "delete", "insert"}
+    }
+    assert querying == QUERYING_WEB_MODULES

@@ -7,10 +7,9 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import g, request
-from sqlalchemy import select
 
-from accounts.models import User
 from accounts.tokens import Grant, allows
+from accounts.users import find_user
 from actioners.review import visible_queues
 from core.names import Role
 from hma.web.context import read_session, services
@@ -95,6 +94,6 @@ def case_queues() -> frozenset[str] | None:
     grant: Grant = g.grant
     member_of: list[str] = []
     if grant.username is not None:
-        user = read_session().scalar(select(User).where(User.username == grant.username))
+        user = find_user(read_session(), grant.username)
         member_of = list(user.queues or []) if user is not None else []
     return visible_queues(grant.username, grant.role, member_of)

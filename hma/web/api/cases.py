@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from flask import Response
-from sqlalchemy import select
 
-from accounts.models import User
+from accounts.users import find_user
 from actioners import cases, exposure, queue, review, webhooks
 from actioners.media import DEFAULT_BLUR, preview
 from actioners.models import Case
@@ -326,8 +325,7 @@ def reveal_case_text(case_id: int) -> schemas.RevealedText:
 def _look(case_id: int, revealed: bool) -> None:
     """Count a look at the case's media against the person's limit, or refuse it (429)."""
     session = db_session()
-    username = acting_username()
-    user = session.scalar(select(User).where(User.username == username))
+    user = find_user(session, acting_username())
     deployment_limit = services().settings.review_exposure_limit
     limit = exposure.limit_for(deployment_limit, user.wellness if user else {})
     exposure.look(session, actor(), case_id, limit=limit, revealed=revealed)

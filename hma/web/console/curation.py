@@ -22,12 +22,10 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from actioners import trends
 from banks import curation, store, transfer, validation
-from banks.models import Bank, BankContent
 from core.errors import CodedError
 from database import utcnow
 from hma.web.console import CURATE_ROLES, console, reviewer, signed_in
@@ -103,11 +101,7 @@ def bank_page(name: str) -> str:
         bank=bank,
         items=items,
         count=store.count_content(db, bank),
-        disabled=db.scalar(
-            select(func.count())
-            .select_from(BankContent)
-            .where(BankContent.bank_id == bank.id, ~BankContent.enabled)
-        ),
+        disabled=store.count_disabled(db, bank),
         value=value,
         tag=tag,
         more=items[-1].id if len(items) == PAGE else None,
@@ -323,4 +317,4 @@ def _float(text: str | None, default: float) -> float:
 
 
 def bank_names() -> list[str]:
-    return list(db_session().scalars(select(Bank.name).order_by(Bank.name)))
+    return store.bank_names(db_session())

@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
+from banks import exchange_admin
 from banks.exchanges import adapter_type, adapter_types
-from banks.models import ExchangeRun
+from banks.models import Exchange, ExchangeRun
 from core.errors import CodedError
 from hma.web.console import CURATE_ROLES, console, signed_in
 from hma.web.console.curation import actor, bank_names
@@ -32,7 +32,7 @@ RECENT_RUNS = 10
 def exchanges() -> str:
     found = services().exchanges
     db = db_session()
-    rows = [(e, found.status(e), _latest_run(e.id)) for e in found.all(db)]
+    rows = [(e, found.status(e), _latest_run(e)) for e in found.all(db)]
     return render_template(
         "console/curate/exchanges.html", rows=rows, types=sorted(adapter_types())
     )
@@ -88,12 +88,7 @@ def exchange_page(name: str) -> str:
     found = services().exchanges
     db = db_session()
     exchange = found.get(db, name)
-    runs = db.scalars(
-        select(ExchangeRun)
-        .where(ExchangeRun.exchange_id == exchange.id)
-        .order_by(ExchangeRun.id.desc())
-        .limit(RECENT_RUNS)
-    )
+    runs = exchange_admin.recent_runs(db, exchange, RECENT_RUNS)
     return render_template(
         "console/curate/exchange.html",
         exchange=exchange,
@@ -108,7 +103,7 @@ def exchange_page(name: str) -> str:
 def exchange_progress(name: str) -> ResponseReturnValue:
     """The latest run, for the page's progress bar (polled while a sync runs)."""
     exchange = services().exchanges.get(db_session(), name)
-    run = _latest_run(exchange.id)
+    run = _latest_run(exchange)
     return jsonify(
         {
             "requested": exchange.sync_requested_at is not None,
@@ -175,13 +170,8 @@ def exchange_remove(name: str) -> ResponseReturnValue:
     return redirect(url_for("console.exchanges"))
 
 
-def _latest_run(exchange_id: int) -> ExchangeRun | None:
-    return db_session().scalar(
-        select(ExchangeRun)
-        .where(ExchangeRun.exchange_id == exchange_id)
-        .order_by(ExchangeRun.id.desc())
-        .limit(1)
-    )
+def _latest_run(exchange: Exchange) -> ExchangeRun | None:
+    return next(iter(exchange_admin.recent_runs(db_session(), exchange, 1)), None)
 
 
 def _fields(model: Any) -> list[dict[str, Any]]:

@@ -12,10 +12,9 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from banks import curation, store
+from banks import curation, exchange_admin, store
 from banks.hma_vocabulary import (
     BANK_NAME_MESSAGE,
     CONTENT_TYPES,
@@ -31,7 +30,7 @@ from banks.hma_vocabulary import (
     user_metadata,
     valid_bank_name,
 )
-from banks.models import Bank, BankContent, Exchange
+from banks.models import Bank, BankContent
 from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from hashers import Signal
 from hma.web.auth import actor
@@ -65,8 +64,7 @@ class UpdateBank(BaseModel):
 @hma_api.get("/c/banks")
 def list_banks() -> Response:
     """Every bank, those of exchanges included."""
-    banks = read_session().scalars(select(Bank).order_by(Bank.id))
-    return answer([bank_json(bank) for bank in banks])
+    return answer([bank_json(bank) for bank in store.all_banks(read_session())])
 
 
 @hma_api.post("/c/banks")
@@ -97,14 +95,14 @@ def update_bank(bank_name: str) -> Response:
     """Rename, enable or disable (ratio 1 or 0), or set the matching ratio."""
     body = validated(UpdateBank, request.get_json(silent=True))
     session = db_session()
-    bank = session.scalar(select(Bank).where(Bank.name == bank_name))
+    bank = store.find_bank(session, bank_name)
     if bank is None:
         fail(404, "Bank not found")
     changes: dict[str, Any] = {}
     if body.name is not None and body.name != bank.name:
         if not valid_bank_name(body.name):
             fail(400, BANK_NAME_MESSAGE)
-        if session.scalar(select(Bank.id).where(Bank.name == body.name)) is not None:
+        if store.find_bank(session, body.name) is not None:
             fail(403, "Bank name already exists")
         changes["name"] = body.name
     if body.enabled is not None:
@@ -127,7 +125,7 @@ def delete_bank(bank_name: str) -> Response:
 def delete_bank_named(name: str) -> None:
     """Delete the bank called `name`, if there is one (audited)."""
     session = db_session()
-    bank = session.scalar(select(Bank).where(Bank.name == name))
+    bank = store.find_bank(session, name)
     if bank is not None:
         curation.delete_bank(session, actor(), bank)
         session.commit()
@@ -387,4 +385,4 @@ def _add(
 def _exchange_name(session: Session, content: BankContent) -> str | None:
     if content.exchange_id is None:
         return None
-    return session.scalar(select(Exchange.name).where(Exchange.id == content.exchange_id))
+    return exchange_admin.name_of(session, content.exchange_id)

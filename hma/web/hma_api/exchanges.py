@@ -15,12 +15,11 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from banks import curation
+from banks import curation, exchange_admin, store
 from banks.hma_vocabulary import BANK_NAME_MESSAGE, valid_bank_name
-from banks.models import Bank, BankContent, Exchange
+from banks.models import Exchange
 from core.errors import Conflict
 from database import audit
 from hma.web.auth import actor
@@ -129,7 +128,7 @@ def create_exchange() -> Response:
     if not isinstance(enabled, bool):
         fail(400, 'Failed to parse `api_json` - wrong value type for field "enabled"')
     session = db_session()
-    if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
+    if store.find_bank(session, name) is not None:
         fail(403, "Bank already exists")
     connection = kind.connect(config)
     secret = _stored_secret(session, kind)
@@ -155,8 +154,7 @@ def create_exchange() -> Response:
 
 @hma_api.get("/c/exchanges")
 def list_exchanges() -> Response:
-    names = read_session().scalars(select(Exchange.name).order_by(Exchange.id))
-    return answer(list(names))
+    return answer(exchange_admin.exchange_names(read_session()))
 
 
 @hma_api.get("/c/exchange/<exchange_name>")
@@ -179,8 +177,7 @@ def update_exchange(exchange_name: str) -> Response:
 @hma_api.delete("/c/exchange/<exchange_name>")
 def delete_exchange(exchange_name: str) -> Response:
     """Delete an exchange with its bank and content; done also when there was none."""
-    session = read_session()
-    exchange = session.scalar(select(Exchange).where(Exchange.name == exchange_name))
+    exchange = exchange_admin.find_exchange(read_session(), exchange_name)
     if exchange is None:
         return message(200, "Exchange deleted")
     own_bank = exchange.bank.name == exchange_name
@@ -207,13 +204,11 @@ def exchange_status(exchange_name: str) -> Response:
     succeeded = None
     if finished is not None:
         succeeded = exchange.last_success_at is not None and exchange.last_success_at >= finished
-    items = session.scalar(
-        select(func.count()).select_from(BankContent).where(BankContent.exchange_id == exchange.id)
-    )
+    items = exchange_admin.content_count(session, exchange)
     return answer(
         {
             "checkpoint_ts": _checkpoint_ts(exchange),
-            "fetched_items": int(items or 0),
+            "fetched_items": items,
             "last_fetch_complete_ts": int(finished.timestamp()) if finished else None,
             "last_fetch_succeeded": succeeded,
             "running_fetch_start_ts": int(started.timestamp()) if running and started else None,
@@ -233,7 +228,7 @@ def _api_type(name: str) -> ApiType:
 
 
 def _exchange(session: Session, name: str) -> Exchange:
-    exchange = session.scalar(select(Exchange).where(Exchange.name == name))
+    exchange = exchange_admin.find_exchange(session, name)
     if exchange is None:
         fail(404, f"Exchange '{name}' not found")
     return exchange
@@ -272,7 +267,7 @@ def _store_credentials(session: Session, kind: ApiType, values: dict[str, Any] |
     secret = kind.seal(values) if values is not None else None
     given: list[str] = []
     withheld: list[str] = []
-    for exchange in session.scalars(select(Exchange).where(Exchange.type == kind.ours)):
+    for exchange in exchange_admin.exchanges_of_type(session, kind.ours):
         if not kind.receives(exchange.base_url, secret):
             withheld.append(exchange.name)
             continue

@@ -16,11 +16,11 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actioners.scan import ScanResult
 from banks import changelog
+from banks.hits import disabled_hits, hits_by_content, stored_signals
 from banks.hma_vocabulary import (
     SIGNAL_TYPES,
     SignalInvalid,
@@ -28,7 +28,6 @@ from banks.hma_vocabulary import (
     normalize_signal,
 )
 from banks.lookup import BankMatch
-from banks.models import Bank, BankContent, BankSignal
 from hashers import Signal
 from hma.web.context import db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, validated
@@ -66,14 +65,10 @@ def raw_lookup() -> Response:
     signal = _query_signal(query.signal_type, query.signal)
     threshold = services().scanner.indexes.threshold(signal.type)
     session = read_session()
-    hits = dict(services().scanner.indexes.hits(session, signal, threshold))
-    rows = session.execute(
-        select(BankSignal.id, BankSignal.content_id, Bank.name)
-        .join(Bank, Bank.id == BankSignal.bank_id)
-        .where(BankSignal.id.in_(hits))
-    ).all()
-    found = [(content_id, bank, hits[signal_id]) for signal_id, content_id, bank in rows]
-    found += _disabled_hits(session, signal, threshold)
+    distances = dict(services().scanner.indexes.hits(session, signal, threshold))
+    found = hits_by_content(session, distances)
+    kind = services().scanner.registry.signal_type(signal.type)
+    found += disabled_hits(session, kind, signal.value, threshold)
     wanted = _bank_filter(query.banks)
     found = [hit for hit in found if wanted is None or hit[1] in wanted]
     hma_type = query.signal_type
@@ -177,15 +172,11 @@ def index_statuses(session: Session, only: str | None) -> dict[str, dict[str, An
     for hma_type, ours in SIGNAL_TYPES.items():
         if only is not None and hma_type != only:
             continue
-        count, newest = session.execute(
-            select(func.count(BankSignal.id), func.max(BankContent.created_at))
-            .join(BankContent, BankContent.id == BankSignal.content_id)
-            .where(BankSignal.signal_type == ours)
-        ).one()
+        count, newest = stored_signals(session, ours)
         newest_ts = int(newest.timestamp()) if newest is not None else -1
         size = sizes.get(ours, {}).get("size", 0)
         out[hma_type] = {
-            "db_size": int(count),
+            "db_size": count,
             "newest_db_item": newest_ts,
             "index_size": size,
             "index_built_to": newest_ts if indexes.built and size else -1,
@@ -271,24 +262,6 @@ def _query_signal(hma_type: str, value: str) -> Signal:
         return Signal(type=SIGNAL_TYPES[hma_type], value=normalize_signal(hma_type, value))
     except SignalInvalid as exc:
         fail(400, f"invalid signal: {exc}")
-
-
-def _disabled_hits(session: Session, signal: Signal, threshold: int) -> list[tuple[int, str, int]]:
-    """Disabled content is not indexed; raw lookups still report it, so it is compared
-    here, one stored signal at a time (disabled content is the rare case)."""
-    kind = services().scanner.registry.signal_type(signal.type)
-    rows = session.execute(
-        select(BankSignal.content_id, BankSignal.value, Bank.name)
-        .join(BankContent, BankContent.id == BankSignal.content_id)
-        .join(Bank, Bank.id == BankSignal.bank_id)
-        .where(~BankContent.enabled, BankSignal.signal_type == signal.type)
-    )
-    out = []
-    for content_id, value, bank in rows:
-        distance = kind.distance(signal.value, value)
-        if distance <= threshold:
-            out.append((content_id, bank, distance))
-    return out
 
 
 def _bank_filter(text: str | None) -> set[str] | None:
