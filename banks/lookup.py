@@ -29,7 +29,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -69,10 +69,6 @@ SNAPSHOT_WRITER = ".writer.lock"
 #: each other of urgent changes.
 HOST_STAMP = ".changed"
 SNAPSHOT_FORMAT = 2
-#: The signal type a bank's pdq_threshold applies to. Video frames keep the
-#: deployment threshold: a video's shares of matched frames are computed in the
-#: index, at one frame distance for all banks.
-BANK_THRESHOLD_TYPE = "pdq"
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ _CANDIDATES = (
         BankSignal.value,
         BankContent.tags,
         Bank.name,
-        Bank.pdq_threshold,
+        Bank.thresholds,
         Bank.matching_ratio,
     )
     .join(BankContent, BankSignal.content_id == BankContent.id)
@@ -194,6 +190,14 @@ class _Candidate:
     detail: dict[str, float] | None
     quality: int | None
     expression: str | None
+
+
+def _widest_thresholds(banks: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    widest: dict[str, int] = {}
+    for thresholds in banks:
+        for signal_type, threshold in thresholds.items():
+            widest[signal_type] = max(threshold, widest.get(signal_type, 0))
+    return widest
 
 
 class BankIndexes:
@@ -213,8 +217,11 @@ class BankIndexes:
         #: Personal types that lost values since the last snapshot: compacted before
         #: the next, which is due at once, so their keys leave the disk.
         self._purge: set[str] = set()
-        #: The widest PDQ threshold of any enabled bank, as of the last refresh.
-        self._widest_pdq: int | None = None
+        #: The widest threshold of any enabled bank, by signal type, as of the last
+        #: refresh (only Hamming types have bank thresholds; video frames keep the
+        #: deployment's, as a video's shares of matched frames are computed in the
+        #: index, at one frame distance for all banks).
+        self._widest: dict[str, int] = {}
         self._follower: _Follower | None = None
         self._host: _HostStamp | None = None
         self._host_seen = 0
@@ -267,6 +274,15 @@ class BankIndexes:
         kind = self.registry.signal_type(signal_type)
         return self.config.thresholds.get(signal_type, kind.default_threshold)
 
+    def widest_threshold(self, signal_type: str) -> int:
+        """How far to search for `signal_type`: its threshold, or an enabled bank's wider one."""
+        return max(self.threshold(signal_type), self._widest.get(signal_type, 0))
+
+    def bank_threshold(self, signal_type: str, thresholds: Mapping[str, int]) -> int:
+        """A bank's distance for `signal_type` (its `thresholds`), else the deployment's."""
+        own = thresholds.get(signal_type)
+        return self.threshold(signal_type) if own is None else own
+
     def _video_options(self) -> dict[str, Any]:
         return {
             "quality_min": self.config.quality_min,
@@ -287,8 +303,8 @@ class BankIndexes:
                 self._applied = changes.through
                 if not changes.more:
                     break
-            self._widest_pdq = session.scalar(
-                select(func.max(Bank.pdq_threshold)).where(Bank.enabled)
+            self._widest = _widest_thresholds(
+                session.scalars(select(Bank.thresholds).where(Bank.enabled))
             )
         self._maybe_snapshot()
 
@@ -523,15 +539,12 @@ class BankIndexes:
     def find(self, session: Session, signals: list[Signal]) -> list[BankMatch]:
         """Every enabled bank signal matching one of `signals` (unusable ones skipped)."""
         self._current(session)
-        widest_pdq = self._widest_pdq
         hits: dict[int, list[_Candidate]] = defaultdict(list)
         for signal in signals:
             index = self._indexes.get(signal.type)
             if index is None or not signal.usable:
                 continue
-            threshold = self.threshold(signal.type)
-            if signal.type == BANK_THRESHOLD_TYPE and widest_pdq is not None:
-                threshold = max(threshold, widest_pdq)
+            threshold = self.widest_threshold(signal.type)
             queries = _queries(self.registry.signal_type(signal.type), signal)
             found = index.lookup([value for value, _ in queries], threshold)
             for (value, variant), signal_hits in zip(queries, found, strict=True):
@@ -555,9 +568,7 @@ class BankIndexes:
         rows = session.connection().execute(_CANDIDATES, {"ids": list(hits)})
         matches = []
         for stored in rows:
-            limit = self.threshold(stored.signal_type)
-            if stored.signal_type == BANK_THRESHOLD_TYPE and stored.pdq_threshold is not None:
-                limit = stored.pdq_threshold
+            limit = self.bank_threshold(stored.signal_type, stored.thresholds)
             for candidate in hits[stored.id]:
                 if candidate.distance > limit:
                     continue
@@ -597,23 +608,19 @@ class BankIndexes:
             if signal.type not in self._indexes:
                 continue
             kind = self.registry.signal_type(signal.type)
-            widest = self.threshold(signal.type)
-            if signal.type == BANK_THRESHOLD_TYPE and self._widest_pdq is not None:
-                widest = max(widest, self._widest_pdq)
+            widest = self.widest_threshold(signal.type)
             reach = min(kind.bits, widest + margin) if kind.comparison == "hamming" else widest
             hits = dict(self.hits(session, signal, reach))
             if not hits:
                 continue
             rows = session.execute(
                 select(BankSignal.id, BankSignal.content_id, BankSignal.value)
-                .add_columns(Bank.name, Bank.enabled, Bank.pdq_threshold)
+                .add_columns(Bank.name, Bank.enabled, Bank.thresholds)
                 .join(Bank, Bank.id == BankSignal.bank_id)
                 .where(BankSignal.id.in_(hits))
             )
-            for signal_id, content_id, value, bank, enabled, bank_threshold in rows:
-                limit = self.threshold(signal.type)
-                if signal.type == BANK_THRESHOLD_TYPE and bank_threshold is not None:
-                    limit = bank_threshold
+            for signal_id, content_id, value, bank, enabled, thresholds in rows:
+                limit = self.bank_threshold(signal.type, thresholds)
                 distance = hits[signal_id]
                 reason = (
                     "the bank is disabled"

@@ -38,9 +38,12 @@ class Bank(Base):
     #: `matching_enabled_ratio`: a coin flip per lookup, 1.0 always, 0.0 never).
     #: Our own API and scans go by `enabled` alone.
     matching_ratio: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
-    #: PDQ distance at or under which this bank's images match; None uses the
-    #: deployment's default.
-    pdq_threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Match distances by signal type name, for Hamming types (`{"pdq": 20}`): at or
+    #: under it this bank's signals of that type match. A type not named here uses
+    #: the deployment's threshold for it.
+    thresholds: Mapped[dict[str, int]] = mapped_column(
+        JSONDocument, default=dict, server_default="{}"
+    )
     #: Readable by tokens of role `exchange`, as a feed of its changes.
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Whether a published bank's feed may carry content that came from an

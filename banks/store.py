@@ -9,7 +9,7 @@ bank is written to the change log in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,7 @@ from core.errors import (
     InvalidInput,
 )
 from database import utcnow
-from hashers import Signal
+from hashers import Signal, SignalType
 from hashers.account_keys import ACCOUNT_KEYS, check_key_name
 from hashers.signals import ACCOUNT, DOMAIN, KEYWORD, URL
 
@@ -137,7 +137,7 @@ def update_bank(
     name: str | None = None,
     description: str | None = None,
     enabled: bool | None = None,
-    pdq_threshold: int | None = UNCHANGED,
+    thresholds: Mapping[SignalType, int | None] | None = None,
     published: bool | None = None,
     taxonomy: Taxonomy | None = None,
     trust: int | None = None,
@@ -145,7 +145,8 @@ def update_bank(
     matching_ratio: float | None = None,
     account_key: str | None = UNCHANGED,
 ) -> Bank:
-    """Rename, describe, enable or disable a bank, set its PDQ threshold (None: default),
+    """Rename, describe, enable or disable a bank, set its match distance for Hamming
+    types (`thresholds`, a type's None: back to the deployment's),
     publish it to tokens of role `exchange` (`reshare`: with what came from exchanges),
     or set how far reviewers trust it, or the share of HMA-API lookups it takes part in.
 
@@ -163,10 +164,10 @@ def update_bank(
         bank.matching_ratio = validation.matching_ratio(matching_ratio)
     if enabled is not None:
         bank.enabled = enabled
-    if pdq_threshold is not UNCHANGED:
-        bank.pdq_threshold = validation.pdq_threshold(pdq_threshold)
-    if enabled is not None or pdq_threshold is not UNCHANGED:
-        # Lookups widen their PDQ query to the widest enabled bank's threshold.
+    if thresholds:
+        bank.thresholds = _with_thresholds(bank.thresholds, thresholds)
+    if enabled is not None or thresholds:
+        # Lookups widen their query of a type to the widest enabled bank's threshold.
         changelog.mark_changed(session)
     if published and not bank.published:
         check_publishable(session, bank, taxonomy or shipped_taxonomy())
@@ -178,6 +179,20 @@ def update_bank(
         bank.reshare = reshare
     _flush_unique_name(session, bank)
     return bank
+
+
+def _with_thresholds(
+    current: Mapping[str, int], changes: Mapping[SignalType, int | None]
+) -> dict[str, int]:
+    """A new mapping (never the stored one changed in place, which the ORM would miss)."""
+    merged = dict(current)
+    for signal_type, value in changes.items():
+        checked = validation.bank_threshold(signal_type, value)
+        if checked is None:
+            merged.pop(signal_type.name, None)
+        else:
+            merged[signal_type.name] = checked
+    return merged
 
 
 def delete_bank(session: Session, bank: Bank) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.errors import InvalidInput
+from hashers import SignalType
+from hashers.signals import PDQ
 
 #: The names of banks and exchanges.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
@@ -49,18 +51,28 @@ def matching_ratio(value: Any) -> float:
     return float(value)
 
 
-MAX_PDQ_THRESHOLD = 64
+#: A bank's threshold may reach a quarter of a Hamming type's bits (64 for PDQ):
+#: further out, unrelated content matches.
+THRESHOLD_SHARE = 4
+MAX_PDQ_THRESHOLD = PDQ.bits // THRESHOLD_SHARE
 #: Most priority points a bank's trust can add.
 MAX_TRUST = 10
 
 
-def pdq_threshold(value: Any) -> int | None:
-    """A bank's PDQ match distance, or None for the deployment default."""
+def bank_threshold(signal_type: SignalType, value: Any) -> int | None:
+    """A bank's match distance for `signal_type`, or None for the deployment's."""
+    if signal_type.comparison != "hamming":
+        raise InvalidInput(
+            f"{signal_type.name} signals match {signal_type.comparison}ly, by no distance:"
+            " a bank threshold is for Hamming types",
+            code="invalid_threshold",
+        )
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PDQ_THRESHOLD:
+    ceiling = signal_type.bits // THRESHOLD_SHARE
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= ceiling:
         raise InvalidInput(
-            f"pdq_threshold must be an integer from 0 to {MAX_PDQ_THRESHOLD}, or null",
+            f"a {signal_type.name} threshold must be an integer from 0 to {ceiling}, or null",
             code="invalid_threshold",
         )
     return value

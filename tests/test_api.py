@@ -490,6 +490,18 @@ def test_bank_threshold_over_http(api):
     for bad in (65, -1, "10", True, 3.5):
         response = api.patch("/banks/known", json={"pdq_threshold": bad})
         assert response.status_code == 400 and error_code(response) == "invalid_threshold"
+    both = api.patch("/banks/known", json={"thresholds": {"phash": 6, "pdq": 3}}).get_json()
+    assert both["thresholds"] == {"pdq": 3, "phash": 6} and both["pdq_threshold"] == 3
+    cleared = api.patch("/banks/known", json={"thresholds": {"pdq": None}}).get_json()
+    assert cleared["thresholds"] == {"phash": 6} and cleared["pdq_threshold"] is None
+    for bad, code in [
+        ({"md5": 2}, "invalid_threshold"),
+        ({"phash": 17}, "invalid_threshold"),
+        ({"nosuchtype": 2}, "unknown_signal_type"),
+    ]:
+        response = api.patch("/banks/known", json={"thresholds": bad})
+        assert response.status_code == 400 and error_code(response) == code, bad
+    assert api.get("/banks/known").get_json()["thresholds"] == {"phash": 6}
 
 
 def test_status_reports_each_index(api):

@@ -93,6 +93,10 @@ def test_a_bank_is_created_configured_filled_searched_and_pruned(curator, databa
         "matching_ratio": "0.5",
     }
     assert curator.post("/console/banks/known/settings", settings).status_code == 302
+    assert 'name="pdq_threshold" min="0" max="64" value="20"' in text(
+        curator.get("/console/banks/known")
+    )
+    assert "<td>pdq 20</td>" in text(curator.get("/console/banks"))
     refused = curator.post("/console/banks/known/settings", settings | {"trust": "99"})
     assert "trust must be" in text(curator.get(refused.location))
 

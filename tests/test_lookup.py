@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from banks import store
 from banks.lookup import BankIndexes, MatchConfig
+from core.errors import InvalidInput
 from hashers import Signal, default_registry
+from hashers.signals import MD5, PDQ, PHASH
 
 BASE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
@@ -168,13 +171,42 @@ def test_per_bank_thresholds(database):
     query = [pdq(flipped(BASE, 25))]
     assert sorted(m.bank for m in find(database, indexes, query)) == ["loose", "strict"]
     with database.session() as session:
-        store.update_bank(session, store.get_bank(session, "strict"), pdq_threshold=10)
-        store.update_bank(session, store.get_bank(session, "loose"), pdq_threshold=40)
+        store.update_bank(session, store.get_bank(session, "strict"), thresholds={PDQ: 10})
+        store.update_bank(session, store.get_bank(session, "loose"), thresholds={PDQ: 40})
     assert [m.bank for m in find(database, indexes, query)] == ["loose"]
     assert [m.bank for m in find(database, indexes, [pdq(flipped(BASE, 36))])] == ["loose"]
     with database.session() as session:
-        store.update_bank(session, store.get_bank(session, "strict"), pdq_threshold=None)
+        store.update_bank(session, store.get_bank(session, "strict"), thresholds={PDQ: None})
     assert sorted(m.bank for m in find(database, indexes, query)) == ["loose", "strict"]
+
+
+def test_any_hamming_type_takes_a_threshold_per_bank(database):
+    """Not only PDQ: a 64-bit perceptual hash (as a plugin's type would be) gets a
+    distance of its own in each bank; exact types take none."""
+    registry = default_registry()
+    indexes = BankIndexes(registry, MatchConfig(thresholds={"pdq": 31}))
+    with database.session() as session:
+        store.create_bank(session, "near")
+        store.create_bank(session, "far")
+    value = PHASH.examples[0]
+    moved = f"{int(value, 16) ^ 0b111111:016x}"  # six bits away; the default is 10
+    add(database, "near", [Signal("phash", value)])
+    add(database, "far", [Signal("phash", value)])
+    query = [Signal("phash", moved)]
+    assert sorted(m.bank for m in find(database, indexes, query)) == ["far", "near"]
+    with database.session() as session:
+        store.update_bank(session, store.get_bank(session, "near"), thresholds={PHASH: 4})
+        store.update_bank(session, store.get_bank(session, "far"), thresholds={PHASH: 16})
+    assert [m.bank for m in find(database, indexes, query)] == ["far"]
+    twelve_away = [Signal("phash", f"{int(value, 16) ^ 0xFFF:016x}")]
+    assert [m.bank for m in find(database, indexes, twelve_away)] == ["far"]
+    with database.session() as session:
+        bank = store.get_bank(session, "near")
+        assert bank.thresholds == {"phash": 4}
+        for refused in ({MD5: 3}, {PHASH: 17}, {PHASH: -1}, {PHASH: True}):
+            with pytest.raises(InvalidInput) as raised:
+                store.update_bank(session, bank, thresholds=refused)
+            assert raised.value.code == "invalid_threshold"
 
 
 def test_disabling_content_is_applied_as_a_delta(database):

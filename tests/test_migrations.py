@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -224,4 +225,32 @@ def test_upgrade_respells_urls_stored_before_revision_0019(database_url):
             ("http://", short_hash("http://")),
             ("example.org/kept", short_hash("example.org/kept")),
         ]
+    db.dispose()
+
+
+def test_a_banks_pdq_threshold_becomes_its_threshold_for_pdq_and_back(database_url):
+    from alembic import command
+
+    from hma.db import Database, _alembic_config
+
+    db = Database(database_url)
+    config = _alembic_config(db.engine)
+    command.upgrade(config, "0020")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO banks (name, description, enabled, created_at, updated_at,"
+                " pdq_threshold) VALUES ('strict', '', true, '2026-01-01', '2026-01-01', 12),"
+                " ('plain', '', true, '2026-01-01', '2026-01-01', NULL)"
+            )
+        )
+    command.upgrade(config, "head")
+    with db.engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, thresholds FROM banks ORDER BY id")).all()
+    kept = [(name, json.loads(t) if isinstance(t, str) else t) for name, t in rows]
+    assert kept == [("strict", {"pdq": 12}), ("plain", {})]
+    command.downgrade(config, "0020")
+    with db.engine.connect() as connection:
+        back = connection.execute(text("SELECT name, pdq_threshold FROM banks ORDER BY id"))
+        assert [tuple(row) for row in back] == [("strict", 12), ("plain", None)]
     db.dispose()

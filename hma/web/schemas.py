@@ -218,6 +218,13 @@ class BankChange(Request):
         le=validation.MAX_PDQ_THRESHOLD,
         description="The bank's PDQ match distance; null: the deployment's.",
     )
+    thresholds: dict[str, int | None] | None = Field(
+        default=None,
+        description=(
+            "The bank's match distance by Hamming signal type (`{\"phash\": 8}`); a type's"
+            ' null: the deployment\'s. `pdq_threshold` is the same as `{"pdq": ...}`.'
+        ),
+    )
     published: bool | None = None
     trust: int | None = coded(
         "invalid_trust",
@@ -235,6 +242,8 @@ class Bank(TypedDict):
     description: str
     enabled: bool
     pdq_threshold: int | None
+    #: Every threshold the bank sets, by signal type.
+    thresholds: dict[str, int]
     published: bool
     reshare: bool
     trust: int

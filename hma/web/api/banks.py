@@ -7,6 +7,8 @@ from typing import Any, cast
 from banks import curation, store, validation
 from banks.models import Bank, BankContent
 from core.names import Role
+from hashers import SignalType
+from hashers.signals import PDQ
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import actor
@@ -21,7 +23,8 @@ def bank_json(bank: Bank, content_count: int) -> schemas.Bank:
         "name": bank.name,
         "description": bank.description,
         "enabled": bank.enabled,
-        "pdq_threshold": bank.pdq_threshold,
+        "pdq_threshold": bank.thresholds.get(PDQ.name),
+        "thresholds": dict(bank.thresholds),
         "published": bank.published,
         "reshare": bank.reshare,
         "trust": bank.trust,
@@ -94,6 +97,15 @@ def get_bank(name: str) -> schemas.Bank:
     return bank_json(bank, store.count_content(session, bank))
 
 
+def _thresholds(body: schemas.BankChange) -> dict[SignalType, int | None]:
+    """`pdq_threshold` and `thresholds` as one change, by signal type."""
+    registry = services().scanner.registry
+    changes = {registry.signal_type(name): value for name, value in (body.thresholds or {}).items()}
+    if "pdq_threshold" in body.model_fields_set:
+        changes[PDQ] = body.pdq_threshold
+    return changes
+
+
 @api.patch("/banks/<name>")
 @endpoint(
     "Change a bank: rename, describe, enable, threshold, publish, trust",
@@ -114,7 +126,7 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
         name=body.name,
         description=body.description,
         enabled=body.enabled,
-        pdq_threshold=body.pdq_threshold if "pdq_threshold" in sent else store.UNCHANGED,
+        thresholds=_thresholds(body),
         published=body.published,
         trust=body.trust,
         reshare=body.reshare,

@@ -28,6 +28,7 @@ from actioners import trends
 from banks import curation, store, transfer, validation
 from core.errors import CodedError
 from database import utcnow
+from hashers.signals import PDQ
 from hma.web.console import CURATE_ROLES, console, reviewer, signed_in
 from hma.web.console.charts import bar_chart, line_chart
 from hma.web.context import db_session, services
@@ -127,7 +128,7 @@ def bank_settings(name: str) -> Any:
             name=form.get("name", bank.name).strip(),
             description=form.get("description", bank.description),
             enabled=form.get("enabled") == "on",
-            pdq_threshold=_int(threshold, -1) if threshold else None,
+            thresholds={PDQ: _int(threshold, -1) if threshold else None},
             trust=_int(form.get("trust"), -1),
             matching_ratio=_float(form.get("matching_ratio"), -1.0),
         )
