@@ -21,6 +21,7 @@ from banks.models import Bank, BankContent
 from banks.taxonomy import Taxonomy
 from database import audit
 from hashers import Registry, Signal
+from hashers.account_keys import NO_KEYS, AccountKeys
 
 
 def snapshot(obj: Any) -> dict[str, Any]:
@@ -44,12 +45,14 @@ def create_bank(
     enabled: bool = True,
     matching_ratio: float = 1.0,
     account_key: str | None = None,
+    keys: AccountKeys = NO_KEYS,
 ) -> Bank:
+    """A new bank; one that keeps accounts keyed names a key of `keys`."""
     bank = store.create_bank(
         session, name, description=description, enabled=enabled, matching_ratio=matching_ratio
     )
     if account_key is not None:
-        store.update_bank(session, bank, account_key=account_key)
+        store.update_bank(session, bank, account_key=account_key, keys=keys)
     audit.record(session, actor, audit.BANK_CREATE, f"bank:{bank.name}")
     return bank
 

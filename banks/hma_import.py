@@ -325,6 +325,7 @@ def _write_item(
         taxonomy=taxonomy,
         note=note,
         origin_exchange=origin_exchange,
+        keys=registry.account_keys,
     )
     if not enabled:
         store.update_content(session, content, enabled=False, disabled_until=until)

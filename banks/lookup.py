@@ -44,8 +44,7 @@ from banks import changelog, filelock
 from banks.models import Bank, BankContent, BankSignal
 from core.errors import UnknownSignalType
 from hashers import Registry, Signal, SignalType
-from hashers.account_keys import ACCOUNT_KEYS, is_keyed
-from hashers.signals import ACCOUNT
+from hashers.account_keys import AccountKeys, is_keyed
 from matchers import ExactIndex, SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 
@@ -150,13 +149,13 @@ class Candidate:
         return not self.reason
 
 
-def _queries(kind: SignalType, signal: Signal) -> list[tuple[str, str | None]]:
+def _queries(kind: SignalType, signal: Signal, keys: AccountKeys) -> list[tuple[str, str | None]]:
     """(value, variant) pairs to look up for a signal: the values its type says cover
     it (a URL's expressions), then any variants computed with it (PDQ's rotations
-    and flips), then an account's keyed hashes under each configured key."""
+    and flips), then a keyable value's keyed hashes under each of `keys`."""
     variants: dict[str, str] = dict(signal.extra.get("variants", {}))
-    if kind.name == ACCOUNT.name:
-        variants |= ACCOUNT_KEYS.variants(signal.value)
+    if kind.keyable:
+        variants |= keys.variants(signal.value)
     return [(value, None) for value in kind.lookup_values(signal.value)] + [
         (value, name) for name, value in variants.items()
     ]
@@ -545,7 +544,8 @@ class BankIndexes:
             if index is None or not signal.usable:
                 continue
             threshold = self.widest_threshold(signal.type)
-            queries = _queries(self.registry.signal_type(signal.type), signal)
+            kind = self.registry.signal_type(signal.type)
+            queries = _queries(kind, signal, self.registry.account_keys)
             found = index.lookup([value for value, _ in queries], threshold)
             for (value, variant), signal_hits in zip(queries, found, strict=True):
                 covering = variant is None and value != signal.value

@@ -41,7 +41,7 @@ from core.errors import (
 )
 from database import utcnow
 from hashers import Signal, SignalType
-from hashers.account_keys import ACCOUNT_KEYS, check_key_name
+from hashers.account_keys import NO_KEYS, AccountKeys, check_key_name
 from hashers.signals import ACCOUNT, DOMAIN, KEYWORD, URL
 
 MAX_PAGE = 1000
@@ -144,6 +144,7 @@ def update_bank(
     reshare: bool | None = None,
     matching_ratio: float | None = None,
     account_key: str | None = UNCHANGED,
+    keys: AccountKeys = NO_KEYS,
 ) -> Bank:
     """Rename, describe, enable or disable a bank, set its match distance for Hamming
     types (`thresholds`, a type's None: back to the deployment's),
@@ -152,10 +153,11 @@ def update_bank(
 
     Takes effect on the next lookup: these are read at query time, not indexed.
     Publishing needs every enabled item to carry a primary taxonomy tag. Naming an
-    `account_key` turns the accounts the bank holds into keyed hashes, for good.
+    `account_key` turns the accounts the bank holds into keyed hashes under that key
+    of `keys`, for good.
     """
     if account_key is not UNCHANGED and account_key != bank.account_key:
-        _key_accounts(session, bank, account_key)
+        _key_accounts(session, bank, account_key, keys)
     if name is not None and name != bank.name:
         bank.name = validation.bank_name(name)
     if description is not None:
@@ -202,7 +204,7 @@ def delete_bank(session: Session, bank: Bank) -> None:
     session.expunge(bank)
 
 
-def _key_accounts(session: Session, bank: Bank, account_key: str | None) -> None:
+def _key_accounts(session: Session, bank: Bank, account_key: str | None, keys: AccountKeys) -> None:
     """Keep the bank's accounts as keyed hashes under `account_key` from now on.
 
     One way only: a keyed hash cannot be turned back into the account, nor
@@ -221,8 +223,8 @@ def _key_accounts(session: Session, bank: Bank, account_key: str | None) -> None
             code="account_key_in_use",
         )
     if account_key is not None:
-        check_key_name(account_key)
-        keyed = {s.id: ACCOUNT_KEYS.keyed(s.value, account_key) for s in accounts}
+        keys.check(check_key_name(account_key))
+        keyed = {s.id: keys.keyed(s.value, account_key) for s in accounts}
         changing = [s for s in accounts if keyed[s.id] != s.value]
         # Lookups see the change through the log, which follows enabled content only.
         logged = [s for s in changing if s.id in indexed]
@@ -231,9 +233,7 @@ def _key_accounts(session: Session, bank: Bank, account_key: str | None) -> None
             signal.value = keyed[signal.id]
         session.flush()
         changelog.record(session, "add", logged)
-        changelog.key_accounts(
-            session, bank.id, lambda value: ACCOUNT_KEYS.keyed(value, account_key)
-        )
+        changelog.key_accounts(session, bank.id, lambda value: keys.keyed(value, account_key))
     bank.account_key = account_key
 
 
@@ -248,8 +248,10 @@ def add_content(
     taxonomy: Taxonomy | None = None,
     note: str | None = None,
     origin_exchange: str | None = None,
+    keys: AccountKeys = NO_KEYS,
 ) -> BankContent:
-    """Add one piece of content with its signals.
+    """Add one piece of content with its signals (accounts keyed with `keys` in a bank
+    that keeps them keyed).
 
     Tags are normalised to the taxonomy (the shipped one if none is given); a published bank
     takes only content with a primary tag, because followers receive it.
@@ -258,7 +260,7 @@ def add_content(
     """
     if not signals:
         raise InvalidInput("content needs at least one signal", code="no_signals")
-    signals = ACCOUNT_KEYS.protect(bank.account_key, signals)
+    signals = keys.protect(bank.account_key, signals)
     checked = _checked_tags(bank, tags, taxonomy)
     content = BankContent(
         bank_id=bank.id,
@@ -299,7 +301,9 @@ def get_content(session: Session, bank: Bank, content_id: int) -> BankContent:
 SPELLED_TYPES = (URL, DOMAIN, ACCOUNT, KEYWORD)
 
 
-def searched_values(value: str, account_key: str | None = None) -> set[str]:
+def searched_values(
+    value: str, account_key: str | None = None, keys: AccountKeys = NO_KEYS
+) -> set[str]:
     """What a search for `value` may be stored as: as typed, in lower case, and as each
     of `SPELLED_TYPES` that takes it writes it (an account keyed, in a keyed bank)."""
     typed = value.strip()
@@ -307,8 +311,8 @@ def searched_values(value: str, account_key: str | None = None) -> set[str]:
     for kind in SPELLED_TYPES:
         try:
             stored = kind.normalize(typed)
-            if kind is ACCOUNT and account_key is not None:
-                stored = ACCOUNT_KEYS.keyed(stored, account_key)
+            if kind.keyable and account_key is not None:
+                stored = keys.keyed(stored, account_key)
         except HashingError:
             continue
         found.add(stored)
@@ -323,6 +327,7 @@ def list_content(
     limit: int = 100,
     value: str | None = None,
     tag: str | None = None,
+    keys: AccountKeys = NO_KEYS,
 ) -> list[BankContent]:
     """One page of a bank's content in id order; pass the last id as `after` for the next.
 
@@ -340,7 +345,7 @@ def list_content(
         .options(selectinload(BankContent.signals))
     )
     if value:
-        wanted = searched_values(value, bank.account_key)
+        wanted = searched_values(value, bank.account_key, keys)
         query = query.where(
             BankContent.id.in_(
                 select(BankSignal.content_id).where(

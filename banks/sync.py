@@ -57,8 +57,6 @@ from banks.taxonomy import Taxonomy
 from core.errors import DomainError, ExchangeError, HashingError, NotFound
 from database import utcnow
 from hashers import Registry
-from hashers.account_keys import ACCOUNT_KEYS
-from hashers.signals import ACCOUNT
 
 log = logging.getLogger(__name__)
 
@@ -463,9 +461,10 @@ class SyncEngine:
         signals = []
         for kind, value in record.signals:
             try:
-                value = self.registry.signal_type(kind).normalize(value)
-                if kind == ACCOUNT.name and account_key is not None:
-                    value = ACCOUNT_KEYS.keyed(value, account_key)
+                signal_type = self.registry.signal_type(kind)
+                value = signal_type.normalize(value)
+                if signal_type.keyable and account_key is not None:
+                    value = self.registry.account_keys.keyed(value, account_key)
                 signals.append((kind, value))
             except HashingError as exc:
                 report.note(f"record {record.upstream_id}: {exc.message}")

@@ -228,14 +228,15 @@ def import_records(
             continue
         batch.append((record, signal))
         if len(batch) >= IMPORT_BATCH:
-            _add_batch(session, bank, batch, report, source, taxonomy)
+            _add_batch(session, registry, bank, batch, report, source, taxonomy)
             batch = []
-    _add_batch(session, bank, batch, report, source, taxonomy)
+    _add_batch(session, registry, bank, batch, report, source, taxonomy)
     return report
 
 
 def _add_batch(
     session: Session,
+    registry: Registry,
     bank: Bank,
     batch: Sequence[tuple[Record, Signal]],
     report: ImportReport,
@@ -266,6 +267,7 @@ def _add_batch(
                 metadata=record.metadata,
                 source=source,
                 taxonomy=taxonomy,
+                keys=registry.account_keys,
             )
         except DomainError as exc:
             report.errors.append(RecordError(record.line, exc.message))

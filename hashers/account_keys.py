@@ -2,8 +2,10 @@
 under a named key, so that a bank (or a program sharing with others) holds no
 address, phone number or handle in clear text and still matches.
 
-The keys come from the `account_keys` setting, configured once per process
-(`ACCOUNT_KEYS.configure`). A bank naming a key turns every account given to it
+The keys come from the `account_keys` setting; the registry holds them
+(`Registry.account_keys`), so that whoever parses and matches signals keys them
+the same way, and two registries in one process never share secrets. A bank
+naming a key turns every account given to it
 into `keyed:<key>:<hex>`; a query's account is looked up both as it is and
 keyed under each configured key. Without the key nothing can be matched or
 read back: losing it means asking the program for its entries again.
@@ -39,17 +41,25 @@ def check_key_name(name: str) -> str:
 
 
 class AccountKeys:
-    """The deployment's named account keys; secrets never leave this object."""
+    """The deployment's named account keys, fixed when made; secrets never leave it."""
 
-    def __init__(self) -> None:
-        self._secrets: dict[str, bytes] = {}
-
-    def configure(self, secrets: Mapping[str, bytes]) -> None:
-        for name, secret in secrets.items():
+    def __init__(self, secrets: Mapping[str, bytes] | None = None) -> None:
+        for name, secret in (secrets or {}).items():
             check_key_name(name)
             if len(secret) < MIN_SECRET:
                 raise ValueError(f"account key {name!r} is shorter than {MIN_SECRET} bytes")
-        self._secrets = dict(secrets)
+        self._secrets: dict[str, bytes] = dict(secrets or {})
+
+    def __repr__(self) -> str:
+        return f"AccountKeys({sorted(self._secrets)})"
+
+    def check(self, name: str) -> str:
+        """`name`, if it is one of these keys; UnknownAccountKey otherwise."""
+        if name not in self._secrets:
+            raise UnknownAccountKey(
+                f"account key {name!r} is not configured (setting account_keys)"
+            )
+        return name
 
     def keyed(self, value: str, name: str) -> str:
         """The keyed form of a normalised account value (already keyed values stay)."""
@@ -84,5 +94,6 @@ def is_keyed(variant: str | None) -> bool:
     return variant is not None and variant.startswith(f"{KEYED}:")
 
 
-#: The process's keys, configured when its settings are read (`hma.assembly.build_registry`).
-ACCOUNT_KEYS = AccountKeys()
+#: No key at all: what code that was handed no keys works with. A bank that names a
+#: key then fails clearly (`UnknownAccountKey`) instead of keeping accounts in clear.
+NO_KEYS = AccountKeys()

@@ -20,6 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from core.errors import UnknownSignalType
+from hashers.account_keys import NO_KEYS, AccountKeys
 from hashers.base import Hasher, HashingConfig
 from hashers.digests import MD5_HASHER, SHA256_HASHER
 from hashers.media import Media
@@ -71,6 +72,8 @@ class Registry:
         #: by ("signal type" or "hasher", name).
         self.origins: dict[tuple[str, str], str] = {}
         self.failures: list[PluginFailure] = []
+        #: The deployment's account keys, which keyable types are keyed with.
+        self.account_keys = NO_KEYS
         self._adding_for = BUILT_IN
 
     def add_signal_type(self, signal_type: SignalType) -> None:
@@ -132,12 +135,18 @@ class Registry:
         return [h.hash(media, config) for h in self._hashers if media.kind in h.media_kinds]
 
 
-def default_registry(load_plugins: bool = True, extra_hashers: Iterable[str] = ()) -> Registry:
+def default_registry(
+    load_plugins: bool = True,
+    extra_hashers: Iterable[str] = (),
+    account_keys: Mapping[str, bytes] | None = None,
+) -> Registry:
     """The built-in types and hashers, the optional `extra_hashers`, and installed plugins.
 
-    `extra_hashers` names optional hashers to turn on ("phash", "dhash").
+    `extra_hashers` names optional hashers to turn on ("phash", "dhash");
+    `account_keys` are the secrets keyed accounts are hashed with, by key name.
     """
     registry = Registry()
+    registry.account_keys = AccountKeys(account_keys)
     for signal_type in BUILT_IN_TYPES.values():
         registry.add_signal_type(signal_type)
     registry.add_hasher(PDQHasher())

@@ -69,6 +69,9 @@ class SignalType(ABC):
     #: Values that identify a person (an address, a handle): once removed, not even
     #: their index keys may stay behind in an index snapshot on disk.
     personal: bool = False
+    #: Values a bank may keep as keyed hashes (`hashers.account_keys`), and which a
+    #: lookup therefore also tries keyed under each of the registry's keys.
+    keyable: bool = False
     #: Canonical values of the type, for tests, demonstrations and the `sample`
     #: exchange (which serves every registered type's examples).
     examples: tuple[str, ...] = ()
@@ -199,6 +202,7 @@ class AccountSignalType(TextSignalType):
     comparison = "exact"
     examples = ("email:someone@example.com",)
     personal = True
+    keyable = True
 
     def normalize_text(self, value: str) -> str:
         return parse_account(value)

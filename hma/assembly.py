@@ -14,7 +14,7 @@ from banks.lookup import BankIndexes, MatchConfig
 from banks.taxonomy import Taxonomy
 from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, default_registry
-from hashers.account_keys import ACCOUNT_KEYS
+from hashers.account_keys import AccountKeys
 from hma.settings import Settings
 
 
@@ -33,14 +33,15 @@ def load_taxonomy(settings: Settings) -> Taxonomy:
 
 
 def build_registry(settings: Settings) -> Registry:
-    """The hashers these settings ask for; a bad `extra_hashers` is a settings error.
-
-    Also gives the process its account keys, which account signals are keyed with."""
-    ACCOUNT_KEYS.configure(settings.account_key_secrets)
+    """The hashers these settings ask for, with the deployment's account keys; a bad
+    `extra_hashers` is a settings error."""
+    keys = AccountKeys(settings.account_key_secrets)
     try:
-        return default_registry(extra_hashers=settings.extra_hasher_names)
+        registry = default_registry(extra_hashers=settings.extra_hasher_names)
     except (ValueError, RuntimeError) as exc:
         raise SettingsError(f"setting extra_hashers: {exc}") from exc
+    registry.account_keys = keys
+    return registry
 
 
 def match_config(settings: Settings) -> MatchConfig:

@@ -18,7 +18,6 @@ from banks.taxonomy import Taxonomy
 from core.errors import InvalidInput
 from database.audit import AuditEntry
 from hashers import Signal, default_registry
-from hashers.account_keys import ACCOUNT_KEYS
 from hashers.registry import BUILT_IN_TYPES
 from hashers.signals import PDQ
 from hma.assembly import build_egress
@@ -611,9 +610,9 @@ def test_stopncii_malformed_page_is_skipped(exchanges, database, fakes):
 # Signals beyond media ------------------------------------------------------------------
 
 
-def matched_ids(database, signals):
+def matched_ids(database, signals, registry=None):
     """Content ids the banks match for `signals`, and the expression or keyword found."""
-    indexes = BankIndexes(default_registry())
+    indexes = BankIndexes(registry or default_registry())
     with database.session() as session:
         return sorted(
             (m.content_id, m.expression or m.signal) for m in indexes.find(session, signals)
@@ -725,22 +724,25 @@ def test_a_plain_list_of_urls_accounts_and_phrases(exchanges, database, tmp_path
     assert any("no-domain" in problem for problem in report.problems)
 
 
-def test_accounts_from_a_list_arrive_keyed_in_a_keyed_bank(exchanges, database, tmp_path):
-    ACCOUNT_KEYS.configure({"program": b"a-program-secret-of-some-length"})
-    try:
-        with database.session() as session:
-            bank = store.create_bank(session, "followed")
-            store.update_bank(session, bank, account_key="program")
-        feed = tmp_path / "accounts.txt"
-        feed.write_text("account email:Seller@Example.org\naccount phone:+44 20 7946 0958\n")
-        add_exchange(exchanges, database, "file", "list", url=str(feed))
-        assert exchanges.sync("file").upserts == 2
-        stored = [signals[0][1] for signals, _, _ in content_of(database, "file").values()]
-        assert all(value.startswith("keyed:program:") for value in stored)
-        found = matched_ids(database, [Signal("account", "email:seller@example.org")])
-        assert len(found) == 1
-    finally:
-        ACCOUNT_KEYS.configure({})
+def test_accounts_from_a_list_arrive_keyed_in_a_keyed_bank(settings, database, tmp_path):
+    """The registry holds the keys: the sync keys with them, lookups through the same
+    registry match, and a registry without them (in the same process) matches nothing."""
+    keyed = default_registry(account_keys={"program": b"a-program-secret-of-some-length"})
+    exchanges = Exchanges.build(
+        settings, database, keyed, Taxonomy.load(), SecretBox("k"), build_egress(settings)
+    )
+    with database.session() as session:
+        bank = store.create_bank(session, "followed")
+        store.update_bank(session, bank, account_key="program", keys=keyed.account_keys)
+    feed = tmp_path / "accounts.txt"
+    feed.write_text("account email:Seller@Example.org\naccount phone:+44 20 7946 0958\n")
+    add_exchange(exchanges, database, "file", "list", url=str(feed))
+    assert exchanges.sync("file").upserts == 2
+    stored = [signals[0][1] for signals, _, _ in content_of(database, "file").values()]
+    assert all(value.startswith("keyed:program:") for value in stored)
+    query = [Signal("account", "email:seller@example.org")]
+    assert len(matched_ids(database, query, keyed)) == 1
+    assert matched_ids(database, query, default_registry()) == []
 
 
 # Feedback delivery ----------------------------------------------------------------------------

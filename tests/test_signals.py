@@ -15,7 +15,6 @@ from banks.lookup import BankIndexes, MatchConfig
 from core.errors import InvalidSignal, SettingsError
 from database.audit import AuditEntry
 from hashers import Signal, default_registry
-from hashers.account_keys import ACCOUNT_KEYS
 from hashers.accounts import normalize_account
 from hashers.domains import normalize_domain, parent_domains
 from hashers.keywords import fold, normalize_keyword, spans
@@ -319,8 +318,7 @@ PROGRAM_SECRET = "a-program-secret-of-some-length"
 
 @pytest.fixture
 def keyed_api(settings, database):
-    yield api_for(settings.replace(account_keys=f"program={PROGRAM_SECRET}"), database)
-    ACCOUNT_KEYS.configure({})
+    return api_for(settings.replace(account_keys=f"program={PROGRAM_SECRET}"), database)
 
 
 def test_a_bank_keeps_accounts_as_keyed_hashes_that_still_match(keyed_api, database):
@@ -458,9 +456,11 @@ def test_a_curators_search_finds_urls_accounts_and_keywords_as_people_type_them(
         ("mixed", "meet me after school", 1),
         ("private", "email:seller@EXAMPLE.org", 1),
     ]
+    keys = api.client.application.extensions[EXTENSION].scanner.registry.account_keys
     with database.session() as session:
         for bank, typed, count in searches:
-            found = store.list_content(session, store.get_bank(session, bank), value=typed)
+            held = store.get_bank(session, bank)
+            found = store.list_content(session, held, value=typed, keys=keys)
             assert len(found) == count, typed
 
 

@@ -87,6 +87,7 @@ def bank_add(runtime: Runtime, name: str, paths: tuple[str, ...], tags: tuple[st
                 tags=list(tags),
                 metadata={"filename": Path(outcome.path).name},
                 source="cli",
+                keys=runtime.scanner.registry.account_keys,
             )
         dropped = "" if len(usable) == len(outcome.signals) else " (unusable signals not added)"
         click.echo(f"{outcome.path}: content {content.id}{dropped}", err=True)

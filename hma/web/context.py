@@ -12,6 +12,7 @@ from actioners.scan import Scanner
 from banks.egress import Egress
 from banks.fetch import MediaFetcher
 from banks.taxonomy import Taxonomy
+from hashers.account_keys import AccountKeys
 from hma.db import Database
 from hma.exchanges import Exchanges
 from hma.settings import Settings
@@ -35,6 +36,11 @@ class Services:
 def services() -> Services:
     found: Services = current_app.extensions[EXTENSION]
     return found
+
+
+def account_keys() -> AccountKeys:
+    """The deployment's account keys, as the registry holds them."""
+    return services().scanner.registry.account_keys
 
 
 def db_session() -> Session:

@@ -12,7 +12,7 @@ from hashers.signals import PDQ
 from hma.web import schemas
 from hma.web.api import api
 from hma.web.auth import actor
-from hma.web.context import db_session, services
+from hma.web.context import account_keys, db_session, services
 from hma.web.errors import ApiError
 from hma.web.inputs import parse_signals
 from hma.web.typed import endpoint
@@ -84,6 +84,7 @@ def create_bank(body: schemas.BankCreate) -> tuple[schemas.Bank, int]:
         description=body.description or "",
         enabled=body.enabled is not False,
         account_key=body.account_key,
+        keys=account_keys(),
     )
     session.commit()
     return bank_json(bank, 0), 201
@@ -131,6 +132,7 @@ def update_bank(name: str, body: schemas.BankChange) -> schemas.Bank:
         trust=body.trust,
         reshare=body.reshare,
         account_key=body.account_key if "account_key" in sent else store.UNCHANGED,
+        keys=account_keys(),
     )
     session.commit()
     return bank_json(bank, store.count_content(session, bank))
@@ -158,7 +160,9 @@ def delete_bank(name: str) -> tuple[str, int]:
 def list_content(name: str, query: schemas.ContentQuery) -> schemas.ContentPage:
     session = db_session()
     bank = store.get_bank(session, name)
-    page = store.list_content(session, bank, after=query.after, limit=query.limit)
+    page = store.list_content(
+        session, bank, after=query.after, limit=query.limit, keys=account_keys()
+    )
     return {
         "content": [content_json(bank, c) for c in page],
         "next_after": page[-1].id if len(page) == query.limit else None,
@@ -197,7 +201,14 @@ def add_content(
     if not signals:
         raise ApiError(400, "no_signals", "the content produced no usable signal")
     content = curation.add_content(
-        session, actor(), bank, signals, services().taxonomy, tags=tags, metadata=metadata
+        session,
+        actor(),
+        bank,
+        signals,
+        services().taxonomy,
+        tags=tags,
+        metadata=metadata,
+        keys=account_keys(),
     )
     session.commit()
     added = content_json(bank, content) | {"skipped_signals": skipped}

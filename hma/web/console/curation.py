@@ -31,7 +31,7 @@ from database import utcnow
 from hashers.signals import PDQ
 from hma.web.console import CURATE_ROLES, console, reviewer, signed_in
 from hma.web.console.charts import bar_chart, line_chart
-from hma.web.context import db_session, services
+from hma.web.context import account_keys, db_session, services
 
 PAGE = 50
 #: Records an import writes between two progress updates on its page.
@@ -95,7 +95,13 @@ def bank_page(name: str) -> str:
     value, tag = request.args.get("value", "").strip(), request.args.get("tag", "").strip()
     after = _int(request.args.get("after"), 0)
     items = store.list_content(
-        db, bank, value=value or None, tag=tag or None, after=after, limit=PAGE
+        db,
+        bank,
+        value=value or None,
+        tag=tag or None,
+        after=after,
+        limit=PAGE,
+        keys=account_keys(),
     )
     return render_template(
         "console/curate/bank.html",
@@ -179,6 +185,7 @@ def content_add(name: str) -> Any:
             metadata={"filename": upload.filename},
             source="console",
             note=request.form.get("note") or None,
+            keys=account_keys(),
         )
     except CodedError as exc:
         db.rollback()

@@ -34,7 +34,7 @@ from banks.models import Bank, BankContent
 from core.errors import BankExists, BankNotFound, ContentNotFound, InvalidInput
 from hashers import Signal
 from hma.web.auth import actor
-from hma.web.context import db_session, read_session, services
+from hma.web.context import account_keys, db_session, read_session, services
 from hma.web.hma_api import answer, fail, hma_api, json_body, message, state, validated
 from hma.web.hma_api.hashing import Hashed, hash_upload, hash_url
 from hma.web.hma_api.matching import index_statuses
@@ -375,6 +375,7 @@ def _add(
             metadata=metadata,
             note=note,
             source="hma-api",
+            keys=account_keys(),
         )
     except InvalidInput as exc:
         fail(400, exc.message)
