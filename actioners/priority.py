@@ -22,6 +22,7 @@ from datetime import datetime
 
 from actioners.models import CaseMatch
 from banks.taxonomy import Taxonomy
+from hashers.registry import BUILT_IN_TYPES
 
 HIGHEST_SEVERITY = 50
 PRIMARY_SEVERITY = 30
@@ -33,8 +34,9 @@ MOST_FOR_SOURCES = 10
 AGE_POINTS_PER_HOUR = 1
 MOST_FOR_AGE = 10
 
-#: Signal types compared by equality: a match means the very same file.
-EXACT_TYPES = frozenset({"md5", "sha256"})
+#: Signal types whose match means the very same file (digests of its bytes). The
+#: points are those of distance 0 anyway; the reason then says "exact".
+EXACT_TYPES = frozenset(t.name for t in BUILT_IN_TYPES.values() if t.identifies_bytes)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from banks.models import Bank, BankContent, BankSignal
 from core.errors import UnknownSignalType
 from hashers import Registry, Signal, SignalType
 from hashers.account_keys import AccountKeys, is_keyed
+from hashers.signals import KEYWORD
 from matchers import ExactIndex, SignalIndex, index_for, load_index
 from matchers.live import LiveIndex
 
@@ -123,7 +124,7 @@ class BankMatch:
             out["expression"] = self.expression
         if self.expression is not None or is_keyed(self.variant):
             out["query_signal"] = self.query_signal
-        if self.signal_type == "keyword":
+        if self.signal_type == KEYWORD.name:
             out["found"] = self.query_signal
         if self.detail:
             out.update(self.detail)

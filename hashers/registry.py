@@ -14,8 +14,9 @@ failing is taken back): one broken package never stops the service.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -89,19 +90,25 @@ class Registry:
         self._hashers.append(hasher)
         self.origins["hasher", hasher_name(hasher)] = self._adding_for
 
+    def install(self, register: Callable[[Registry], None], origin: str) -> None:
+        """Run `register(self)`, recording `origin` for all it adds: the one path the
+        project's own types and hashers take, as every plugin's do."""
+        self._adding_for = origin
+        try:
+            register(self)
+        finally:
+            self._adding_for = BUILT_IN
+
     def load_plugin(self, entry_point: EntryPoint) -> bool:
         """Load one plugin; on any failure, log it, take back what it added, and go on."""
         kept = dict(self._types), list(self._hashers), dict(self.origins)
-        self._adding_for = plugin_origin(entry_point)
         try:
-            entry_point.load()(self)
+            self.install(entry_point.load(), plugin_origin(entry_point))
         except Exception as exc:  # a plugin's bug must not stop the service
             self._types, self._hashers, self.origins = dict(kept[0]), list(kept[1]), kept[2]
             self.failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
             log.error("plugin %s left out: it failed to load: %r", entry_point.name, exc)
             return False
-        finally:
-            self._adding_for = BUILT_IN
         return True
 
     @property
@@ -147,6 +154,17 @@ def default_registry(
     """
     registry = Registry()
     registry.account_keys = AccountKeys(account_keys)
+    registry.install(partial(register_built_ins, extra_hashers=tuple(extra_hashers)), BUILT_IN)
+    if load_plugins:
+        for entry_point in entry_points(group=PLUGIN_GROUP):
+            log.info("loading hma plugin %s", entry_point.name)
+            registry.load_plugin(entry_point)
+    return registry
+
+
+def register_built_ins(registry: Registry, extra_hashers: Iterable[str] = ()) -> None:
+    """The project's own signal types and hashers, registered as a plugin's `register`
+    registers its. Hashers run in this order, so signals come out in it."""
     for signal_type in BUILT_IN_TYPES.values():
         registry.add_signal_type(signal_type)
     registry.add_hasher(PDQHasher())
@@ -160,11 +178,6 @@ def default_registry(
     registry.add_hasher(VPDQHasher())
     registry.add_hasher(MD5_HASHER)
     registry.add_hasher(SHA256_HASHER)
-    if load_plugins:
-        for entry_point in entry_points(group=PLUGIN_GROUP):
-            log.info("loading hma plugin %s", entry_point.name)
-            registry.load_plugin(entry_point)
-    return registry
 
 
 def hasher_name(hasher: Hasher) -> str:

@@ -69,6 +69,8 @@ class SignalType(ABC):
     #: Values that identify a person (an address, a handle): once removed, not even
     #: their index keys may stay behind in an index snapshot on disk.
     personal: bool = False
+    #: A digest of the file's bytes: a match means the very same file.
+    identifies_bytes: bool = False
     #: Values a bank may keep as keyed hashes (`hashers.account_keys`), and which a
     #: lookup therefore also tries keyed under each of the registry's keys.
     keyable: bool = False
@@ -104,9 +106,11 @@ class HexSignalType(SignalType):
         comparison: Comparison = "exact",
         default_threshold: int = 0,
         examples: tuple[str, ...] = (),
+        identifies_bytes: bool = False,
     ) -> None:
         self.name = name
         self.examples = examples
+        self.identifies_bytes = identifies_bytes
         self.hex_length = hex_length
         self.comparison = comparison
         self.bits = hex_length * 4 if comparison == "hamming" else 0
@@ -239,11 +243,13 @@ PDQ = HexSignalType(
 MD5 = HexSignalType(
     "md5",
     32,
+    identifies_bytes=True,
     examples=("d35c785545392755e7e4164457657269", "8bbbaa9540800e378beadc8bbef7bb32"),
 )
 SHA256 = HexSignalType(
     "sha256",
     64,
+    identifies_bytes=True,
     examples=(
         "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298",
         "05636c50d0c2ffe3a820f964eaba35b404deadd10538fe452ad9fb16fdd823d7",

@@ -15,6 +15,8 @@ from banks.taxonomy import Taxonomy
 from core.errors import SettingsError, TaxonomyError
 from hashers import Registry, default_registry
 from hashers.account_keys import AccountKeys
+from hashers.signals import PDQ
+from hashers.vpdq import VPDQ
 from hma.settings import Settings
 
 
@@ -46,7 +48,10 @@ def build_registry(settings: Settings) -> Registry:
 
 def match_config(settings: Settings) -> MatchConfig:
     return MatchConfig(
-        thresholds={"pdq": settings.pdq_match_threshold, "vpdq": settings.pdq_match_threshold},
+        thresholds={
+            PDQ.name: settings.pdq_match_threshold,
+            VPDQ.name: settings.pdq_match_threshold,
+        },
         quality_min=settings.pdq_quality_min,
         video_query_share=settings.video_query_match_percent / 100,
         video_bank_share=settings.video_bank_match_percent / 100,

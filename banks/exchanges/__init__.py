@@ -12,6 +12,7 @@ others work on.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 
@@ -24,8 +25,21 @@ log = logging.getLogger(__name__)
 PLUGIN_GROUP = "hma.exchanges"
 
 
+@dataclass
+class _Adapters:
+    kinds: dict[str, type[ExchangeAdapter]] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def add(self, kind: object, origin: str) -> None:
+        """The one way an adapter joins, the project's own as a plugin's."""
+        if not (isinstance(kind, type) and issubclass(kind, ExchangeAdapter)):
+            raise TypeError(f"{kind!r} is not an ExchangeAdapter subclass")
+        self.kinds[kind.type_name], self.origins[kind.type_name] = kind, origin
+
+
 @cache
-def _load() -> tuple[dict[str, type[ExchangeAdapter]], dict[str, str], list[PluginFailure]]:
+def _load() -> _Adapters:
     from banks.exchanges.hma_feed import HMAFeedAdapter
     from banks.exchanges.lists import ListAdapter
     from banks.exchanges.ncmec import NCMECAdapter
@@ -33,45 +47,37 @@ def _load() -> tuple[dict[str, type[ExchangeAdapter]], dict[str, str], list[Plug
     from banks.exchanges.stopncii import StopNCIIAdapter
     from banks.exchanges.threatexchange import ThreatExchangeAdapter
 
-    kinds: dict[str, type[ExchangeAdapter]] = {
-        kind.type_name: kind
-        for kind in (
-            ListAdapter,
-            HMAFeedAdapter,
-            ThreatExchangeAdapter,
-            NCMECAdapter,
-            StopNCIIAdapter,
-            SampleAdapter,
-        )
-    }
-    origins = dict.fromkeys(kinds, BUILT_IN)
-    failures: list[PluginFailure] = []
+    adapters = _Adapters()
+    for kind in (
+        ListAdapter,
+        HMAFeedAdapter,
+        ThreatExchangeAdapter,
+        NCMECAdapter,
+        StopNCIIAdapter,
+        SampleAdapter,
+    ):
+        adapters.add(kind, BUILT_IN)
     for entry_point in entry_points(group=PLUGIN_GROUP):
         try:
-            kind = entry_point.load()
-            if not (isinstance(kind, type) and issubclass(kind, ExchangeAdapter)):
-                raise TypeError(f"{entry_point.value} is not an ExchangeAdapter subclass")
-            name = kind.type_name
+            adapters.add(entry_point.load(), plugin_origin(entry_point))
         except Exception as exc:  # a plugin's bug must not stop the service
-            failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
+            adapters.failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
             log.error("exchange plugin %s left out: it failed to load: %r", entry_point.name, exc)
-            continue
-        kinds[name], origins[name] = kind, plugin_origin(entry_point)
-    return kinds, origins, failures
+    return adapters
 
 
 def adapter_types() -> dict[str, type[ExchangeAdapter]]:
     """Every usable adapter by its type name."""
-    return dict(_load()[0])
+    return dict(_load().kinds)
 
 
 def adapter_origins() -> dict[str, str]:
     """Where each adapter came from: "built in", or the plugin."""
-    return dict(_load()[1])
+    return dict(_load().origins)
 
 
 def adapter_failures() -> list[PluginFailure]:
-    return list(_load()[2])
+    return list(_load().failures)
 
 
 def adapter_type(name: str) -> type[ExchangeAdapter]:
