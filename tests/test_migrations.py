@@ -52,15 +52,24 @@ def test_sqlite_tables_never_reuse_ids(database):
     }
 
 
-def test_upgrades_backfill_and_keep_every_row(database_url):
+@pytest.fixture
+def migrated(database_url):
+    """A database on `database_url` with its Alembic config, for stepping through
+    revisions by hand; disposed afterwards."""
+    from hma.db import Database, _alembic_config
+
+    db = Database(database_url)
+    yield db, _alembic_config(db.engine)
+    db.dispose()
+
+
+def test_upgrades_backfill_and_keep_every_row(migrated):
     """Rows written under old revisions are kept, and get what later ones derive from them."""
     from alembic import command
 
     from banks.models import short_hash
-    from hma.db import Database, _alembic_config
 
-    db = Database(database_url)
-    config = _alembic_config(db.engine)
+    db, config = migrated
     command.upgrade(config, "0001")
     long_value = "x" * 300
     with db.engine.begin() as connection:
@@ -137,16 +146,12 @@ def test_upgrades_backfill_and_keep_every_row(database_url):
             (long_value, "sha256:" + hashlib.sha256(long_value.encode()).hexdigest()),
         ]
         assert connection.execute(text("SELECT count(*) FROM bank_content")).scalar() == 2
-    db.dispose()
 
 
-def test_downgrading_past_log_runs_refuses_rather_than_lose_additions(database_url):
+def test_downgrading_past_log_runs_refuses_rather_than_lose_additions(migrated):
     from alembic import command
 
-    from hma.db import Database, _alembic_config
-
-    db = Database(database_url)
-    config = _alembic_config(db.engine)
+    db, config = migrated
     command.upgrade(config, "head")
     with db.engine.begin() as connection:
         connection.execute(
@@ -160,7 +165,6 @@ def test_downgrading_past_log_runs_refuses_rather_than_lose_additions(database_u
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT last_signal_id FROM signal_changes")).scalar() == 19
     assert current_revision(db.engine) == head_revision(db.engine)
-    db.dispose()
 
 
 PROJECT_PACKAGES = {"accounts", "actioners", "banks", "core", "database", "hashers", "hma"}
@@ -186,15 +190,15 @@ def test_migrations_import_none_of_the_live_code():
                 assert name.split(".")[0] not in PROJECT_PACKAGES, (migration.name, name)
 
 
-def test_upgrade_respells_urls_stored_before_revision_0019(database_url):
+def test_upgrade_respells_urls_stored_before_revision_0019(migrated):
     """Stored URLs take the current spelling by the live rules, after the migrations."""
     from alembic import command
 
     from banks.models import short_hash
-    from hma.db import Database, _alembic_config, upgrade
+    from hma.db import upgrade
 
-    db = Database(database_url)
-    command.upgrade(_alembic_config(db.engine), "0018")
+    db, config = migrated
+    command.upgrade(config, "0018")
     with db.engine.begin() as connection:
         connection.execute(
             text(
@@ -225,16 +229,12 @@ def test_upgrade_respells_urls_stored_before_revision_0019(database_url):
             ("http://", short_hash("http://")),
             ("example.org/kept", short_hash("example.org/kept")),
         ]
-    db.dispose()
 
 
-def test_a_banks_pdq_threshold_becomes_its_threshold_for_pdq_and_back(database_url):
+def test_a_banks_pdq_threshold_becomes_its_threshold_for_pdq_and_back(migrated):
     from alembic import command
 
-    from hma.db import Database, _alembic_config
-
-    db = Database(database_url)
-    config = _alembic_config(db.engine)
+    db, config = migrated
     command.upgrade(config, "0020")
     with db.engine.begin() as connection:
         connection.execute(
@@ -253,4 +253,3 @@ def test_a_banks_pdq_threshold_becomes_its_threshold_for_pdq_and_back(database_u
     with db.engine.connect() as connection:
         back = connection.execute(text("SELECT name, pdq_threshold FROM banks ORDER BY id"))
         assert [tuple(row) for row in back] == [("strict", 12), ("plain", None)]
-    db.dispose()
