@@ -198,12 +198,18 @@ def recent_runs(session: Session, exchange: Exchange, limit: int) -> list[Exchan
     )
 
 
+def checkpoint_age(engine: SyncEngine, exchange: Exchange) -> float | None:
+    """Seconds between the exchange's present and its stored checkpoint, where its
+    adapter can tell (None too for a configuration that no longer parses)."""
+    try:
+        return engine.adapter_for(exchange).checkpoint_age(exchange.checkpoint)
+    except Exception:  # an unusable configuration still has a status to show
+        return None
+
+
 def exchange_status(engine: SyncEngine, exchange: Exchange) -> dict[str, Any]:
     """What a curator needs to see; never the credentials."""
-    try:
-        age = engine.adapter_for(exchange).checkpoint_age(exchange.checkpoint)
-    except Exception:  # an unusable configuration still has a status to show
-        age = None
+    age = checkpoint_age(engine, exchange)
     since_success = (
         time.time() - exchange.last_success_at.timestamp() if exchange.last_success_at else None
     )

@@ -294,8 +294,5 @@ def _store_credentials(session: Session, kind: ApiType, values: dict[str, Any] |
 
 def _checkpoint_ts(exchange: Exchange) -> int | None:
     """When the stored checkpoint stands, as a Unix time (None when it has none)."""
-    try:
-        age = services().exchanges.engine.adapter_for(exchange).checkpoint_age(exchange.checkpoint)
-    except Exception:  # an exchange without usable settings has no checkpoint to show
-        return None
+    age = exchange_admin.checkpoint_age(services().exchanges.engine, exchange)
     return None if age is None else int(time.time() - age)
