@@ -1,8 +1,10 @@
-"""The shared declarative base and column types every persistent package uses.
+"""The shared declarative base and column types every persistent package uses, and
+(in `database.audit`) the audit log every layer records its own changes in.
 
 It lives apart from `hma` so that `banks` and `actioners` can define tables
-without importing the application; `hma` owns engines, sessions and
-migrations. Types here behave the same on SQLite and PostgreSQL.
+and audit what they change without importing the application; `hma` owns
+engines, sessions and migrations. Types here behave the same on SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations

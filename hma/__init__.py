@@ -1,4 +1,5 @@
-"""The application: settings, database, the scan pipeline, HTTP API and CLI."""
+"""The composition root: settings and their assembly into the layers, the database
+engine and migrations, the server and its jobs, the HTTP API, the consoles and the CLI."""
 
 from importlib.metadata import PackageNotFoundError, version
 
