@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from core.errors import UnknownSignalType
+from core.plugins import BUILT_IN, PluginFailure, plugin_origin
 from hashers.account_keys import NO_KEYS, AccountKeys
 from hashers.base import Hasher, HashingConfig
 from hashers.digests import MD5_HASHER, SHA256_HASHER
@@ -47,20 +47,10 @@ PLUGIN_GROUP = "hma.plugins"
 log = logging.getLogger(__name__)
 
 
-BUILT_IN = "built in"
 #: The signal types every registry starts with, by name.
 BUILT_IN_TYPES: Mapping[str, SignalType] = {
     t.name: t for t in (PDQ, VPDQ, MD5, SHA256, URL, DOMAIN, ACCOUNT, KEYWORD, PHASH, DHASH)
 }
-
-
-@dataclass(frozen=True)
-class PluginFailure:
-    """A plugin left out, and why."""
-
-    group: str
-    name: str
-    error: str
 
 
 class Registry:
@@ -183,10 +173,3 @@ def register_built_ins(registry: Registry, extra_hashers: Iterable[str] = ()) ->
 def hasher_name(hasher: Hasher) -> str:
     """A hasher as people know it: its class, and the type it produces."""
     return f"{type(hasher).__name__} ({hasher.signal_type.name})"
-
-
-def plugin_origin(entry_point: EntryPoint) -> str:
-    """`plugin NAME from DISTRIBUTION VERSION (module:attribute)`."""
-    dist = entry_point.dist
-    source = f" from {dist.name} {dist.version}" if dist is not None else ""
-    return f"plugin {entry_point.name}{source} ({entry_point.value})"

@@ -122,8 +122,9 @@ def test_hma_plugins_without_plugins_succeeds(hma):
 
 
 def test_the_declared_extension_points_are_the_ones_read_and_documented():
-    """One list (hma.extension_points): every entry-point group the code reads is on
-    it, and docs/plugins.md has a section for each and no other."""
+    """One list (hma.extension_points): every entry-point group the code reads (itself,
+    or through a `core.plugins.Catalog`) is on it, and docs/plugins.md has a section for
+    each and no other."""
     import ast
     import importlib
     import re
@@ -134,18 +135,25 @@ def test_the_declared_extension_points_are_the_ones_read_and_documented():
     root = Path(__file__).resolve().parent.parent
     declared = {point.group for point in EXTENSION_POINTS}
     read = set()
-    for package in ("hashers", "matchers", "banks", "actioners", "accounts", "hma"):
+    for package in ("core", "hashers", "matchers", "banks", "actioners", "accounts", "hma"):
         for path in (root / package).rglob("*.py"):
             module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(
                 ".__init__"
             )
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "entry_points":
+                if not isinstance(node, ast.Call):
+                    continue
+                called = getattr(node.func, "id", "")
+                if called == "entry_points":
                     group = next(k.value for k in node.keywords if k.arg == "group")
-                    if isinstance(group, ast.Constant):
-                        read.add(group.value)
-                    else:  # a module constant: read as that module defines it
-                        read.add(getattr(importlib.import_module(module), group.id))
+                elif called == "Catalog":
+                    group = node.args[0]
+                else:
+                    continue
+                if isinstance(group, ast.Constant):
+                    read.add(group.value)
+                elif isinstance(group, ast.Name):  # a module constant, as its module defines it
+                    read.add(getattr(importlib.import_module(module), group.id))
     assert read == declared
     page = (root / "docs" / "plugins.md").read_text()
     assert set(re.findall(r"^## `([a-z.]+)`$", page, re.M)) == declared

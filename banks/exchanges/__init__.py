@@ -12,34 +12,19 @@ others work on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
 
 from banks.exchanges.base import ExchangeAdapter
 from core.errors import InvalidInput
-from hashers.registry import BUILT_IN, PluginFailure, plugin_origin
+from core.plugins import Catalog, PluginFailure
 
 log = logging.getLogger(__name__)
 
 PLUGIN_GROUP = "hma.exchanges"
 
 
-@dataclass
-class _Adapters:
-    kinds: dict[str, type[ExchangeAdapter]] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    failures: list[PluginFailure] = field(default_factory=list)
-
-    def add(self, kind: object, origin: str) -> None:
-        """The one way an adapter joins, the project's own as a plugin's."""
-        if not (isinstance(kind, type) and issubclass(kind, ExchangeAdapter)):
-            raise TypeError(f"{kind!r} is not an ExchangeAdapter subclass")
-        self.kinds[kind.type_name], self.origins[kind.type_name] = kind, origin
-
-
 @cache
-def _load() -> _Adapters:
+def _load() -> Catalog[type[ExchangeAdapter]]:
     from banks.exchanges.hma_feed import HMAFeedAdapter
     from banks.exchanges.lists import ListAdapter
     from banks.exchanges.ncmec import NCMECAdapter
@@ -47,23 +32,19 @@ def _load() -> _Adapters:
     from banks.exchanges.stopncii import StopNCIIAdapter
     from banks.exchanges.threatexchange import ThreatExchangeAdapter
 
-    adapters = _Adapters()
-    for kind in (
-        ListAdapter,
-        HMAFeedAdapter,
-        ThreatExchangeAdapter,
-        NCMECAdapter,
-        StopNCIIAdapter,
-        SampleAdapter,
-    ):
-        adapters.add(kind, BUILT_IN)
-    for entry_point in entry_points(group=PLUGIN_GROUP):
-        try:
-            adapters.add(entry_point.load(), plugin_origin(entry_point))
-        except Exception as exc:  # a plugin's bug must not stop the service
-            adapters.failures.append(PluginFailure(PLUGIN_GROUP, entry_point.name, repr(exc)))
-            log.error("exchange plugin %s left out: it failed to load: %r", entry_point.name, exc)
-    return adapters
+    catalog: Catalog[type[ExchangeAdapter]] = Catalog(
+        PLUGIN_GROUP, ExchangeAdapter, lambda kind: kind.type_name
+    )
+    return catalog.load(
+        (
+            ListAdapter,
+            HMAFeedAdapter,
+            ThreatExchangeAdapter,
+            NCMECAdapter,
+            StopNCIIAdapter,
+            SampleAdapter,
+        )
+    )
 
 
 def adapter_types() -> dict[str, type[ExchangeAdapter]]:
