@@ -167,6 +167,24 @@ class MalformedResponse(ExchangeError):
     """The exchange answered, but with something that cannot be parsed."""
 
 
+# Reporting ------------------------------------------------------------------------------
+
+
+class ReportingFailed(ProjectError):
+    """A reporting service (NCMEC's CyberTipline) refused a call or could not be reached.
+
+    `response_code` is the service's own code when it answered one (never 0),
+    `http_status` the HTTP status when an answer came at all.
+    """
+
+    def __init__(
+        self, message: str, *, response_code: int | None = None, http_status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.response_code = response_code
+        self.http_status = http_status
+
+
 # Outbound requests ---------------------------------------------------------------------
 
 

@@ -104,6 +104,8 @@ BANK_DELETE = "bank.delete"
 EXCHANGE_ADD = "exchange.add"
 EXCHANGE_CHANGE = "exchange.change"
 EXCHANGE_REMOVE = "exchange.remove"
+REPORTER_ADD = "reporter.add"
+REPORTER_REMOVE = "reporter.remove"
 TOKEN_CREATE = "token.create"
 TOKEN_REVOKE = "token.revoke"
 
@@ -133,6 +135,8 @@ ACTIONS = (
     EXCHANGE_ADD,
     EXCHANGE_CHANGE,
     EXCHANGE_REMOVE,
+    REPORTER_ADD,
+    REPORTER_REMOVE,
     TOKEN_CREATE,
     TOKEN_REVOKE,
 )

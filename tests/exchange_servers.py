@@ -53,7 +53,11 @@ class FakeServer:
                 fake.requests.append(seen)
                 if fake.delay:
                     time.sleep(fake.delay)
-                status, headers, body = fake.handle(seen)
+                answer = fake.handle(seen)
+                if answer is None:  # done, but the reply is lost: the connection just ends
+                    self.close_connection = True
+                    return
+                status, headers, body = answer
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -70,7 +74,8 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def handle(self, seen: Seen) -> Answer:
+    def handle(self, seen: Seen) -> Answer | None:
+        """The answer to `seen`; None: the request is taken but its reply is lost."""
         return 404, {}, b"not found"
 
     def close(self) -> None:

@@ -112,6 +112,10 @@ class AdapterConfig(StrictModel):
     """Base for adapter settings: parsed from `--config KEY=VALUE` strings or JSON as the
     deployment's settings are (`core.typed`), ranges and all."""
 
+    #: What the settings configure, and the error code of settings that do not parse.
+    configures: ClassVar[str] = "exchange"
+    error_code: ClassVar[str] = "invalid_exchange_config"
+
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> AdapterConfig:
         try:
@@ -119,7 +123,7 @@ class AdapterConfig(StrictModel):
         except ValidationError as exc:
             allowed = ", ".join(cls.model_fields) or "none"
             raise InvalidInput(
-                f"{describe(exc)} (this exchange takes {allowed})", code="invalid_exchange_config"
+                f"{describe(exc)} (this {cls.configures} takes {allowed})", code=cls.error_code
             ) from None
 
     def to_dict(self) -> dict[str, Any]:

@@ -93,7 +93,10 @@ class HttpClient:
         body: bytes | None = None,
         auth: tuple[str, str] | None = None,
         max_bytes: int = PAGE_MAX_BYTES,
+        any_status: bool = False,
     ) -> Response:
+        """The answer to one request, retried as the module says; `ExchangeError` when
+        none came, or (unless `any_status`: then the caller reads it) when it is not 2xx."""
         if params:
             query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
@@ -105,6 +108,7 @@ class HttpClient:
         idempotent = method.upper() in IDEMPOTENT_METHODS
         problem = ""
         wait = 0.0
+        last: Response | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(wait)
@@ -128,6 +132,7 @@ class HttpClient:
                 continue
             if 200 <= answer.status < 300:
                 return answer
+            last = answer
             problem = f"HTTP {answer.status} from {method} {shown_url(answer.url)}"
             retryable = answer.status == 429 or (idempotent and answer.status in RETRY_STATUSES)
             if not retryable:
@@ -137,6 +142,8 @@ class HttpClient:
                 problem += f" (asked to retry after {asked:.0f} s)"
                 break
             wait = max(wait, asked or 0.0)
+        if any_status and last is not None:
+            return last
         raise ExchangeError(self.redact(problem))
 
     def _keep_credentials_home(
