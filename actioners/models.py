@@ -218,3 +218,22 @@ class Exposure(Base):
     case_id: Mapped[int] = mapped_column(BigId)
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reporter(Base):
+    """A reporting service a deployment reports confirmed cases to (NCMEC's CyberTipline)."""
+
+    __tablename__ = "reporters"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(Text)
+    #: The type's settings (never secrets: those are in `credentials`).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    #: Encrypted with the deployment's secret key; never logged or returned.
+    credentials: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from banks import store, validation
@@ -25,8 +24,8 @@ from banks.exchanges import adapter_type
 from banks.exchanges.base import ExchangeAdapter
 from banks.models import BankContent, Exchange, ExchangeRun
 from banks.sync import SyncEngine
-from core.errors import Conflict, InvalidInput, NotFound
-from database import audit, utcnow
+from core.errors import InvalidInput, NotFound
+from database import add_named, audit, utcnow
 
 #: The shortest time between two syncs of an exchange, in seconds.
 MIN_INTERVAL = 10
@@ -55,11 +54,7 @@ def add_exchange(
     """Follow an exchange into `bank`. `credentials_later`: the exchange may be
     added before its credentials (HMA's API sets them per type, apart); until
     then its syncs fail, saying so."""
-    if not isinstance(name, str) or not validation.NAME.fullmatch(name):
-        raise InvalidInput(
-            "an exchange name is 1 to 255 letters, digits, '_', '.' or '-'",
-            code="invalid_exchange_name",
-        )
+    validation.name_of("exchange", name)
     adapter = adapter_type(kind)
     settings = adapter.config_type.parse(config or {}).to_dict()
     if not url and adapter.default_base_url is None:
@@ -81,14 +76,7 @@ def add_exchange(
     )
     if url:
         check_address(policy, adapter, url)
-    session.add(exchange)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(
-            f"an exchange named {name!r} already exists", code="exchange_exists"
-        ) from None
+    add_named(session, exchange, "exchange", name)
     details = {"type": kind, "bank": bank, "interval": exchange.interval_seconds}
     audit.record(session, actor, audit.EXCHANGE_ADD, f"exchange:{name}", details)
     return exchange

@@ -43,7 +43,7 @@ from banks.bulk import any_of, insert_rows, reserve_ids, table_of, timestamp
 from banks.egress import Egress
 from banks.exchanges import adapter_type
 from banks.exchanges.base import Checkpoint, ExchangeAdapter, FetchBatch, UpstreamRecord
-from banks.exchanges.http import HttpClient
+from banks.exchanges.http import HttpClient, secret_parts
 from banks.models import (
     AppealRemoval,
     BankContent,
@@ -62,8 +62,6 @@ log = logging.getLogger(__name__)
 
 #: Problems kept in an exchange's status (all are logged).
 KEPT_PROBLEMS = 20
-#: Shorter parts of a credential (a user name, say) are not worth redacting.
-MIN_SECRET_PART = 6
 CONTENT_COLUMNS = (
     "upstream_digest",
     "id",
@@ -181,15 +179,6 @@ class _Stored:
         )
 
 
-def _secret_parts(secret: str | None) -> list[str]:
-    """A credential and the keys it is made of (`user:password`, `APPID|SECRET`,
-    StopNCII's three keys), each of which adapters send on its own."""
-    if not secret:
-        return []
-    parts = secret.replace("|", ":").split(":")
-    return [secret, *(part for part in parts if len(part) >= MIN_SECRET_PART)]
-
-
 class SyncEngine:
     """Runs syncs and builds adapters; knows the database but not the application."""
 
@@ -219,7 +208,7 @@ class SyncEngine:
         http = HttpClient(
             self.egress,
             origin_url=base_url,
-            secrets=_secret_parts(secret),
+            secrets=secret_parts(secret),
             **self.client_options,
         )
         return kind(config, secret, base_url, http)

@@ -20,14 +20,20 @@ MAX_METADATA_BYTES = 16 * 1024
 _TAG_FORBIDDEN = re.compile(r"[,;\x00-\x1f\x7f]")
 
 
-def bank_name(name: Any) -> str:
+def name_of(what: str, name: Any) -> str:
+    """A bank's, an exchange's or a reporter's name (`what`), or InvalidInput saying the rule."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
+        article = "an" if what[0] in "aeiou" else "a"
         raise InvalidInput(
-            "a bank name is 1 to 255 letters, digits, '_', '.' or '-', starting with a"
-            " letter, digit or '_'",
-            code="invalid_bank_name",
+            f"{article} {what} name is 1 to 255 letters, digits, '_', '.' or '-', starting with"
+            " a letter, digit or '_'",
+            code=f"invalid_{what}_name",
         )
     return name
+
+
+def bank_name(name: Any) -> str:
+    return name_of("bank", name)
 
 
 MAX_NOTE = 255

@@ -14,8 +14,11 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from core.errors import Conflict
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -62,3 +65,17 @@ class Base(DeclarativeBase):
     the change log, cases) must never be reused after a delete."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def add_named(session: Session, row: Base, what: str, name: str) -> None:
+    """Add `row`, whose `name` must be unique among its kind (`what`: "exchange", ...):
+    a Conflict naming it if taken, the session's other work kept (a savepoint)."""
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise Conflict(
+            f"{article} {what} named {name!r} already exists", code=f"{what}_exists"
+        ) from None

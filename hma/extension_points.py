@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actioners.reporters import PLUGIN_GROUP as REPORTER_GROUP
 from banks.exchanges import PLUGIN_GROUP as EXCHANGE_GROUP
 from hashers import PLUGIN_GROUP as SIGNAL_GROUP
 
@@ -32,5 +33,10 @@ EXTENSION_POINTS = (
         EXCHANGE_GROUP,
         "an `ExchangeAdapter` subclass",
         "exchange adapters: a signal-sharing program's wire format",
+    ),
+    ExtensionPoint(
+        REPORTER_GROUP,
+        "a `ReporterAdapter` subclass",
+        "reporter types: a service confirmed cases are reported to",
     ),
 )

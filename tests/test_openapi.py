@@ -100,6 +100,24 @@ def test_every_route_answers_as_described(settings, database, http_server):
         time.sleep(0.05)
     expect(api.delete("/exchanges/feed?keep_content=true"), 204)
 
+    # Reporters (the feed's server stands in for an address: it answers no report XML).
+    reporter = {
+        "name": "tipline",
+        "type": "cybertip",
+        "url": f"{feed.url}/ispws",
+        "credentials": "esp-user:esp-password",
+        "settings": {
+            "reporter_email": "reports@platform.example",
+            "company_name": "Example Platform",
+            "legal_url": "https://platform.example/legal",
+        },
+    }
+    expect(api.post("/reporters", json=reporter), 201)
+    expect(api.get("/reporters"))
+    expect(api.get("/reporters/tipline"))
+    assert expect(api.post("/reporters/tipline/check"))["ok"] is False
+    expect(api.delete("/reporters/tipline"), 204)
+
     # The published bank, read with an exchange token.
     with database.session() as session:
         api.tokens["peer"] = create_token(session, "peer", "exchange", banks=["known"])

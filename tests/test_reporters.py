@@ -8,11 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from actioners.reporters import ispws, reporter_type
-from actioners.reporters.cybertip import TEST_BASE_URL, CyberTipConfig, CyberTipReporter
+from actioners.reporters.cybertip import TEST_BASE_URL, CyberTipAdapter, CyberTipConfig
 from banks.exchanges.http import HttpClient
 from core.errors import InvalidInput, ReportingFailed
+from database import audit
+from database.audit import AuditEntry
 from tests.conftest import fixture_bytes, loopback_egress
 from tests.ispws_server import FakeCyberTip, Injected
 
@@ -30,13 +33,13 @@ def ncmec():
     fake.close()
 
 
-def client(fake: FakeCyberTip, credentials: str | None = None, **config: str) -> CyberTipReporter:
+def client(fake: FakeCyberTip, credentials: str | None = None, **config: str) -> CyberTipAdapter:
     http = HttpClient(loopback_egress(), origin_url=fake.url, backoff=0.01, retries=1)
     settings = CyberTipConfig.parse(CONFIG | config)
-    return CyberTipReporter(settings, credentials or fake.credentials, fake.url, http)
+    return CyberTipAdapter(settings, credentials or fake.credentials, fake.url, http)
 
 
-def incident(reporter: CyberTipReporter, **fields) -> ispws.Incident:
+def incident(reporter: CyberTipAdapter, **fields) -> ispws.Incident:
     return ispws.Incident(
         incident_type=ispws.CHILD_PORNOGRAPHY,
         at=fields.pop("at", datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
@@ -171,7 +174,7 @@ def test_a_lost_reply_is_an_error_though_ncmec_took_the_call(ncmec):
 
 def test_the_cybertip_type_and_its_settings():
     kind = reporter_type("cybertip")
-    assert kind is CyberTipReporter and kind.default_base_url == TEST_BASE_URL
+    assert kind is CyberTipAdapter and kind.default_base_url == TEST_BASE_URL
     assert kind.is_production("https://report.cybertip.org/ispws/")
     assert not kind.is_production(TEST_BASE_URL)
     with pytest.raises(InvalidInput) as unknown:
@@ -185,5 +188,97 @@ def test_the_cybertip_type_and_its_settings():
         CyberTipConfig.parse({"company_name": "X"})
     assert "reporter_email" in missing.value.message
     with pytest.raises(InvalidInput):
-        CyberTipReporter.check_credentials("no-colon")
+        CyberTipAdapter.check_credentials("no-colon")
     assert json.loads(json.dumps(CyberTipConfig.parse(CONFIG).to_dict()))["company_name"]
+
+
+# Configuring reporters -----------------------------------------------------------------
+
+
+def config_args(**extra: str) -> list[str]:
+    pairs = CONFIG | extra
+    return [arg for key, value in pairs.items() for arg in ("--config", f"{key}={value}")]
+
+
+def test_the_cli_adds_checks_lists_and_removes_a_reporter(hma, ncmec, database):
+    default = hma("reporter", "add", "tipline", "--type", "cybertip", "--credentials", "u:p")
+    assert default.exit_code != 0 and "reporter_email" in default.stderr  # settings first
+    added = hma(
+        "reporter", "add", "tipline", "--type", "cybertip", "--credentials", "u:p", *config_args()
+    )
+    assert added.exit_code == 0, added.stderr
+    assert f"a test environment at {TEST_BASE_URL}" in added.stderr
+    production = hma(
+        *("reporter", "add", "live", "--type", "cybertip", "--credentials", "-"),
+        *("--url", "https://report.cybertip.org/ispws", *config_args()),
+        input="live-user:live-password\n",
+    )
+    assert production.exit_code == 0 and "PRODUCTION" in production.stderr
+    stand_in = hma(
+        *("reporter", "add", "stand-in", "--type", "cybertip", "--url", ncmec.url),
+        *("--credentials", ncmec.credentials, *config_args()),
+    )
+    assert stand_in.exit_code == 0, stand_in.stderr
+    listed = [json.loads(line) for line in hma("reporter", "list", "--json").stdout.splitlines()]
+    assert [(r["name"], r["production"]) for r in listed] == [
+        ("live", True),
+        ("stand-in", False),
+        ("tipline", False),
+    ]
+    checked = hma("reporter", "status", "stand-in", "--json")
+    assert checked.exit_code == 0, checked.stderr
+    assert json.loads(checked.stdout)["check"] == {"ok": True, "answer": "Remote User : esp-user"}
+    everything = "".join(r.stdout + r.stderr for r in (added, production, stand_in, checked))
+    assert "live-password" not in everything and ncmec.credentials not in everything
+    assert hma("reporter", "remove", "live").exit_code == 0
+    missing = hma("reporter", "status", "live")
+    assert missing.exit_code != 0 and "no reporter named 'live'" in missing.stderr
+
+
+def test_refused_credentials_say_so_and_exit_1(hma, ncmec):
+    hma(
+        *("reporter", "add", "wrong", "--type", "cybertip", "--url", ncmec.url),
+        *("--credentials", "esp-user:not-it", *config_args()),
+    )
+    checked = hma("reporter", "status", "wrong", "--json")
+    assert checked.exit_code == 1
+    check = json.loads(checked.stdout)["check"]
+    assert check["ok"] is False and "code 2000" in check["answer"]
+    assert "not-it" not in checked.stdout + checked.stderr
+
+
+def test_the_api_manages_reporters_for_curators_only(api, ncmec, database):
+    body = {
+        "name": "tipline",
+        "type": "cybertip",
+        "url": ncmec.url,
+        "credentials": ncmec.credentials,
+        "settings": CONFIG,
+    }
+    assert api.post("/reporters", role="reviewer", json=body).status_code == 403
+    created = api.post("/reporters", role="curator", json=body)
+    assert created.status_code == 201, created.get_json()
+    shown = created.get_json()
+    assert shown["url"] == ncmec.url and shown["production"] is False
+    assert "credentials" not in shown and ncmec.credentials not in json.dumps(shown)
+    again = api.post("/reporters", role="curator", json=body)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "reporter_exists"
+    refused = api.post("/reporters", role="curator", json=body | {"name": "x", "settings": {}})
+    assert refused.get_json()["error"]["code"] == "invalid_reporter_config"
+    listed = api.get("/reporters", role="curator").get_json()["reporters"]
+    assert [r["name"] for r in listed] == ["tipline"]
+    check = api.post("/reporters/tipline/check", role="curator").get_json()
+    assert check == {"ok": True, "answer": "Remote User : esp-user"}
+    assert api.delete("/reporters/tipline", role="curator").status_code == 204
+    assert api.get("/reporters/tipline", role="curator").status_code == 404
+    with database.session() as session:
+        actions = [
+            (e.action, e.subject)
+            for e in session.scalars(
+                select(AuditEntry).where(AuditEntry.subject.like("reporter:%"))
+            )
+        ]
+    assert actions == [
+        (audit.REPORTER_ADD, "reporter:tipline"),
+        (audit.REPORTER_REMOVE, "reporter:tipline"),
+    ]

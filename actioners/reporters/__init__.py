@@ -1,11 +1,11 @@
 """Reporter types: the built-in ones (`cybertip`) and those installed packages add with an
-entry point in the `hma.reporters` group naming a `Reporter` subclass."""
+entry point in the `hma.reporters` group naming a `ReporterAdapter` subclass."""
 
 from __future__ import annotations
 
 from functools import cache
 
-from actioners.reporters.base import Reporter
+from actioners.reporters.base import ReporterAdapter
 from core.errors import InvalidInput
 from core.plugins import Catalog, PluginFailure
 
@@ -13,14 +13,16 @@ PLUGIN_GROUP = "hma.reporters"
 
 
 @cache
-def _load() -> Catalog[type[Reporter]]:
-    from actioners.reporters.cybertip import CyberTipReporter
+def _load() -> Catalog[type[ReporterAdapter]]:
+    from actioners.reporters.cybertip import CyberTipAdapter
 
-    catalog: Catalog[type[Reporter]] = Catalog(PLUGIN_GROUP, Reporter, lambda kind: kind.type_name)
-    return catalog.load((CyberTipReporter,))
+    catalog: Catalog[type[ReporterAdapter]] = Catalog(
+        PLUGIN_GROUP, ReporterAdapter, lambda kind: kind.type_name
+    )
+    return catalog.load((CyberTipAdapter,))
 
 
-def reporter_types() -> dict[str, type[Reporter]]:
+def reporter_types() -> dict[str, type[ReporterAdapter]]:
     """Every usable reporter type by its name."""
     return dict(_load().kinds)
 
@@ -33,7 +35,7 @@ def reporter_failures() -> list[PluginFailure]:
     return list(_load().failures)
 
 
-def reporter_type(name: str) -> type[Reporter]:
+def reporter_type(name: str) -> type[ReporterAdapter]:
     kinds = reporter_types()
     if name not in kinds:
         raise InvalidInput(

@@ -2,7 +2,7 @@
 a program's rules, after its decision takes effect.
 
 A reporter type (NCMEC's CyberTipline is the first) is a subclass of
-`Reporter`, as an exchange's wire format is a subclass of `ExchangeAdapter`:
+`ReporterAdapter`, as an exchange's wire format is one of `ExchangeAdapter`:
 built-in types and plugins' (entry-point group `hma.reporters`) join one
 catalog (`actioners.reporters`). A configured reporter is a row of
 `actioners.models.Reporter`; its credentials are sealed with the
@@ -26,7 +26,7 @@ class ReporterConfig(AdapterConfig):
     error_code: ClassVar[str] = "invalid_reporter_config"
 
 
-class Reporter(ABC):
+class ReporterAdapter(ABC):
     """One reporting service's wire format, for one configured reporter."""
 
     #: The name used by `hma reporter add --type`.

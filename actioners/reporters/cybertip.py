@@ -20,7 +20,7 @@ from pydantic import Field
 from urllib3 import encode_multipart_formdata
 
 from actioners.reporters import ispws
-from actioners.reporters.base import Reporter, ReporterConfig
+from actioners.reporters.base import ReporterAdapter, ReporterConfig
 from core.errors import ExchangeError, InvalidInput, MalformedResponse, ReportingFailed
 
 TEST_BASE_URL = "https://exttest.cybertip.org/ispws"
@@ -59,7 +59,7 @@ class CyberTipConfig(ReporterConfig):
     web_page_url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+)?$")
 
 
-class CyberTipReporter(Reporter):
+class CyberTipAdapter(ReporterAdapter):
     type_name = "cybertip"
     config_type = CyberTipConfig
     default_base_url = TEST_BASE_URL

@@ -117,7 +117,7 @@ class AdapterConfig(StrictModel):
     error_code: ClassVar[str] = "invalid_exchange_config"
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any]) -> AdapterConfig:
+    def parse(cls, values: Mapping[str, Any]) -> Self:
         try:
             return cls.model_validate(dict(values))
         except ValidationError as exc:

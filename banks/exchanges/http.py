@@ -173,6 +173,20 @@ class HttpClient:
         return parse_xml(response.body, shown_url(url))
 
 
+#: Shorter parts of a credential (a user name, say) are not worth redacting.
+MIN_SECRET_PART = 6
+
+
+def secret_parts(secret: str | None) -> list[str]:
+    """A credential and the keys it is made of (`user:password`, `APPID|SECRET`,
+    StopNCII's three keys), each of which a client may send on its own: what
+    `HttpClient` redacts from its errors."""
+    if not secret:
+        return []
+    parts = secret.replace("|", ":").split(":")
+    return [secret, *(part for part in parts if len(part) >= MIN_SECRET_PART)]
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds a `Retry-After` header asks for (a number or an HTTP date), if any."""
     if not value:

@@ -5,6 +5,7 @@ used), and turning known errors into clean messages."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ from hma.assembly import build_egress, build_scanner, load_taxonomy
 from hma.db import Database, ensure_schema, open_database
 from hma.exchanges import Exchanges
 from hma.private_files import private_folder
-from hma.secrets import secret_box
+from hma.secrets import SecretBox, secret_box
 from hma.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,9 +67,14 @@ class Runtime:
             self.database,
             self.scanner.registry,
             self.taxonomy,
-            secret_box(self.settings),
+            self.box,
             self.egress,
         )
+
+    @cached_property
+    def box(self) -> SecretBox:
+        """Seals and unseals credentials with the deployment's secret key."""
+        return secret_box(self.settings)
 
     @cached_property
     def egress(self) -> Egress:
@@ -104,3 +110,21 @@ def main() -> None:
     # index snapshots, locks, checkpoints, exports): readable by its own user only,
     # whatever the mode of a data dir that existed before.
     os.umask(0o077)
+
+
+def config_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--config KEY=VALUE options as a mapping."""
+    config = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
+        config[key.strip()] = value
+    return config
+
+
+def secret_given(value: str | None) -> str | None:
+    """--credentials: the secret itself, or '-' to read it from stdin (kept out of history)."""
+    if value == "-":
+        return sys.stdin.readline().strip()
+    return value

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from hma.cli.base import CLI_ACTOR, Runtime, main, with_runtime
+from hma.cli.base import CLI_ACTOR, Runtime, config_pairs, main, secret_given, with_runtime
 
 
 @main.group()
 def exchange() -> None:
     """Connect banks to signal exchanges, sync them, and see how they are doing."""
-
-
-def _config_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
-    config = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
-        config[key.strip()] = value
-    return config
-
-
-def _secret(value: str | None) -> str | None:
-    """--credentials: the secret itself, or '-' to read it from stdin (kept out of history)."""
-    if value == "-":
-        return sys.stdin.readline().strip()
-    return value
 
 
 @exchange.command("add")
@@ -80,8 +62,8 @@ def exchange_add(
             bank,
             url=url,
             interval=interval,
-            config=_config_pairs(pairs),
-            credentials=_secret(credentials),
+            config=config_pairs(pairs),
+            credentials=secret_given(credentials),
             feedback=not no_feedback,
         )
     click.echo(f"added exchange {name}; `hma exchange sync {name}` syncs it now", err=True)

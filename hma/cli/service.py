@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from actioners.reporters import reporter_failures, reporter_origins
 from banks.exchanges import adapter_failures, adapter_origins
 from hashers import default_registry
 from hma.cli.base import Runtime, main, with_runtime
@@ -40,7 +41,8 @@ def serve(runtime: Runtime, host: str, port: int, workers: int | None, role: str
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @with_runtime
 def plugins(runtime: Runtime, as_json: bool) -> None:
-    """List the signal types, hashers and exchange adapters, and where each came from.
+    """List the signal types, hashers, exchange adapters and reporter types, and where each
+    came from.
 
     Plugins that failed to load are listed too, with the error; they are left out
     of the service, which runs without them. Exits 1 when one failed.
@@ -54,7 +56,11 @@ def plugins(runtime: Runtime, as_json: bool) -> None:
         {"kind": "exchange", "name": name, "origin": origin}
         for name, origin in sorted(adapter_origins().items())
     ]
-    failed = [vars(f) for f in [*registry.failures, *adapter_failures()]]
+    parts += [
+        {"kind": "reporter", "name": name, "origin": origin}
+        for name, origin in sorted(reporter_origins().items())
+    ]
+    failed = [vars(f) for f in [*registry.failures, *adapter_failures(), *reporter_failures()]]
     if as_json:
         click.echo(json.dumps({"plugins": parts, "failed": failed}))
     else:

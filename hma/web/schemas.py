@@ -380,6 +380,42 @@ class SyncStarted(TypedDict):
     full: bool
 
 
+# Reporters ---------------------------------------------------------------------------
+
+
+class ReporterCreate(Request):
+    name: str = coded("invalid_reporter_name", pattern=NAME_PATTERN)
+    type: str = coded("invalid_reporter_type", description="An installed reporter type: cybertip.")
+    url: str | None = Field(
+        default=None,
+        description="The service's address; null: the type's test environment (production"
+        " must be named).",
+    )
+    credentials: str = Field(description="Write-only: USER:PASSWORD as the service issued them.")
+    settings: JsonObject | None = coded("invalid_reporter_config", default=None)
+
+
+class ReporterStatus(TypedDict):
+    name: str
+    type: str
+    url: str
+    #: Whether reports go to the service's production address.
+    production: bool
+    settings: JsonObject
+    enabled: bool
+    created_at: str
+
+
+class ReporterList(TypedDict):
+    reporters: list[ReporterStatus]
+
+
+class ReporterCheck(TypedDict):
+    ok: bool
+    #: The service's answer, or why there was none (never a credential).
+    answer: str
+
+
 # Published banks ---------------------------------------------------------------------
 
 

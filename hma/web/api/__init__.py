@@ -13,4 +13,5 @@ from hma.web.api import (  # noqa: E402, F401
     exchanges,
     meta,
     metrics,
+    reporters,
 )
