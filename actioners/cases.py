@@ -88,11 +88,8 @@ def record_matches(
 
 
 def _add_matches(session: Session, case: Case, matches: Sequence[BankMatch]) -> None:
-    existing: set[tuple[int, str]] = set(
-        session.execute(
-            select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case.id)
-        ).tuples()
-    )
+    held = select(CaseMatch.signal_id, CaseMatch.query_signal).where(CaseMatch.case_id == case.id)
+    existing = {(signal_id, query) for signal_id, query in session.execute(held)}
     for match in matches:
         key = (match.signal_id, match.query_signal)
         if key in existing:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.names import CaseStatus, DecisionState, DeliveryStatus
+from core.names import CaseStatus, DecisionState, DeliveryStatus, ReportState
 from database import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
@@ -237,3 +238,44 @@ class Reporter(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Report(Base):
+    """One report of a case to a reporter, taken a committed step at a time.
+
+    `step` names the call in flight (committed before the call is made): after
+    a crash it says what the service may have done without our knowing. A
+    report becomes `finished` once, and only the finish call makes it so.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index("ix_reports_state_next_attempt_at", "state", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The case reported; None once retention deleted the case (the report's record stays:
+    #: that a case was reported, and under which NCMEC id, outlives the case).
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    #: A reporter with reports is never deleted (`reporter_admin.remove_reporter`).
+    reporter_id: Mapped[int] = mapped_column(
+        ForeignKey("reporters.id", ondelete="RESTRICT"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default=ReportState.QUEUED)
+    #: The service's id of the report it holds open (NCMEC's report id).
+    remote_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The call in flight: "submit", "upload:<n>", "fileinfo:<n>" or "finish".
+    step: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Per file of the report, in order: the service's file id once uploaded, and
+    #: whether its description was taken.
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    #: Reports the service holds open for this one that were cancelled (retracted).
+    retracted_ids: Mapped[list[int]] = mapped_column(JSONDocument, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

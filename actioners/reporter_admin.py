@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actioners.models import Reporter
+from actioners.models import Report, Reporter
 from actioners.reporters import reporter_type
 from actioners.reporters.base import ReporterAdapter
 from banks import validation
 from banks.egress import Egress, EgressPolicy
 from banks.exchanges.http import HttpClient, secret_parts
-from core.errors import InvalidInput, NotFound, ReportingFailed
+from core.errors import Conflict, InvalidInput, NotFound, ReportingFailed
 from database import add_named, audit
 
 Seal = Callable[[str], str]
@@ -69,7 +69,13 @@ def all_reporters(session: Session) -> list[Reporter]:
 
 
 def remove_reporter(session: Session, actor: str, name: str) -> None:
-    session.delete(get_reporter(session, name))
+    """Remove a reporter that reported nothing yet: its reports are records to keep."""
+    reporter = get_reporter(session, name)
+    if session.scalar(select(Report.id).where(Report.reporter_id == reporter.id).limit(1)):
+        raise Conflict(
+            f"reporter {name!r} has reports, which are kept with it", code="reporter_has_reports"
+        )
+    session.delete(reporter)
     audit.record(session, actor, audit.REPORTER_REMOVE, f"reporter:{name}")
 
 

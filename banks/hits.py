@@ -27,7 +27,7 @@ def hits_by_content(session: Session, distances: Mapping[int, int]) -> list[Hit]
         select(BankSignal.id, BankSignal.content_id, Bank.name)
         .join(Bank, Bank.id == BankSignal.bank_id)
         .where(BankSignal.id.in_(distances))
-    ).tuples()
+    )
     return [(content_id, bank, distances[signal_id]) for signal_id, content_id, bank in rows]
 
 
@@ -41,7 +41,7 @@ def disabled_hits(
         .join(BankContent, BankContent.id == BankSignal.content_id)
         .join(Bank, Bank.id == BankSignal.bank_id)
         .where(~BankContent.enabled, BankSignal.signal_type == signal_type.name)
-    ).tuples()
+    )
     found = []
     for content_id, stored, bank in rows:
         distance = signal_type.distance(value, stored)

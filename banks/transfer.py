@@ -245,14 +245,11 @@ def _add_batch(
 ) -> None:
     if not batch:
         return
-    present: set[tuple[str, str]] = set(
-        session.execute(
-            select(BankSignal.signal_type, BankSignal.value).where(
-                BankSignal.bank_id == bank.id,
-                BankSignal.value_hash.in_({short_hash(signal.value) for _, signal in batch}),
-            )
-        ).tuples()
+    held = select(BankSignal.signal_type, BankSignal.value).where(
+        BankSignal.bank_id == bank.id,
+        BankSignal.value_hash.in_({short_hash(signal.value) for _, signal in batch}),
     )
+    present = {(kind, value) for kind, value in session.execute(held)}
     for record, signal in batch:
         key = (signal.type, signal.value)
         if key in present:

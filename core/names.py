@@ -72,3 +72,18 @@ class FeedbackStatus(StrEnum):
     FAILED = "failed"
     #: The exchange takes no feedback, or feedback is turned off for it.
     UNSUPPORTED = "unsupported"
+
+
+class ReportState(StrEnum):
+    """Where one report to a reporting service (NCMEC's CyberTipline) stands."""
+
+    #: Waiting for its next step (the first, or a retry after a failure).
+    QUEUED = "queued"
+    #: Steps are being taken: the service may hold an open report for it.
+    SUBMITTING = "submitting"
+    #: The service has it: finished, never to be sent again.
+    FINISHED = "finished"
+    #: Given up after its retries; a person must look.
+    FAILED = "failed"
+    #: Cancelled at the service before it was finished.
+    RETRACTED = "retracted"

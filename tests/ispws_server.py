@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,6 +161,13 @@ class FakeCyberTip(FakeServer):
         self.injected: dict[str, deque[Injected]] = defaultdict(deque)
         self._ids = itertools.count(4564654)
         self._file_ids = itertools.count(1)
+        #: Endpoints whose calls take effect, then hold their reply until `release()`.
+        self.hold: set[str] = set()
+        self.held: list[str] = []
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
 
     def inject(self, endpoint: str, *answers: Injected) -> None:
         self.injected[endpoint].extend(answers)
@@ -183,6 +191,9 @@ class FakeCyberTip(FakeServer):
             answer = self._serve(endpoint, seen)
         except Invalid as exc:
             answer = _response(4100, f"Validation failed: {exc}")
+        if endpoint in self.hold:
+            self.held.append(endpoint)
+            self._released.wait(60)
         return None if injected is not None else answer
 
     def _serve(self, endpoint: str, seen: Seen) -> Answer:
