@@ -251,6 +251,7 @@ class Report(Base):
     __tablename__ = "reports"
     __table_args__ = (
         Index("ix_reports_state_next_attempt_at", "state", "next_attempt_at"),
+        UniqueConstraint("case_id", "reporter_id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -22,18 +22,32 @@ wherever. A failed call is recorded and retried later with backoff; after
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from actioners.models import Report
-from actioners.reporters.ispws import FileDescription, Incident
+from actioners.models import Case, CaseDecision, Report, Reporter
+from actioners.reporter_admin import Unseal, adapter_for
+from actioners.reporters.ispws import (
+    CHILD_PORNOGRAPHY,
+    INDUSTRY_CLASSES,
+    FileDescription,
+    Incident,
+    IpEvent,
+    ReportedUser,
+    ReportingCompany,
+)
+from banks.egress import Egress
 from core.backoff import Backoff
 from core.errors import ReportingFailed
-from core.names import ReportState
-from database import utcnow
+from core.names import DecisionState, ReportState, Verdict
+from database import audit, utcnow
+
+log = logging.getLogger(__name__)
 
 #: NCMEC's answers that mean the call's effect is there already.
 ALREADY_FINISHED = 5102
@@ -61,6 +75,7 @@ class Filing:
     files: tuple[ReportFile, ...] = ()
 
 
+@runtime_checkable
 class FilingService(Protocol):
     """The calls of a reporting service that files reports (the CyberTipline's)."""
 
@@ -73,6 +88,8 @@ class FilingService(Protocol):
     def finish(self, report_id: int) -> tuple[str, ...]: ...
 
     def retract(self, report_id: int) -> None: ...
+
+    def company(self) -> ReportingCompany: ...
 
 
 def advance(
@@ -95,7 +112,7 @@ def advance(
             with sessions.begin() as session:
                 return _failed(session.get_one(Report, report_id), exc)
         with sessions.begin() as session:
-            _record(session.get_one(Report, report_id), call, outcome)
+            _record(session, session.get_one(Report, report_id), call, outcome)
 
 
 def _next_call(report: Report, filing: Filing) -> str:
@@ -146,7 +163,7 @@ def _unless(call: Any, *done_codes: int) -> None:
             raise
 
 
-def _record(report: Report, call: str, outcome: Any) -> None:
+def _record(session: Session, report: Report, call: str, outcome: Any) -> None:
     kind, _, position = call.partition(":")
     files = [dict(held) for held in report.files]
     if kind == "submit":
@@ -162,6 +179,8 @@ def _record(report: Report, call: str, outcome: Any) -> None:
         files[int(position)]["described"] = True
     else:
         report.state, report.finished_at, report.last_error = ReportState.FINISHED, utcnow(), None
+        details = {"reporter_id": report.reporter_id, "remote_id": report.remote_id}
+        audit.record(session, "hma", audit.REPORT_FINISH, f"case:{report.case_id}", details)
     report.files, report.step = files, None
 
 
@@ -174,3 +193,132 @@ def _failed(report: Report, exc: ReportingFailed) -> str:
         report.state = ReportState.QUEUED
         report.next_attempt_at = utcnow() + timedelta(seconds=RETRY.after(report.attempts))
     return report.state
+
+
+# Which cases are reported, and what their reports say ------------------------------------
+
+#: The incident type of a classification, by the first of these tags it holds (a
+#: case with none of them: child pornography, the schema's first type).
+INCIDENT_BY_TAG = (
+    ("trafficking", "Child Sex Trafficking"),
+    ("contact_offense", "Child Sexual Molestation"),
+    ("grooming_sexual", "Online Enticement of Children for Sexual Acts"),
+    ("sextortion", "Online Enticement of Children for Sexual Acts"),
+)
+#: The industry classes the taxonomy spells in lower case.
+INDUSTRY_TAGS = {tag.lower(): tag for tag in INDUSTRY_CLASSES}
+#: Signal types whose upload values a report names, with the name NCMEC gives them.
+REPORTED_HASHES = {"md5": "MD5", "sha256": "SHA256", "pdq": "PDQ"}
+
+
+def queue_reports(
+    session: Session, case: Case, record: CaseDecision, reportable: frozenset[str]
+) -> int:
+    """Queue one report per enabled reporter for a confirmation now in effect whose
+    classification holds a reportable tag; how many. Never twice for a case."""
+    if record.decision != Verdict.CONFIRM or not set(record.classification) & reportable:
+        return 0
+    already = set(session.scalars(select(Report.reporter_id).where(Report.case_id == case.id)))
+    queued = 0
+    for reporter in session.scalars(select(Reporter).where(Reporter.enabled)):
+        if reporter.id in already:
+            continue
+        session.add(Report(case_id=case.id, reporter_id=reporter.id))
+        audit.record(
+            session, "hma", audit.REPORT_QUEUE, f"case:{case.id}", {"reporter": reporter.name}
+        )
+        queued += 1
+    return queued
+
+
+def filing_for(session: Session, report: Report, company: ReportingCompany) -> Filing:
+    """What the report of a case says: the confirmation's classification and note, the
+    upload's time and the platform's metadata about its user, the upload's hashes."""
+    case = session.get_one(Case, report.case_id)
+    decision = session.scalars(
+        select(CaseDecision)
+        .where(
+            CaseDecision.case_id == case.id,
+            CaseDecision.decision == Verdict.CONFIRM,
+            CaseDecision.state == DecisionState.EFFECTIVE,
+        )
+        .order_by(CaseDecision.id.desc())
+    ).first()
+    tags = list(decision.classification) if decision is not None else []
+    kind = next((name for tag, name in INCIDENT_BY_TAG if tag in tags), CHILD_PORNOGRAPHY)
+    metadata = case.details or {}
+    user = ReportedUser(
+        esp_identifier=str(metadata.get("user_id") or ""),
+        esp_service=company.company_template,
+        screen_name=str(metadata.get("user_screen_name") or ""),
+        emails=(str(metadata["user_email"]),) if metadata.get("user_email") else (),
+        ip_events=(IpEvent(str(metadata["user_ip"])),) if metadata.get("user_ip") else (),
+    )
+    hashes = sorted(
+        {
+            (REPORTED_HASHES[m.signal_type], m.query_signal)
+            for m in case.matches
+            if m.signal_type in REPORTED_HASHES
+        }
+    )
+    industry = next((INDUSTRY_TAGS[t] for t in tags if t in INDUSTRY_TAGS), "")
+    lines = [decision.note if decision is not None else "", f"Content id: {case.content_ref}"]
+    lines += [f"{hash_type} of the upload: {value}" for hash_type, value in hashes]
+    if industry:
+        lines.append(f"Industry classification: {industry}")
+    incident = Incident(
+        incident_type=kind,
+        at=case.created_at,
+        reporter=company,
+        user=user if any((user.esp_identifier, user.screen_name, user.emails)) else None,
+        additional_info="\n".join(line for line in lines if line),
+    )
+    return Filing(incident)
+
+
+def due_reports(session: Session, now: datetime | None = None) -> list[int]:
+    """Reports with steps to take now: queued and due, or left half-taken."""
+    moment = now or utcnow()
+    waiting = (Report.state == ReportState.QUEUED) & (Report.next_attempt_at <= moment)
+    return list(
+        session.scalars(
+            select(Report.id)
+            .where(waiting | (Report.state == ReportState.SUBMITTING))
+            .order_by(Report.id)
+        )
+    )
+
+
+@dataclass
+class FilingReport:
+    """What one run of `file_due` did."""
+
+    finished: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.finished or self.retrying or self.failed)
+
+
+def file_due(sessions: sessionmaker[Session], unseal: Unseal, egress: Egress) -> FilingReport:
+    """Take the steps of every due report, one report after another."""
+    with sessions() as session:
+        due = due_reports(session)
+    outcome = FilingReport()
+    for report_id in due:
+        with sessions() as session:
+            report = session.get_one(Report, report_id)
+            service = adapter_for(session.get_one(Reporter, report.reporter_id), unseal, egress)
+            if not isinstance(service, FilingService):
+                log.error("report %d: its reporter's type files no reports", report_id)
+                continue
+            filing = filing_for(session, report, service.company())
+        state = advance(sessions, report_id, service, filing)
+        if state == ReportState.FINISHED:
+            outcome.finished += 1
+        elif state == ReportState.FAILED:
+            outcome.failed += 1
+        else:
+            outcome.retrying += 1
+    return outcome

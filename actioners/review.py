@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from actioners import retention, webhooks
+from actioners import reporting, retention, webhooks
 from actioners.cases import absorb_follow_up, get_case
 from actioners.feedback import queue_exchange_feedback
 from actioners.models import Case, CaseDecision
@@ -61,6 +61,8 @@ class ReviewPolicy:
     #: Keep the copy of an upload after its rejection takes effect (see
     #: `actioners.retention`).
     keep_rejected_media: bool = False
+    #: Tags whose confirmation, once in effect, is reported to every enabled reporter.
+    reportable: frozenset[str] = frozenset()
 
 
 # Who may open which case ---------------------------------------------------------------
@@ -447,3 +449,4 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
         retention.delete_case_media(session, case.id)
     if policy.webhook_url:
         webhooks.queue_webhook(session, case, record, policy.webhook_url)
+    reporting.queue_reports(session, case, record, policy.reportable)

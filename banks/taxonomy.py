@@ -26,6 +26,8 @@ class Taxonomy:
     supplemental: frozenset[str]
     prefixes: tuple[str, ...]
     highest_severity: frozenset[str]
+    #: Tags whose confirmation is reported (`actioners.reporting`).
+    reportable: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Taxonomy:
@@ -43,6 +45,7 @@ class Taxonomy:
                 supplemental=frozenset(data["supplemental"]["tags"]),
                 prefixes=tuple(data["supplemental"].get("prefixes", ())),
                 highest_severity=frozenset(data.get("severity", {}).get("highest", ())),
+                reportable=frozenset(data.get("reporting", {}).get("reportable", ())),
             )
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise TaxonomyError(f"cannot load the taxonomy from {where}: {exc}") from exc

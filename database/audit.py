@@ -106,6 +106,8 @@ EXCHANGE_CHANGE = "exchange.change"
 EXCHANGE_REMOVE = "exchange.remove"
 REPORTER_ADD = "reporter.add"
 REPORTER_REMOVE = "reporter.remove"
+REPORT_QUEUE = "report.queue"
+REPORT_FINISH = "report.finish"
 TOKEN_CREATE = "token.create"
 TOKEN_REVOKE = "token.revoke"
 
@@ -137,6 +139,8 @@ ACTIONS = (
     EXCHANGE_REMOVE,
     REPORTER_ADD,
     REPORTER_REMOVE,
+    REPORT_QUEUE,
+    REPORT_FINISH,
     TOKEN_CREATE,
     TOKEN_REVOKE,
 )

@@ -8,6 +8,7 @@ shell knows which setting each comes from.
 
 from __future__ import annotations
 
+from actioners.review import ReviewPolicy
 from actioners.scan import Scanner
 from banks.egress import Egress
 from banks.lookup import BankIndexes, MatchConfig
@@ -44,6 +45,18 @@ def build_registry(settings: Settings) -> Registry:
         raise SettingsError(f"setting extra_hashers: {exc}") from exc
     registry.account_keys = keys
     return registry
+
+
+def review_policy(settings: Settings, taxonomy: Taxonomy) -> ReviewPolicy:
+    """The review rules: the settings', and the taxonomy's tags that are reported."""
+    return ReviewPolicy(
+        undo_seconds=settings.undo_seconds,
+        two_person_rule=settings.two_person_rule,
+        lease_seconds=settings.review_lease_seconds,
+        webhook_url=settings.webhook_url,
+        keep_rejected_media=settings.keep_rejected_media,
+        reportable=taxonomy.reportable,
+    )
 
 
 def match_config(settings: Settings) -> MatchConfig:

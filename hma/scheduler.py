@@ -18,12 +18,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from actioners import retention
+from actioners.reporting import file_due
 from actioners.review import finalise_due
 from actioners.webhooks import WebhookReport, deliver_due
 from banks import store
 from banks.egress import Egress
 from core.backoff import Backoff
 from database import utcnow
+from hma.assembly import load_taxonomy, review_policy
 from hma.audit_anchor import CHECKPOINT_SECONDS, AuditAnchor
 from hma.db import Database, refresh_statistics
 from hma.exchanges import Exchanges
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
 FEEDBACK_SECONDS = 30
 WEBHOOK_SECONDS = 15
+#: Filing due reports with reporters (NCMEC's CyberTipline).
+REPORT_SECONDS = 15
 #: How often decisions whose undo window has passed are made effective.
 DECISION_SECONDS = 5
 #: Deleting the media and closed cases whose retention period is over.
@@ -60,6 +64,7 @@ class Scheduler:
             exchanges,
             egress,
         )
+        self.review = review_policy(settings, load_taxonomy(settings))
         self.jobs = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         self._intervals: dict[str, int] = {}
 
@@ -98,6 +103,7 @@ class Scheduler:
             self.jobs.add_job(
                 self.webhooks, IntervalTrigger(seconds=WEBHOOK_SECONDS), id="webhooks"
             )
+        self.jobs.add_job(self.reports, IntervalTrigger(seconds=REPORT_SECONDS), id="reports")
         self.jobs.start()
         log.info("scheduler started")
 
@@ -145,7 +151,7 @@ class Scheduler:
         """Decisions whose undo window has passed take effect (each exactly once,
         whichever process gets to it first)."""
         with self.database.session() as session:
-            done = finalise_due(session, self.settings.review_policy)
+            done = finalise_due(session, self.review)
         if done:
             log.info("decisions: %d took effect", done)
 
@@ -176,6 +182,12 @@ class Scheduler:
             point = AuditAnchor(self.settings.audit_checkpoints).write_head(session)
         if point is None:
             log.error("audit log broken: no checkpoint written; run hma audit verify")
+
+    def reports(self) -> None:
+        """File due reports (one jobs process runs this, under the jobs lease)."""
+        done = file_due(self.database.sessions, self.exchanges.box.decrypt, self.egress)
+        if done:
+            log.info("reports: %s", done)
 
     def webhooks(self) -> None:
         """Send due decision webhooks (each delivery is claimed, so processes never share one)."""

@@ -22,7 +22,6 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from actioners.retention import RetentionPolicy
-from actioners.review import ReviewPolicy
 from banks.egress import EgressPolicy, parse_allowed_peers, parse_target
 from core.errors import EgressRefused, SettingsError
 from core.typed import StrictModel, describe
@@ -467,16 +466,6 @@ class Settings(StrictModel):
             unletterbox=self.unletterbox,
             dihedral=self.pdq_dihedral,
             video_seconds_per_hash=self.video_seconds_per_hash,
-        )
-
-    @property
-    def review_policy(self) -> ReviewPolicy:
-        return ReviewPolicy(
-            undo_seconds=self.undo_seconds,
-            two_person_rule=self.two_person_rule,
-            lease_seconds=self.review_lease_seconds,
-            webhook_url=self.webhook_url,
-            keep_rejected_media=self.keep_rejected_media,
         )
 
     @property

@@ -13,15 +13,19 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
-from actioners import reporting
-from actioners.models import Report, Reporter
+from actioners import cases, reporter_admin, reporting, review
+from actioners.models import Case, Report, Reporter
 from actioners.reporters import ispws
+from actioners.review import ReviewPolicy
+from banks.taxonomy import Taxonomy
 from core.names import ReportState
-from tests.conftest import fixture_bytes
+from hma.secrets import SecretBox
+from tests.conftest import fixture_bytes, loopback_egress
 from tests.ispws_server import FakeCyberTip, Injected
-from tests.test_reporters import client
-from tests.test_review import make_case
+from tests.test_reporters import CONFIG, client
+from tests.test_review import hit, make_case
 
 PHOTO = "aaa-orig.jpg"
 
@@ -187,3 +191,73 @@ def test_a_process_killed_mid_upload_resumes_without_a_second_report(database, n
     assert report.retracted_ids == [first]
     assert finished_at_ncmec(ncmec) == [report.remote_id]
     assert [r.state for r in ncmec.reports.values()].count("finished") == 1
+
+
+# Which confirmations are reported, by the job ---------------------------------------------
+
+TAXONOMY = Taxonomy.load()
+#: Decisions act at once; confirmations tagged with the taxonomy's reportable tags are
+#: reported.
+AT_ONCE = ReviewPolicy(undo_seconds=0, two_person_rule=False, reportable=TAXONOMY.reportable)
+LATER = ReviewPolicy(undo_seconds=60, two_person_rule=False, reportable=TAXONOMY.reportable)
+
+
+def configured(database, fake: FakeCyberTip) -> SecretBox:
+    box = SecretBox("test-reporting")
+    with database.session() as session:
+        reporter_admin.add_reporter(
+            session,
+            box.encrypt,
+            loopback_egress().policy,
+            "user:admin",
+            "tipline",
+            "cybertip",
+            credentials=fake.credentials,
+            url=fake.url,
+            config=CONFIG,
+        )
+    return box
+
+
+def decided(database, ref: str, verdict: str, tags: list[str], policy=AT_ONCE) -> int:
+    md5 = hashlib.md5(ref.encode()).hexdigest()
+    metadata = {"user_id": f"user-of-{ref}", "user_ip": "192.0.2.9"}
+    with database.session() as session:
+        case = cases.record_matches(
+            session, ref, [hit(signal_type="md5", distance=0)], metadata, taxonomy=TAXONOMY
+        )
+        case.matches[0].query_signal = md5
+        review.decide(session, case, verdict, "user:alice", policy, TAXONOMY, classification=tags)
+        return case.id
+
+
+def test_only_a_reportable_confirmation_in_effect_is_reported(database, ncmec):
+    box = configured(database, ncmec)
+    confirmed = decided(database, "confirmed", "confirm", ["csam", "a1"], AT_ONCE)
+    decided(database, "rejected", "reject", [], AT_ONCE)
+    decided(database, "other-harm", "confirm", ["trafficking"], AT_ONCE)
+    waiting = decided(database, "waiting", "confirm", ["csam"], LATER)
+    undone = decided(database, "undone", "confirm", ["csam"], LATER)
+    with database.session() as session:
+        review.undo(session, cases.get_case(session, undone), "user:alice", LATER)
+    done = reporting.file_due(database.sessions, box.decrypt, loopback_egress())
+    assert (done.finished, done.retrying, done.failed) == (1, 0, 0)
+    with database.session() as session:
+        reports = session.scalars(select(Report)).all()
+        assert [(r.case_id, r.state) for r in reports] == [(confirmed, "finished")]
+        assert session.get_one(Case, waiting).status == "pending"
+    [remote] = finished_at_ncmec(ncmec)
+    document = ncmec.reports[remote].document
+    assert document.findtext("incidentSummary/incidentType") == ispws.CHILD_PORNOGRAPHY
+    assert document.findtext("personOrUserReported/espIdentifier") == "user-of-confirmed"
+    assert document.findtext("personOrUserReported/ipCaptureEvent/ipAddress") == "192.0.2.9"
+    info = document.findtext("additionalInfo")
+    assert "Content id: confirmed" in info and "Industry classification: A1" in info
+    assert f"MD5 of the upload: {hashlib.md5(b'confirmed').hexdigest()}" in info
+    # The job again: nothing more is filed, and a second run of the trigger adds nothing.
+    assert not reporting.file_due(database.sessions, box.decrypt, loopback_egress())
+    with database.session() as session:
+        case = session.get_one(Case, confirmed)
+        record = review.latest_decision(case)
+        assert reporting.queue_reports(session, case, record, TAXONOMY.reportable) == 0
+    assert len(ncmec.reports) == 1

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from actioners.review import ReviewPolicy
 from actioners.scan import Scanner
 from banks.egress import Egress
 from banks.taxonomy import Taxonomy
@@ -21,7 +22,7 @@ from core.errors import (
     SchemaOutdated,
     SettingsError,
 )
-from hma.assembly import build_egress, build_scanner, load_taxonomy
+from hma.assembly import build_egress, build_scanner, load_taxonomy, review_policy
 from hma.db import Database, ensure_schema, open_database
 from hma.exchanges import Exchanges
 from hma.private_files import private_folder
@@ -59,6 +60,10 @@ class Runtime:
     @cached_property
     def taxonomy(self) -> Taxonomy:
         return load_taxonomy(self.settings)
+
+    @cached_property
+    def review(self) -> ReviewPolicy:
+        return review_policy(self.settings, self.taxonomy)
 
     @cached_property
     def exchanges(self) -> Exchanges:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from actioners import retention, review
+from actioners.reporting import file_due
 from database import audit
 from hma.audit_anchor import AuditAnchor
 from hma.cli.base import Runtime, main, with_runtime
@@ -27,17 +28,19 @@ def review_finalise(runtime: Runtime) -> None:
     """Make decisions whose undo window has passed take effect (what `hma serve` does
     every few seconds; for deployments that run without its scheduler)."""
     with runtime.database.session() as session:
-        done = review.finalise_due(session, runtime.settings.review_policy)
+        done = review.finalise_due(session, runtime.review)
     click.echo(f"{done} decision(s) took effect", err=True)
 
 
 @review_group.command("deliver")
 @with_runtime
 def review_deliver(runtime: Runtime) -> None:
-    """Send due webhooks and exchange feedback (what `hma serve` does in the background;
-    for deployments that run without its scheduler, after `hma review finalise`)."""
+    """Send due webhooks, exchange feedback and reports (what `hma serve` does in the
+    background; for deployments that run without its scheduler, after `hma review finalise`)."""
     webhooks = send_webhooks(runtime.settings, runtime.database, runtime.egress)
     click.echo(f"webhooks: {webhooks or 'no webhook_url configured'}", err=True)
+    reports = file_due(runtime.database.sessions, runtime.box.decrypt, runtime.egress)
+    click.echo(f"reports: {reports if reports else 'none due'}", err=True)
     feedback = runtime.exchanges.send_feedback()
     click.echo(f"feedback: {feedback or 'another process is sending it'}", err=True)
 

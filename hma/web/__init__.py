@@ -13,7 +13,7 @@ from accounts.tokens import TokenCache
 from banks import changelog
 from banks.fetch import MediaFetcher
 from banks.lookup import BankIndexes
-from hma.assembly import build_egress, build_scanner, load_taxonomy
+from hma.assembly import build_egress, build_scanner, load_taxonomy, review_policy
 from hma.audit_anchor import AuditAnchor
 from hma.db import Database, ensure_schema
 from hma.exchanges import Exchanges
@@ -70,8 +70,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         timeout=settings.fetch_timeout_seconds,
         concurrency=settings.fetch_concurrency,
     )
+    review = review_policy(settings, taxonomy)
     app.extensions[EXTENSION] = Services(
-        settings, database, scanner, taxonomy, egress, exchanges, tokens, fetcher
+        settings, database, scanner, taxonomy, review, egress, exchanges, tokens, fetcher
     )
     app.teardown_appcontext(close_session)
     register_error_handlers(app)

@@ -8,6 +8,7 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from accounts.tokens import TokenCache
+from actioners.review import ReviewPolicy
 from actioners.scan import Scanner
 from banks.egress import Egress
 from banks.fetch import MediaFetcher
@@ -26,6 +27,7 @@ class Services:
     database: Database
     scanner: Scanner
     taxonomy: Taxonomy
+    review: ReviewPolicy
     #: The process's one outbound HTTP client (see hma.assembly.build_egress).
     egress: Egress
     exchanges: Exchanges

@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_reports_case_id_cases'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['reporter_id'], ['reporters.id'], name=op.f('fk_reports_reporter_id_reporters'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports')),
+    sa.UniqueConstraint('case_id', 'reporter_id', name=op.f('uq_reports_case_id_reporter_id')),
     sqlite_autoincrement=True
     )
     op.create_index('ix_reports_state_next_attempt_at', 'reports', ['state', 'next_attempt_at'], unique=False)

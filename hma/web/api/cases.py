@@ -156,7 +156,7 @@ def decide_case(case_id: int, body: schemas.DecisionIn) -> schemas.CaseDetail:
         cases.get_case(session, case_id, case_queues()),
         decision=body.decision,
         reviewer=actor(),
-        policy=found.settings.review_policy,
+        policy=found.review,
         taxonomy=found.taxonomy,
         note=body.note or "",
         classification=body.classification,
@@ -178,7 +178,7 @@ def take_next_case() -> Any:
     """Claim the most urgent case waiting for the caller, as the console's "next" does;
     204 when none waits."""
     session = db_session()
-    case = review.take_next(session, actor(), case_queues(), services().settings.review_policy)
+    case = review.take_next(session, actor(), case_queues(), services().review)
     if case is None:
         return Response(status=204)
     return _done(case.id)
@@ -200,7 +200,7 @@ def _step(summary: str, role: str = Role.REVIEWER, **declared: Any) -> Callable[
 @_step("Claim the case, or renew the lease on it")
 def claim_case(case_id: int) -> schemas.CaseDetail:
     session = db_session()
-    policy = services().settings.review_policy
+    policy = services().review
     review.claim(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
     return _done(case_id)
 
@@ -219,7 +219,7 @@ def release_case(case_id: int) -> schemas.CaseDetail:
 @_step("Hand the case to a named reviewer", role=Role.ADMIN, body=schemas.Reassignment)
 def reassign_case(case_id: int, body: schemas.Reassignment) -> schemas.CaseDetail:
     session = db_session()
-    policy = services().settings.review_policy
+    policy = services().review
     case = cases.get_case(session, case_id, case_queues())
     review.reassign(session, case, body.to, actor(), policy)
     return _done(case_id)
@@ -229,7 +229,7 @@ def reassign_case(case_id: int, body: schemas.Reassignment) -> schemas.CaseDetai
 @_step("Agree, as the second reviewer, with a decision awaiting one")
 def approve_case(case_id: int) -> schemas.CaseDetail:
     session = db_session()
-    policy = services().settings.review_policy
+    policy = services().review
     review.approve(session, cases.get_case(session, case_id, case_queues()), actor(), policy)
     return _done(case_id)
 
@@ -238,7 +238,7 @@ def approve_case(case_id: int) -> schemas.CaseDetail:
 @_step("Take back a decision that has not taken effect (undo window)")
 def undo_decision(case_id: int) -> schemas.CaseDetail:
     session = db_session()
-    policy = services().settings.review_policy
+    policy = services().review
     review.undo(
         session, cases.get_case(session, case_id, case_queues()), actor(), policy, admin=is_admin()
     )

@@ -240,7 +240,7 @@ def queue() -> str:
 def next_case() -> Any:
     """Claim the most urgent case nobody holds, and open it."""
     db = db_session()
-    case = review.take_next(db, reviewer(), my_queues(), services().settings.review_policy)
+    case = review.take_next(db, reviewer(), my_queues(), services().review)
     if case is not None:
         db.commit()
         return redirect(url_for("console.case_page", case_id=case.id))
@@ -377,7 +377,7 @@ def _step(case_id: int, act: Callable[[Any, Case], Any], done: str) -> Any:
 @console.post("/cases/<id:case_id>/claim")
 @signed_in(*REVIEW_ROLES)
 def claim(case_id: int) -> Any:
-    policy = services().settings.review_policy
+    policy = services().review
     return _step(case_id, lambda db, c: review.claim(db, c, reviewer(), policy), "Case claimed.")
 
 
@@ -391,7 +391,7 @@ def renew(case_id: int) -> tuple[str, int]:
             db,
             cases.get_case(db, case_id, my_queues()),
             reviewer(),
-            services().settings.review_policy,
+            services().review,
         )
     except DomainError:
         db.rollback()
@@ -423,7 +423,7 @@ def decide(case_id: int) -> Any:
             case,
             form.get("decision", ""),
             reviewer(),
-            found.settings.review_policy,
+            found.review,
             found.taxonomy,
             note=form.get("note", ""),
             classification=form.getlist("classification")
@@ -439,7 +439,7 @@ def decide(case_id: int) -> Any:
 @console.post("/cases/<id:case_id>/approve")
 @signed_in(*REVIEW_ROLES)
 def approve(case_id: int) -> Any:
-    policy = services().settings.review_policy
+    policy = services().review
     return _step(
         case_id, lambda db, c: review.approve(db, c, reviewer(), policy), "Decision approved."
     )
@@ -448,7 +448,7 @@ def approve(case_id: int) -> Any:
 @console.post("/cases/<id:case_id>/undo")
 @signed_in(*REVIEW_ROLES)
 def undo(case_id: int) -> Any:
-    policy = services().settings.review_policy
+    policy = services().review
     admin = g.user.role == Role.ADMIN
     return _step(
         case_id,
