@@ -9,15 +9,18 @@ deliberately reveals it. Videos keep their first decodable frame.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actioners.models import Case, CaseMedia
+from actioners.models import Case, CaseMedia, CaseOriginal
 
 #: Longest side of the preview; small enough that detail is not legible.
 PREVIEW_SIDE = 320
@@ -44,6 +47,23 @@ def keep_reduced_copy(session: Session, case: Case, data: bytes, max_side: int) 
     )
     session.flush()
     return True
+
+
+def keep_original(
+    session: Session, case: Case, data: bytes, seal: Callable[[bytes], bytes]
+) -> None:
+    """Keep the upload itself with the case (once), sealed, for its report."""
+    if session.scalar(select(CaseOriginal.id).where(CaseOriginal.case_id == case.id)):
+        return
+    session.add(
+        CaseOriginal(
+            case_id=case.id,
+            sealed=seal(data),
+            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+    )
+    session.flush()
 
 
 def _decode(data: bytes) -> Image.Image | None:

@@ -280,3 +280,23 @@ class Report(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseOriginal(Base):
+    """The upload itself, encrypted with the deployment's key, kept only to be reported.
+
+    Kept from the scan (with the `report_originals` setting) until the case's
+    reports are finished, its rejection takes effect, or retention deletes the
+    case's media, whichever comes first.
+    """
+
+    __tablename__ = "case_originals"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    #: The upload's bytes, sealed (Fernet: AES-128-CBC plus HMAC-SHA256).
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    md5: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

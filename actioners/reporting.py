@@ -23,6 +23,7 @@ wherever. A failed call is recorded and retried later with backoff; after
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -30,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from actioners.models import Case, CaseDecision, Report, Reporter
+from actioners.models import Case, CaseDecision, CaseOriginal, Report, Reporter
 from actioners.reporter_admin import Unseal, adapter_for
 from actioners.reporters.ispws import (
     CHILD_PORNOGRAPHY,
@@ -41,6 +42,7 @@ from actioners.reporters.ispws import (
     ReportedUser,
     ReportingCompany,
 )
+from actioners.retention import delete_original
 from banks.egress import Egress
 from core.backoff import Backoff
 from core.errors import ReportingFailed
@@ -181,7 +183,19 @@ def _record(session: Session, report: Report, call: str, outcome: Any) -> None:
         report.state, report.finished_at, report.last_error = ReportState.FINISHED, utcnow(), None
         details = {"reporter_id": report.reporter_id, "remote_id": report.remote_id}
         audit.record(session, "hma", audit.REPORT_FINISH, f"case:{report.case_id}", details)
+        _forget_original_once_reported(session, report)
     report.files, report.step = files, None
+
+
+def _forget_original_once_reported(session: Session, report: Report) -> None:
+    """The kept upload goes once every report of its case is finished."""
+    unsettled = select(Report.id).where(
+        Report.case_id == report.case_id,
+        Report.id != report.id,
+        Report.state.in_((ReportState.QUEUED, ReportState.SUBMITTING)),
+    )
+    if session.scalar(unsettled.limit(1)) is None and report.case_id is not None:
+        delete_original(session, report.case_id)
 
 
 def _failed(report: Report, exc: ReportingFailed) -> str:
@@ -231,9 +245,15 @@ def queue_reports(
     return queued
 
 
-def filing_for(session: Session, report: Report, company: ReportingCompany) -> Filing:
+def filing_for(
+    session: Session,
+    report: Report,
+    company: ReportingCompany,
+    unseal_original: Callable[[bytes], bytes],
+) -> Filing:
     """What the report of a case says: the confirmation's classification and note, the
-    upload's time and the platform's metadata about its user, the upload's hashes."""
+    upload's time and the platform's metadata about its user, the upload's hashes, and
+    the upload itself where it was kept (`report_originals`)."""
     case = session.get_one(Case, report.case_id)
     decision = session.scalars(
         select(CaseDecision)
@@ -273,7 +293,21 @@ def filing_for(session: Session, report: Report, company: ReportingCompany) -> F
         user=user if any((user.esp_identifier, user.screen_name, user.emails)) else None,
         additional_info="\n".join(line for line in lines if line),
     )
-    return Filing(incident)
+    original = session.scalar(select(CaseOriginal).where(CaseOriginal.case_id == case.id))
+    if original is None:
+        return Filing(incident)
+    name = str(metadata.get("file_name") or case.content_ref)
+    described = FileDescription(
+        original_file_name=name,
+        industry_classification=industry,
+        original_hashes=(("MD5", original.md5), ("SHA256", original.sha256)),
+        upload_event=(
+            IpEvent(str(metadata["user_ip"]), "Upload", case.created_at)
+            if metadata.get("user_ip")
+            else None
+        ),
+    )
+    return Filing(incident, (ReportFile(name, unseal_original(original.sealed), described),))
 
 
 def due_reports(session: Session, now: datetime | None = None) -> list[int]:
@@ -301,7 +335,12 @@ class FilingReport:
         return bool(self.finished or self.retrying or self.failed)
 
 
-def file_due(sessions: sessionmaker[Session], unseal: Unseal, egress: Egress) -> FilingReport:
+def file_due(
+    sessions: sessionmaker[Session],
+    unseal: Unseal,
+    unseal_original: Callable[[bytes], bytes],
+    egress: Egress,
+) -> FilingReport:
     """Take the steps of every due report, one report after another."""
     with sessions() as session:
         due = due_reports(session)
@@ -313,7 +352,7 @@ def file_due(sessions: sessionmaker[Session], unseal: Unseal, egress: Egress) ->
             if not isinstance(service, FilingService):
                 log.error("report %d: its reporter's type files no reports", report_id)
                 continue
-            filing = filing_for(session, report, service.company())
+            filing = filing_for(session, report, service.company(), unseal_original)
         state = advance(sessions, report_id, service, filing)
         if state == ReportState.FINISHED:
             outcome.finished += 1

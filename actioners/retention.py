@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from actioners.models import Case, CaseMedia, CaseText, Exposure, WebhookDelivery
+from actioners.models import Case, CaseMedia, CaseOriginal, CaseText, Exposure, WebhookDelivery
 from banks.models import ExchangeFeedback
 from core.names import CaseStatus, Verdict
 from database import audit, utcnow
@@ -82,12 +82,19 @@ def run(session: Session, policy: RetentionPolicy, now: datetime | None = None) 
     return report
 
 
-#: What a case keeps of the upload for its reviewers: the reduced copy, the post's text.
-KEPT_FOR_REVIEW = (CaseMedia, CaseText)
+#: What a case keeps of the upload: the reduced copy and the post's text for its
+#: reviewers, the original (sealed) for its report.
+KEPT_FOR_REVIEW = (CaseMedia, CaseText, CaseOriginal)
 #: Set in `Session.info` by a transaction that deleted kept copies: once it commits,
 #: the application makes the database give up the pages that held them (SQLite's
 #: write-ahead log keeps them until a checkpoint).
 MEDIA_DELETED = "hma.media_deleted"
+
+
+def delete_original(session: Session, case_id: int) -> None:
+    """The upload kept to be reported, at once (its case rejected, or reported)."""
+    session.execute(delete(CaseOriginal).where(CaseOriginal.case_id == case_id))
+    session.info[MEDIA_DELETED] = True
 
 
 def delete_case_media(session: Session, case_id: int) -> None:

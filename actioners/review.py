@@ -444,9 +444,12 @@ def _take_effect(session: Session, case: Case, record: CaseDecision, policy: Rev
     )
     if record.decision == Verdict.CONFIRM or record.reason in FALSE_POSITIVE_REASONS:
         queue_exchange_feedback(session, case, record.decision, 0)
-    if record.decision == Verdict.REJECT and not policy.keep_rejected_media:
-        # Not abuse after all: the copy of someone's upload has no reason to stay.
-        retention.delete_case_media(session, case.id)
+    if record.decision == Verdict.REJECT:
+        # Not abuse after all: the upload kept to be reported has no reason to stay,
+        # nor (unless the deployment keeps it) the reviewers' copy.
+        retention.delete_original(session, case.id)
+        if not policy.keep_rejected_media:
+            retention.delete_case_media(session, case.id)
     if policy.webhook_url:
         webhooks.queue_webhook(session, case, record, policy.webhook_url)
     reporting.queue_reports(session, case, record, policy.reportable)

@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from actioners import cases
-from actioners.media import keep_reduced_copy
+from actioners.media import keep_original, keep_reduced_copy
 from actioners.models import CaseText
 from banks import validation
 from banks.lookup import BankIndexes, BankMatch
@@ -59,12 +59,15 @@ class Scanner:
         taxonomy: Taxonomy,
         hashing: HashingConfig,
         review_media_pixels: int,
+        seal_original: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.registry = registry
         self.indexes = indexes
         self.taxonomy = taxonomy
         self.hashing = hashing
         self.review_media_pixels = review_media_pixels
+        #: Seals an upload kept to be reported; None: uploads are not kept.
+        self.seal_original = seal_original
         self._hash: HashFunction = self._hash_here
 
     def hash_with(self, function: HashFunction) -> None:
@@ -132,6 +135,8 @@ class Scanner:
         )
         if case is not None and media is not None:
             keep_reduced_copy(session, case, media, self.review_media_pixels)
+            if self.seal_original is not None:
+                keep_original(session, case, media, self.seal_original)
         if case is not None and text and case.text is None:
             case.text = CaseText(text=text)
         result.case_id = case.id if case is not None else None

@@ -18,6 +18,7 @@ from hashers import Registry, default_registry
 from hashers.account_keys import AccountKeys
 from hashers.signals import PDQ
 from hashers.vpdq import VPDQ
+from hma.secrets import secret_box
 from hma.settings import Settings
 
 
@@ -85,4 +86,5 @@ def build_scanner(
         taxonomy or load_taxonomy(settings),
         settings.hashing,
         settings.review_media_pixels,
+        secret_box(settings).encrypt_bytes if settings.report_originals else None,
     )

@@ -185,7 +185,8 @@ class Scheduler:
 
     def reports(self) -> None:
         """File due reports (one jobs process runs this, under the jobs lease)."""
-        done = file_due(self.database.sessions, self.exchanges.box.decrypt, self.egress)
+        box = self.exchanges.box
+        done = file_due(self.database.sessions, box.decrypt, box.decrypt_bytes, self.egress)
         if done:
             log.info("reports: %s", done)
 

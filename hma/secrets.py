@@ -36,6 +36,18 @@ class SecretBox:
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """`data` sealed: what the database keeps of an upload kept to be reported."""
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            raise CredentialsUnreadable(
+                "a kept upload cannot be decrypted: the secret key has changed"
+            ) from None
+
     def decrypt(self, token: str) -> str:
         try:
             return self._fernet.decrypt(token.encode()).decode()

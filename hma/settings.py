@@ -239,6 +239,15 @@ class Settings(StrictModel):
         ge=0,
         description="Longest side of the reduced copy a case keeps for previews (0: keep nothing).",
     )
+    report_originals: bool = Field(
+        False,
+        description=(
+            "Keep each matched upload itself, encrypted with the secret key, until its"
+            " reports are finished, its rejection takes effect or retention deletes its"
+            " media, and upload it with its report ([reporting.md](reporting.md)); off:"
+            " reports carry the upload's hashes only."
+        ),
+    )
     keep_rejected_media: bool = Field(
         False,
         description=(

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from actioners import cases, reporter_admin, reporting, review
-from actioners.models import Case, Report, Reporter
+from actioners import cases, media, reporter_admin, reporting, review
+from actioners.models import Case, CaseOriginal, Report, Reporter
 from actioners.reporters import ispws
 from actioners.review import ReviewPolicy
+from banks import store
 from banks.taxonomy import Taxonomy
 from core.names import ReportState
+from hashers import Signal
 from hma.secrets import SecretBox
 from tests.conftest import fixture_bytes, loopback_egress
 from tests.ispws_server import FakeCyberTip, Injected
@@ -202,8 +204,11 @@ AT_ONCE = ReviewPolicy(undo_seconds=0, two_person_rule=False, reportable=TAXONOM
 LATER = ReviewPolicy(undo_seconds=60, two_person_rule=False, reportable=TAXONOMY.reportable)
 
 
+original_box = SecretBox("test-reporting")
+
+
 def configured(database, fake: FakeCyberTip) -> SecretBox:
-    box = SecretBox("test-reporting")
+    box = original_box
     with database.session() as session:
         reporter_admin.add_reporter(
             session,
@@ -219,14 +224,22 @@ def configured(database, fake: FakeCyberTip) -> SecretBox:
     return box
 
 
-def decided(database, ref: str, verdict: str, tags: list[str], policy=AT_ONCE) -> int:
+def file_due(database, box: SecretBox) -> reporting.FilingReport:
+    return reporting.file_due(database.sessions, box.decrypt, box.decrypt_bytes, loopback_egress())
+
+
+def decided(
+    database, ref: str, verdict: str, tags: list[str], policy=AT_ONCE, original=None
+) -> int:
     md5 = hashlib.md5(ref.encode()).hexdigest()
-    metadata = {"user_id": f"user-of-{ref}", "user_ip": "192.0.2.9"}
+    metadata = {"user_id": f"user-of-{ref}", "user_ip": "192.0.2.9", "file_name": "up.jpg"}
     with database.session() as session:
         case = cases.record_matches(
             session, ref, [hit(signal_type="md5", distance=0)], metadata, taxonomy=TAXONOMY
         )
         case.matches[0].query_signal = md5
+        if original is not None:
+            media.keep_original(session, case, original, original_box.encrypt_bytes)
         review.decide(session, case, verdict, "user:alice", policy, TAXONOMY, classification=tags)
         return case.id
 
@@ -240,7 +253,7 @@ def test_only_a_reportable_confirmation_in_effect_is_reported(database, ncmec):
     undone = decided(database, "undone", "confirm", ["csam"], LATER)
     with database.session() as session:
         review.undo(session, cases.get_case(session, undone), "user:alice", LATER)
-    done = reporting.file_due(database.sessions, box.decrypt, loopback_egress())
+    done = file_due(database, box)
     assert (done.finished, done.retrying, done.failed) == (1, 0, 0)
     with database.session() as session:
         reports = session.scalars(select(Report)).all()
@@ -255,9 +268,62 @@ def test_only_a_reportable_confirmation_in_effect_is_reported(database, ncmec):
     assert "Content id: confirmed" in info and "Industry classification: A1" in info
     assert f"MD5 of the upload: {hashlib.md5(b'confirmed').hexdigest()}" in info
     # The job again: nothing more is filed, and a second run of the trigger adds nothing.
-    assert not reporting.file_due(database.sessions, box.decrypt, loopback_egress())
+    assert not reporting.file_due(
+        database.sessions, box.decrypt, box.decrypt_bytes, loopback_egress()
+    )
     with database.session() as session:
         case = session.get_one(Case, confirmed)
         record = review.latest_decision(case)
         assert reporting.queue_reports(session, case, record, TAXONOMY.reportable) == 0
     assert len(ncmec.reports) == 1
+
+
+def test_with_report_originals_the_upload_itself_is_reported_then_forgotten(database, ncmec):
+    box = configured(database, ncmec)
+    photo = fixture_bytes(PHOTO)
+    confirmed = decided(database, "kept", "confirm", ["csam", "b2"], AT_ONCE, original=photo)
+    rejected = decided(database, "wrong", "reject", [], AT_ONCE, original=b"not abuse")
+    with database.session() as session:
+        kept = {o.case_id for o in session.scalars(select(CaseOriginal))}
+    assert kept == {confirmed}  # the rejection took its original with it
+    assert photo not in stored_original_bytes(database)  # sealed at rest
+    done = file_due(database, box)
+    assert done.finished == 1
+    [remote] = finished_at_ncmec(ncmec)
+    held = ncmec.reports[remote]
+    [(file_id, data)] = held.files.items()
+    assert data == photo
+    details = held.details[file_id]
+    assert details.findtext("originalFileName") == "up.jpg"
+    assert details.findtext("industryClassification") == "B2"
+    hashes = {h.get("hashType"): h.text for h in details.findall("originalFileHash")}
+    assert hashes == {
+        "MD5": hashlib.md5(photo).hexdigest(),
+        "SHA256": hashlib.sha256(photo).hexdigest(),
+    }
+    assert details.findtext("ipCaptureEvent/eventName") == "Upload"
+    with database.session() as session:
+        assert session.scalars(select(CaseOriginal)).all() == []
+        assert session.get_one(Case, rejected).status == "closed"
+
+
+def stored_original_bytes(database) -> bytes:
+    with database.session() as session:
+        return b"".join(o.sealed for o in session.scalars(select(CaseOriginal)))
+
+
+def test_a_scanner_keeps_originals_only_when_told_to(database, settings):
+    from hma.assembly import build_scanner
+
+    photo = fixture_bytes(PHOTO)
+    with database.session() as session:
+        bank = store.create_bank(session, "known")
+        store.add_content(session, bank, [Signal("md5", hashlib.md5(photo).hexdigest())])
+    for keep, ref in ((False, "plain"), (True, "kept")):
+        scanner = build_scanner(settings.replace(report_originals=keep))
+        with database.session() as session:
+            result = scanner.scan(session, scanner.hash(photo), ref, media=photo)
+            assert result.case_id is not None
+    with database.session() as session:
+        rows = session.execute(select(Case.content_ref, CaseOriginal.md5).join(CaseOriginal))
+        assert [tuple(row) for row in rows] == [("kept", hashlib.md5(photo).hexdigest())]

@@ -39,7 +39,8 @@ def review_deliver(runtime: Runtime) -> None:
     background; for deployments that run without its scheduler, after `hma review finalise`)."""
     webhooks = send_webhooks(runtime.settings, runtime.database, runtime.egress)
     click.echo(f"webhooks: {webhooks or 'no webhook_url configured'}", err=True)
-    reports = file_due(runtime.database.sessions, runtime.box.decrypt, runtime.egress)
+    box = runtime.box
+    reports = file_due(runtime.database.sessions, box.decrypt, box.decrypt_bytes, runtime.egress)
     click.echo(f"reports: {reports if reports else 'none due'}", err=True)
     feedback = runtime.exchanges.send_feedback()
     click.echo(f"feedback: {feedback or 'another process is sending it'}", err=True)
