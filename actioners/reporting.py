@@ -45,7 +45,7 @@ from actioners.reporters.ispws import (
 from actioners.retention import delete_original
 from banks.egress import Egress
 from core.backoff import Backoff
-from core.errors import ReportingFailed
+from core.errors import Conflict, InvalidInput, NotFound, ReportingFailed
 from core.names import DecisionState, ReportState, Verdict
 from database import audit, utcnow
 
@@ -348,9 +348,10 @@ def file_due(
     for report_id in due:
         with sessions() as session:
             report = session.get_one(Report, report_id)
-            service = adapter_for(session.get_one(Reporter, report.reporter_id), unseal, egress)
-            if not isinstance(service, FilingService):
-                log.error("report %d: its reporter's type files no reports", report_id)
+            try:
+                service = service_for(session, report, unseal, egress)
+            except Conflict as exc:
+                log.error("report %d: %s", report_id, exc.message)
                 continue
             filing = filing_for(session, report, service.company(), unseal_original)
         state = advance(sessions, report_id, service, filing)
@@ -361,3 +362,90 @@ def file_due(
         else:
             outcome.retrying += 1
     return outcome
+
+
+# Seeing and steering reports --------------------------------------------------------------
+
+
+def list_reports(
+    session: Session, *, case_id: int | None = None, state: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Reports, newest first, as people see them (never a credential or a file)."""
+    if state is not None and state not in tuple(ReportState):
+        raise InvalidInput(
+            f"status must be one of {', '.join(ReportState)}", code="invalid_report_status"
+        )
+    query = (
+        select(Report, Reporter.name)
+        .join(Reporter, Reporter.id == Report.reporter_id)
+        .order_by(Report.id.desc())
+        .limit(limit)
+    )
+    if case_id is not None:
+        query = query.where(Report.case_id == case_id)
+    if state is not None:
+        query = query.where(Report.state == state)
+    return [report_json(report, name) for report, name in session.execute(query)]
+
+
+def describe(session: Session, report: Report) -> dict[str, Any]:
+    return report_json(report, session.get_one(Reporter, report.reporter_id).name)
+
+
+def report_json(report: Report, reporter: str) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "case_id": report.case_id,
+        "reporter": reporter,
+        "status": report.state,
+        "remote_id": report.remote_id,
+        "files": len([f for f in report.files if f.get("file_id")]),
+        "error": report.last_error,
+        "created_at": report.created_at.isoformat(),
+        "finished_at": report.finished_at.isoformat() if report.finished_at else None,
+    }
+
+
+def retry(session: Session, actor: str, report_id: int) -> Report:
+    """Give a failed report its attempts again, from now."""
+    report = get_report(session, report_id)
+    if report.state != ReportState.FAILED:
+        raise Conflict(
+            f"report {report_id} is {report.state}, not failed", code="report_not_failed"
+        )
+    report.state, report.attempts, report.next_attempt_at = ReportState.QUEUED, 0, utcnow()
+    audit.record(session, actor, audit.REPORT_RETRY, f"report:{report_id}")
+    return report
+
+
+def retract(session: Session, actor: str, report_id: int, service: FilingService) -> Report:
+    """Cancel a report that is not finished, at the service too if it holds it open."""
+    report = get_report(session, report_id)
+    if report.state in (ReportState.FINISHED, ReportState.RETRACTED):
+        raise Conflict(
+            f"report {report_id} is {report.state}: there is nothing to retract",
+            code="report_settled",
+        )
+    if report.remote_id is not None:
+        remote = report.remote_id
+        _unless(lambda: service.retract(remote), ALREADY_RETRACTED, NO_SUCH_REPORT)
+        report.retracted_ids = [*report.retracted_ids, remote]
+        report.remote_id = None
+    report.state, report.step = ReportState.RETRACTED, None
+    audit.record(session, actor, audit.REPORT_RETRACT, f"report:{report_id}")
+    return report
+
+
+def service_for(session: Session, report: Report, unseal: Unseal, egress: Egress) -> FilingService:
+    """The report's reporter, speaking for it."""
+    service = adapter_for(session.get_one(Reporter, report.reporter_id), unseal, egress)
+    if not isinstance(service, FilingService):
+        raise Conflict("this reporter's type files no reports", code="reporter_files_nothing")
+    return service
+
+
+def get_report(session: Session, report_id: int) -> Report:
+    report = session.get(Report, report_id)
+    if report is None:
+        raise NotFound(f"no report {report_id}", code="report_not_found")
+    return report

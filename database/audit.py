@@ -108,6 +108,8 @@ REPORTER_ADD = "reporter.add"
 REPORTER_REMOVE = "reporter.remove"
 REPORT_QUEUE = "report.queue"
 REPORT_FINISH = "report.finish"
+REPORT_RETRY = "report.retry"
+REPORT_RETRACT = "report.retract"
 TOKEN_CREATE = "token.create"
 TOKEN_REVOKE = "token.revoke"
 
@@ -141,6 +143,8 @@ ACTIONS = (
     REPORTER_REMOVE,
     REPORT_QUEUE,
     REPORT_FINISH,
+    REPORT_RETRY,
+    REPORT_RETRACT,
     TOKEN_CREATE,
     TOKEN_REVOKE,
 )

@@ -116,6 +116,9 @@ def test_every_route_answers_as_described(settings, database, http_server):
     expect(api.get("/reporters"))
     expect(api.get("/reporters/tipline"))
     assert expect(api.post("/reporters/tipline/check"))["ok"] is False
+    expect(api.get("/reports?status=failed"))
+    expect(api.post("/reports/999999/retry"), 404)
+    expect(api.post("/reports/999999/retract"), 404)
     expect(api.delete("/reporters/tipline"), 204)
 
     # The published bank, read with an exchange token.

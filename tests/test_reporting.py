@@ -24,7 +24,7 @@ from banks.taxonomy import Taxonomy
 from core.names import ReportState
 from hashers import Signal
 from hma.secrets import SecretBox
-from tests.conftest import fixture_bytes, loopback_egress
+from tests.conftest import api_for, fixture_bytes, loopback_egress
 from tests.ispws_server import FakeCyberTip, Injected
 from tests.test_reporters import CONFIG, client
 from tests.test_review import hit, make_case
@@ -327,3 +327,44 @@ def test_a_scanner_keeps_originals_only_when_told_to(database, settings):
     with database.session() as session:
         rows = session.execute(select(Case.content_ref, CaseOriginal.md5).join(CaseOriginal))
         assert [tuple(row) for row in rows] == [("kept", hashlib.md5(photo).hexdigest())]
+
+
+# Seeing and steering reports over HTTP ------------------------------------------------------
+
+
+def test_reports_are_listed_retried_and_retracted_over_http(settings, database, ncmec):
+    api = api_for(settings.replace(egress_allow=f"127.0.0.1:{ncmec.server.server_port}"), database)
+    # A reporter configured through the API, so its credentials are sealed by the app's key.
+    body = {"name": "tipline", "type": "cybertip", "url": ncmec.url}
+    body |= {"credentials": ncmec.credentials, "settings": CONFIG}
+    assert api.post("/reporters", role="curator", json=body).status_code == 201
+    first = decided(database, "first", "confirm", ["csam"], AT_ONCE)
+    second = decided(database, "second", "confirm", ["csam"], AT_ONCE)
+    with database.session() as session:
+        by_case = {r.case_id: r.id for r in session.scalars(select(Report))}
+        stuck = session.get_one(Report, by_case[first])
+        stuck.state, stuck.last_error = ReportState.FAILED, "given up"
+    service = client(ncmec)
+    open_id = service.submit(filing(service).incident)
+    with database.session() as session:
+        session.get_one(Report, by_case[second]).remote_id = open_id
+
+    listed = api.get("/reports", role="curator").get_json()["reports"]
+    assert [(r["case_id"], r["status"]) for r in listed] == [(second, "queued"), (first, "failed")]
+    failed = api.get(f"/reports?status=failed&case_id={first}", role="curator").get_json()
+    assert [r["error"] for r in failed["reports"]] == ["given up"]
+    bad = api.get("/reports?status=lost", role="curator")
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_report_status"
+
+    assert api.post(f"/reports/{by_case[first]}/retry", role="curator").status_code == 403
+    retried = api.post(f"/reports/{by_case[first]}/retry", role="admin").get_json()
+    assert retried["status"] == "queued"
+    again = api.post(f"/reports/{by_case[first]}/retry", role="admin")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "report_not_failed"
+
+    retracted = api.post(f"/reports/{by_case[second]}/retract", role="admin").get_json()
+    assert retracted["status"] == "retracted" and retracted["remote_id"] is None
+    assert ncmec.reports[open_id].state == "retracted"
+    settled = api.post(f"/reports/{by_case[second]}/retract", role="admin")
+    assert settled.status_code == 409
+    assert api.post("/reports/999999/retry", role="admin").status_code == 404

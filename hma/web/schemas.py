@@ -416,6 +416,32 @@ class ReporterCheck(TypedDict):
     answer: str
 
 
+class ReportQuery(Query):
+    case_id: int | None = coded("invalid_case_id", default=None, ge=1)
+    status: str | None = Field(
+        default=None, description="queued, submitting, finished, failed or retracted."
+    )
+
+
+class ReportEntry(TypedDict):
+    id: int
+    case_id: int | None
+    reporter: str
+    #: queued, submitting, finished, failed or retracted.
+    status: str
+    #: The service's id of the report (NCMEC's report id), once it has one.
+    remote_id: int | None
+    #: Files the service holds for it.
+    files: int
+    error: str | None
+    created_at: str
+    finished_at: str | None
+
+
+class ReportList(TypedDict):
+    reports: list[ReportEntry]
+
+
 # Published banks ---------------------------------------------------------------------
 
 

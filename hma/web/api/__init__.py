@@ -14,4 +14,5 @@ from hma.web.api import (  # noqa: E402, F401
     meta,
     metrics,
     reporters,
+    reports,
 )
