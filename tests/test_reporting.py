@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from accounts.users import create_user
 from actioners import cases, media, reporter_admin, reporting, review
 from actioners.models import Case, CaseOriginal, Report, Reporter
 from actioners.reporters import ispws
@@ -368,3 +370,28 @@ def test_reports_are_listed_retried_and_retracted_over_http(settings, database, 
     settled = api.post(f"/reports/{by_case[second]}/retract", role="admin")
     assert settled.status_code == 409
     assert api.post("/reports/999999/retry", role="admin").status_code == 404
+
+
+def test_the_case_page_tells_the_reviewer_and_shows_the_report(settings, database, ncmec):
+    from hma.web import create_app
+    from tests.test_curator_console import Console
+    from tests.test_users import BOX, signed_in_client
+
+    app = create_app(settings.replace(secret_key="users-test"), database)
+    with database.session() as session:
+        account = create_user(session, "rosa", "reviewer", BOX)
+    console = Console(signed_in_client(app, account, "rosa"))
+    waiting = make_case(database, "waiting")
+    before = console.get(f"/console/cases/{waiting}").get_data(as_text=True)
+    assert 'id="reported-notice"' not in before  # no reporter: nothing is reported
+    configured(database, ncmec)
+    page = console.get(f"/console/cases/{waiting}").get_data(as_text=True)
+    notice = re.search(r'<p class="notice" id="reported-notice">(.*?)</p>', page, re.S)
+    assert notice and "a1" in notice.group(1) and "tipline" in notice.group(1)
+
+    reported = decided(database, "reported", "confirm", ["csam"], AT_ONCE)
+    with database.session() as session:
+        report = session.scalars(select(Report).where(Report.case_id == reported)).one()
+        report.state, report.remote_id = ReportState.FINISHED, 4564654
+    shown = console.get(f"/console/cases/{reported}").get_data(as_text=True)
+    assert "To tipline: finished, NCMEC report 4564654" in shown

@@ -35,7 +35,7 @@ from werkzeug.exceptions import HTTPException
 from accounts import sessions as console_sessions
 from accounts.models import User
 from accounts.users import ISSUER, MIN_PASSWORD, authenticate, renew_account, set_wellness
-from actioners import cases, exposure, review, webhooks
+from actioners import cases, exposure, reporter_admin, reporting, review, webhooks
 from actioners import queue as queue_rules
 from actioners.media import DEFAULT_BLUR, LEAST_BLUR, MOST_BLUR, preview
 from actioners.models import Case
@@ -267,6 +267,9 @@ def case_page(case_id: int) -> str:
         reject_reasons=review.REJECT_REASONS,
         needs_break=_needs_break(db, g.user, case.id),
         deliveries=webhooks.deliveries_for(db, case.id),
+        reports=reporting.list_reports(db, case_id=case.id),
+        reporters=[r.name for r in reporter_admin.all_reporters(db) if r.enabled],
+        review=services().review,
         me=reviewer(),
     )
 
