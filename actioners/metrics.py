@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from actioners.models import Case, CaseDecision, CaseMatch, WebhookDelivery
+from actioners.models import Case, CaseDecision, CaseMatch, Report, WebhookDelivery
 from banks.models import BankContent, BankSignal, ExchangeFeedback
 from banks.spreadsheet import safe_cell
 from core.names import (
@@ -35,6 +35,7 @@ from core.names import (
     DecisionState,
     DeliveryStatus,
     FeedbackStatus,
+    ReportState,
     Verdict,
 )
 
@@ -240,7 +241,8 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
     of each decision count those cases once per kind of signal they matched on
     (a URL, a hash by its type, an account, a keyword), as sharing programs
     report; `signals_added_by_signal_type` counts what banks took in during the
-    period; feedback and webhooks count what was sent or delivered in the period.
+    period; feedback, webhooks and reports count what was sent, delivered or
+    finished in the period.
     """
     decided = _decided(start, end)
     closed = _counts(
@@ -279,6 +281,11 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
             _within(WebhookDelivery.delivered_at, start, end),
         )
     )
+    reported = session.scalar(
+        select(func.count())
+        .select_from(Report)
+        .where(Report.state == ReportState.FINISHED, _within(Report.finished_at, start, end))
+    )
     return {
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "content_actioned": closed.get(Verdict.CONFIRM, 0),
@@ -289,6 +296,7 @@ def transparency(session: Session, start: datetime, end: datetime) -> dict[str, 
         "signals_added_by_signal_type": dict(sorted(added.items())),
         "feedback_sent_by_verdict": _with_known(feedback, FEEDBACK_VERDICTS),
         "webhooks_delivered": int(webhooks or 0),
+        "reports_finished": int(reported or 0),
     }
 
 
@@ -355,11 +363,18 @@ def status_counts(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     return _with_known(webhooks, WEBHOOK_STATUSES), _with_known(feedback, FEEDBACK_STATUSES)
 
 
+def report_counts(session: Session) -> dict[str, int]:
+    """Reports to reporting services by state, every state present."""
+    found = _counts(session, select(Report.state, func.count()).group_by(Report.state))
+    return _with_known(found, tuple(ReportState))
+
+
 def prometheus_text(
     snapshot: QueueSnapshot,
     stats_all_time: DecisionStats,
     webhooks: Mapping[str, int] | None = None,
     feedback: Mapping[str, int] | None = None,
+    reports: Mapping[str, int] | None = None,
     indexed: Mapping[str, int] | None = None,
     by_signal_type: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
@@ -417,6 +432,12 @@ def prometheus_text(
         out.family("hma_exchange_feedback", "gauge", "Feedback owed to exchanges, by status.")
         for status, count in feedback.items():
             out.sample("hma_exchange_feedback", {"status": status}, count)
+    if reports is not None:
+        out.family(
+            "hma_reports", "gauge", "Reports of confirmed cases (NCMEC's CyberTipline), by state."
+        )
+        for state, count in reports.items():
+            out.sample("hma_reports", {"state": state}, count)
     if indexed is not None:
         out.family("hma_indexed_signals", "gauge", "Signals held for matching, by signal type.")
         for signal_type, count in sorted(indexed.items()):

@@ -301,6 +301,7 @@ EXPECTED_JANUARY = {
     "signals_added_by_signal_type": {"account": 1, "url": 2},
     "feedback_sent_by_verdict": {"positive": 2, "negative": 1},
     "webhooks_delivered": 2,
+    "reports_finished": 0,
 }
 
 
@@ -342,6 +343,7 @@ def test_transparency_csv_rows():
         ["feedback_sent_by_verdict", "positive", "2"],
         ["feedback_sent_by_verdict", "negative", "1"],
         ["webhooks_delivered", "", "2"],
+        ["reports_finished", "", "0"],
     ]
 
 

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from accounts.users import create_user
-from actioners import cases, media, reporter_admin, reporting, review
+from actioners import cases, media, metrics, reporter_admin, reporting, review
 from actioners.models import Case, CaseOriginal, Report, Reporter
 from actioners.reporters import ispws
 from actioners.review import ReviewPolicy
@@ -269,6 +269,17 @@ def test_only_a_reportable_confirmation_in_effect_is_reported(database, ncmec):
     info = document.findtext("additionalInfo")
     assert "Content id: confirmed" in info and "Industry classification: A1" in info
     assert f"MD5 of the upload: {hashlib.md5(b'confirmed').hexdigest()}" in info
+    with database.session() as session:
+        assert metrics.report_counts(session) == dict.fromkeys(ReportState, 0) | {"finished": 1}
+        a_day = timedelta(days=1)
+        now = datetime.now(UTC)
+        assert metrics.transparency(session, now - a_day, now + a_day)["reports_finished"] == 1
+        exposed = metrics.prometheus_text(
+            metrics.queue_snapshot(session, now),
+            metrics.decision_stats(session),
+            reports=metrics.report_counts(session),
+        )
+    assert 'hma_reports{state="finished"} 1' in exposed
     # The job again: nothing more is filed, and a second run of the trigger adds nothing.
     assert not reporting.file_due(
         database.sessions, box.decrypt, box.decrypt_bytes, loopback_egress()

@@ -647,6 +647,8 @@ class Transparency(TypedDict):
     signals_added_by_signal_type: dict[str, int]
     feedback_sent_by_verdict: dict[str, int]
     webhooks_delivered: int
+    #: Reports of confirmed cases finished in the period (NCMEC's CyberTipline).
+    reports_finished: int
 
 
 # The service -------------------------------------------------------------------------

@@ -115,6 +115,7 @@ def prometheus_metrics() -> Response:
         review_metrics.decision_stats(session),
         webhooks,
         feedback,
+        reports=review_metrics.report_counts(session),
         indexed={name: state["size"] for name, state in indexes.items()},
         by_signal_type=review_metrics.decisions_by_signal_type(session),
     )
