@@ -112,9 +112,14 @@ def advance(
             outcome = _make(call, service, filing, remote, files)
         except ReportingFailed as exc:
             with sessions.begin() as session:
-                return _failed(session.get_one(Report, report_id), exc)
+                report = session.get_one(Report, report_id)
+                # Retracted by an admin meanwhile: it stays so, whatever this call met.
+                return report.state if report.state in SETTLED else _failed(report, exc)
         with sessions.begin() as session:
-            _record(session, session.get_one(Report, report_id), call, outcome)
+            report = session.get_one(Report, report_id)
+            if report.state in SETTLED:
+                return report.state
+            _record(session, report, call, outcome)
 
 
 def _next_call(report: Report, filing: Filing) -> str:

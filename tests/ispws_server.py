@@ -161,8 +161,10 @@ class FakeCyberTip(FakeServer):
         self.injected: dict[str, deque[Injected]] = defaultdict(deque)
         self._ids = itertools.count(4564654)
         self._file_ids = itertools.count(1)
-        #: Endpoints whose calls take effect, then hold their reply until `release()`.
+        #: Endpoints whose calls take effect, then hold their reply until `release()`;
+        #: and endpoints whose calls wait, before taking effect, until then.
         self.hold: set[str] = set()
+        self.hold_before: set[str] = set()
         self.held: list[str] = []
         self._released = threading.Event()
 
@@ -187,6 +189,9 @@ class FakeCyberTip(FakeServer):
                 _, headers, body = _response(injected.code, "Injected failure")
                 return injected.status, headers, body
             return injected.status, {}, b"<html>upstream trouble</html>"
+        if endpoint in self.hold_before:
+            self.held.append(endpoint)
+            self._released.wait(60)
         try:
             answer = self._serve(endpoint, seen)
         except Invalid as exc:

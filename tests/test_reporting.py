@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -406,3 +407,35 @@ def test_the_case_page_tells_the_reviewer_and_shows_the_report(settings, databas
         report.state, report.remote_id = ReportState.FINISHED, 4564654
     shown = console.get(f"/console/cases/{reported}").get_data(as_text=True)
     assert "To tipline: finished, NCMEC report 4564654" in shown
+
+
+def test_a_report_retracted_while_its_filing_runs_stays_retracted(database, ncmec):
+    """An admin retracts while the filing's upload is on its way: NCMEC then refuses it
+    (the report is retracted), and that failure neither queues the report again nor
+    leads to a new one."""
+    service = client(ncmec)
+    report_id = queued_report(database)
+    ncmec.hold_before = {"upload"}
+    outcome: list[str] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(
+            reporting.advance(database.sessions, report_id, service, filing(service))
+        )
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not ncmec.held and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with database.session() as session:
+            reporting.retract(session, "user:admin", report_id, service)
+    finally:
+        ncmec.hold_before.clear()
+        ncmec.release()
+        runner.join(30)
+    assert outcome == ["retracted"]
+    report = stored(database, report_id)
+    assert report.state == ReportState.RETRACTED and report.remote_id is None
+    assert [r.state for r in ncmec.reports.values()] == ["retracted"]
+    assert reporting.advance(database.sessions, report_id, service, filing(service)) == "retracted"
+    assert len(ncmec.reports) == 1
