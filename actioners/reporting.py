@@ -23,7 +23,7 @@ wherever. A failed call is recorded and retried later with backoff; after
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from actioners.models import Case, CaseDecision, CaseOriginal, Report, Reporter
 from actioners.reporter_admin import Unseal, adapter_for
 from actioners.reporters.ispws import (
-    CHILD_PORNOGRAPHY,
     INDUSTRY_CLASSES,
     FileDescription,
     Incident,
@@ -92,6 +91,8 @@ class FilingService(Protocol):
     def retract(self, report_id: int) -> None: ...
 
     def company(self) -> ReportingCompany: ...
+
+    def incident_type(self, classification: Sequence[str]) -> str: ...
 
 
 def advance(
@@ -216,14 +217,6 @@ def _failed(report: Report, exc: ReportingFailed) -> str:
 
 # Which cases are reported, and what their reports say ------------------------------------
 
-#: The incident type of a classification, by the first of these tags it holds (a
-#: case with none of them: child pornography, the schema's first type).
-INCIDENT_BY_TAG = (
-    ("trafficking", "Child Sex Trafficking"),
-    ("contact_offense", "Child Sexual Molestation"),
-    ("grooming_sexual", "Online Enticement of Children for Sexual Acts"),
-    ("sextortion", "Online Enticement of Children for Sexual Acts"),
-)
 #: The industry classes the taxonomy spells in lower case.
 INDUSTRY_TAGS = {tag.lower(): tag for tag in INDUSTRY_CLASSES}
 #: Signal types whose upload values a report names, with the name NCMEC gives them.
@@ -253,7 +246,7 @@ def queue_reports(
 def filing_for(
     session: Session,
     report: Report,
-    company: ReportingCompany,
+    service: FilingService,
     unseal_original: Callable[[bytes], bytes],
 ) -> Filing:
     """What the report of a case says: the confirmation's classification and note, the
@@ -270,7 +263,7 @@ def filing_for(
         .order_by(CaseDecision.id.desc())
     ).first()
     tags = list(decision.classification) if decision is not None else []
-    kind = next((name for tag, name in INCIDENT_BY_TAG if tag in tags), CHILD_PORNOGRAPHY)
+    company = service.company()
     metadata = case.details or {}
     user = ReportedUser(
         esp_identifier=str(metadata.get("user_id") or ""),
@@ -292,7 +285,7 @@ def filing_for(
     if industry:
         lines.append(f"Industry classification: {industry}")
     incident = Incident(
-        incident_type=kind,
+        incident_type=service.incident_type(tags),
         at=case.created_at,
         reporter=company,
         user=user if any((user.esp_identifier, user.screen_name, user.emails)) else None,
@@ -358,7 +351,7 @@ def file_due(
             except Conflict as exc:
                 log.error("report %d: %s", report_id, exc.message)
                 continue
-            filing = filing_for(session, report, service.company(), unseal_original)
+            filing = filing_for(session, report, service, unseal_original)
         state = advance(sessions, report_id, service, filing)
         if state == ReportState.FINISHED:
             outcome.finished += 1

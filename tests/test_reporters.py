@@ -282,3 +282,23 @@ def test_the_api_manages_reporters_for_curators_only(api, ncmec, database):
         (audit.REPORTER_ADD, "reporter:tipline"),
         (audit.REPORTER_REMOVE, "reporter:tipline"),
     ]
+
+
+def test_incident_types_follow_the_classification_and_the_reporters_own_list(ncmec):
+    own = (
+        "csam_generative=Misleading Words or Digital Images on the Internet;"
+        " grooming_inappropriate_contact=Online Enticement of Children for Sexual Acts"
+    )
+    reporter = client(ncmec, incident_types=own)
+    assert reporter.incident_type(["csam"]) == ispws.CHILD_PORNOGRAPHY
+    assert reporter.incident_type(["csam", "trafficking"]) == "Child Sex Trafficking"
+    assert reporter.incident_type(["trafficking", "csam_generative"]) == (
+        "Misleading Words or Digital Images on the Internet"
+    )
+    assert client(ncmec).incident_type(["csam_generative"]) == ispws.CHILD_PORNOGRAPHY
+    for broken in ("csam=Child Porn", "no-equals", "=Child Sex Tourism"):
+        with pytest.raises(InvalidInput) as refused:
+            CyberTipConfig.parse(CONFIG | {"incident_types": broken})
+        assert refused.value.code == "invalid_reporter_config" and "incident_types" in str(
+            refused.value
+        )

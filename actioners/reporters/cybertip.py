@@ -14,9 +14,10 @@ exchange adapter reads): the two have different addresses and credentials.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from urllib3 import encode_multipart_formdata
 
 from actioners.reporters import ispws
@@ -27,6 +28,14 @@ TEST_BASE_URL = "https://exttest.cybertip.org/ispws"
 PRODUCTION_BASE_URL = "https://report.cybertip.org/ispws"
 #: Longest free text the reporter's settings may hold (terms of service).
 MAX_TEXT = 3000
+#: The incident type of a classification, by the first of these tags it holds; a
+#: classification with none of them reports child pornography, the schema's first type.
+DEFAULT_INCIDENT_TYPES = {
+    "trafficking": "Child Sex Trafficking",
+    "contact_offense": "Child Sexual Molestation",
+    "grooming_sexual": "Online Enticement of Children for Sexual Acts",
+    "sextortion": "Online Enticement of Children for Sexual Acts",
+}
 
 
 class CyberTipConfig(ReporterConfig):
@@ -57,6 +66,33 @@ class CyberTipConfig(ReporterConfig):
     ] = ""
     #: For `web_page`: the page NCMEC is pointed to (no whitespace or control characters).
     web_page_url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+)?$")
+    #: Incident types by taxonomy tag, `tag=Type;tag=Type` (types as NCMEC's schema spells
+    #: them), tried in this order before `DEFAULT_INCIDENT_TYPES`.
+    incident_types: str = ""
+
+    @field_validator("incident_types")
+    @classmethod
+    def _known_types(cls, value: str) -> str:
+        incident_types_of(value)
+        return value
+
+
+def incident_types_of(text: str) -> dict[str, str]:
+    """`tag=Type;tag=Type` as a mapping; ValueError naming what is wrong."""
+    found: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        tag, equals, kind = (piece.strip() for piece in item.partition("="))
+        if not (equals and tag):
+            raise ValueError(f"incident_types: {item!r} is not tag=Type")
+        if kind not in ispws.INCIDENT_TYPES:
+            raise ValueError(
+                f"incident_types: {kind!r} is not an incident type of NCMEC's schema"
+                f" ({'; '.join(ispws.INCIDENT_TYPES)})"
+            )
+        found[tag] = kind
+    return found
 
 
 class CyberTipAdapter(ReporterAdapter):
@@ -75,6 +111,15 @@ class CyberTipAdapter(ReporterAdapter):
                 "CyberTipline credentials are USER:PASSWORD, as NCMEC issued them",
                 code="invalid_credentials",
             )
+
+    def incident_type(self, classification: Sequence[str]) -> str:
+        """The incident type of a confirmation classified with these tags."""
+        chosen = DEFAULT_INCIDENT_TYPES | incident_types_of(self.config.incident_types)
+        own = list(incident_types_of(self.config.incident_types))
+        for tag in [*own, *DEFAULT_INCIDENT_TYPES]:
+            if tag in classification:
+                return chosen[tag]
+        return ispws.CHILD_PORNOGRAPHY
 
     def company(self) -> ispws.ReportingCompany:
         """The `reporter` block every report of this reporter carries."""
