@@ -69,7 +69,7 @@ def bank_threshold(signal_type: SignalType, value: Any) -> int | None:
     """A bank's match distance for `signal_type`, or None for the deployment's."""
     if signal_type.comparison != "hamming":
         raise InvalidInput(
-            f"{signal_type.name} signals match {signal_type.comparison}ly, by no distance:"
+            f"{signal_type.name} signals are not compared by a distance ({signal_type.comparison}):"
             " a bank threshold is for Hamming types",
             code="invalid_threshold",
         )

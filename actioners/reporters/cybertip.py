@@ -114,11 +114,10 @@ class CyberTipAdapter(ReporterAdapter):
 
     def incident_type(self, classification: Sequence[str]) -> str:
         """The incident type of a confirmation classified with these tags."""
-        chosen = DEFAULT_INCIDENT_TYPES | incident_types_of(self.config.incident_types)
-        own = list(incident_types_of(self.config.incident_types))
-        for tag in [*own, *DEFAULT_INCIDENT_TYPES]:
+        own = incident_types_of(self.config.incident_types)
+        for tag, kind in [*own.items(), *DEFAULT_INCIDENT_TYPES.items()]:
             if tag in classification:
-                return chosen[tag]
+                return kind
         return ispws.CHILD_PORNOGRAPHY
 
     def company(self) -> ispws.ReportingCompany:

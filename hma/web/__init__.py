@@ -60,9 +60,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     taxonomy = load_taxonomy(settings)
     scanner = build_scanner(settings, taxonomy=taxonomy)
     egress = build_egress(settings)
-    exchanges = Exchanges.build(
-        settings, database, scanner.registry, taxonomy, secret_box(settings), egress
-    )
+    box = secret_box(settings)
+    exchanges = Exchanges.build(settings, database, scanner.registry, taxonomy, box, egress)
     tokens = TokenCache(settings.token_cache_seconds)
     fetcher = MediaFetcher(
         egress,
@@ -72,7 +71,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     review = review_policy(settings, taxonomy)
     app.extensions[EXTENSION] = Services(
-        settings, database, scanner, taxonomy, review, egress, exchanges, tokens, fetcher
+        settings, database, scanner, taxonomy, review, egress, box, exchanges, tokens, fetcher
     )
     app.teardown_appcontext(close_session)
     register_error_handlers(app)

@@ -16,6 +16,7 @@ from banks.taxonomy import Taxonomy
 from hashers.account_keys import AccountKeys
 from hma.db import Database
 from hma.exchanges import Exchanges
+from hma.secrets import SecretBox
 from hma.settings import Settings
 
 EXTENSION = "hma"
@@ -30,6 +31,8 @@ class Services:
     review: ReviewPolicy
     #: The process's one outbound HTTP client (see hma.assembly.build_egress).
     egress: Egress
+    #: Seals and unseals credentials and kept uploads with the deployment's key.
+    box: SecretBox
     exchanges: Exchanges
     tokens: TokenCache
     fetcher: MediaFetcher

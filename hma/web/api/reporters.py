@@ -38,7 +38,7 @@ def create_reporter(body: schemas.ReporterCreate) -> tuple[schemas.ReporterStatu
     session = db_session()
     reporter = reporter_admin.add_reporter(
         session,
-        services().exchanges.box.encrypt,
+        services().box.encrypt,
         services().egress.policy,
         actor(),
         body.name,
@@ -68,7 +68,7 @@ def get_reporter(name: str) -> schemas.ReporterStatus:
 )
 def check_reporter(name: str) -> schemas.ReporterCheck:
     configured = reporter_admin.get_reporter(db_session(), name)
-    unseal = services().exchanges.box.decrypt
+    unseal = services().box.decrypt
     return cast(
         schemas.ReporterCheck,
         reporter_admin.check_reporter(configured, unseal, services().egress),

@@ -51,7 +51,7 @@ def retry_report(report_id: int) -> schemas.ReportEntry:
 def retract_report(report_id: int) -> schemas.ReportEntry:
     session = db_session()
     report = reporting.get_report(session, report_id)
-    unseal = services().exchanges.box.decrypt
+    unseal = services().box.decrypt
     service = reporting.service_for(session, report, unseal, services().egress)
     reporting.retract(session, actor(), report_id, service)
     session.commit()

@@ -252,7 +252,7 @@ def _stored_secret(session: Session, kind: ApiType) -> Secret | None:
     stored = state.read(session, CREDENTIALS + kind.name)
     if stored is None:
         return None
-    values = json.loads(services().exchanges.box.decrypt(stored["sealed"]))
+    values = json.loads(services().box.decrypt(stored["sealed"]))
     return kind.seal(values)
 
 
@@ -260,7 +260,7 @@ def _store_credentials(session: Session, kind: ApiType, values: dict[str, Any] |
     """Keep (or clear) the type's credentials, and give them to each of its exchanges at
     the type's own addresses (`ApiType.receives`); each exchange that takes them is
     audited, and the type's entry names those that were passed over."""
-    box = services().exchanges.box
+    box = services().box
     sealed = None if values is None else {"sealed": box.encrypt(json.dumps(values))}
     state.write(session, CREDENTIALS + kind.name, sealed)
     who = actor()
